@@ -1,0 +1,131 @@
+//! The engine assembled: database (managed or configured), schema, and the HTTP server, with an
+//! orderly stop. `main` and the end-to-end tests drive the same [`Engine`].
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::http::{self, AppState};
+use crate::store::{ClusterError, ManagedCluster, PgBinaries, Store, StoreError, cluster};
+
+/// The engine could not start or stop.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen { addr: SocketAddr, source: io::Error },
+    #[error("cannot create {path}: {source}")]
+    Storage { path: PathBuf, source: io::Error },
+    #[error("a background task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+/// A running engine: its store and, when no database URL is configured, its private cluster.
+pub struct Engine {
+    config: Config,
+    store: Store,
+    cluster: Option<ManagedCluster>,
+    applied_migrations: Vec<String>,
+}
+
+impl Engine {
+    /// Brings up the database (starting the managed cluster if configured so), applies pending
+    /// migrations and prepares the storage directories. On failure, whatever was started is stopped.
+    pub async fn start(config: Config) -> Result<Engine, EngineError> {
+        let timeout = Duration::from_secs(config.database.connect_timeout_s);
+        let (pg, cluster) = match config.database.url.pg_config() {
+            Some(pg) => (pg, None),
+            None => {
+                let data_dir = config.storage.data_dir.clone();
+                let cluster = tokio::task::spawn_blocking(move || {
+                    ManagedCluster::start(&data_dir, PgBinaries::from_environment()?)
+                })
+                .await??;
+                Store::create_database_if_missing(
+                    &cluster.pg_config_for("postgres"),
+                    cluster::DATABASE,
+                    timeout,
+                )
+                .await?;
+                (cluster.pg_config(), Some(cluster))
+            }
+        };
+        let store = Store::connect(pg, config.database.pool_size, timeout).await?;
+        let applied_migrations = store.migrate().await?;
+        let recordings = &config.storage.recordings_dir;
+        std::fs::create_dir_all(recordings).map_err(|source| EngineError::Storage {
+            path: recordings.clone(),
+            source,
+        })?;
+        Ok(Engine {
+            config,
+            store,
+            cluster,
+            applied_migrations,
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The managed cluster, when the engine runs one.
+    pub fn cluster(&self) -> Option<&ManagedCluster> {
+        self.cluster.as_ref()
+    }
+
+    /// The migrations applied by this start (empty when the schema was already current).
+    pub fn applied_migrations(&self) -> &[String] {
+        &self.applied_migrations
+    }
+
+    /// Binds `http.listen`.
+    pub async fn bind(config: &Config) -> Result<TcpListener, EngineError> {
+        let addr = config.http.listen;
+        TcpListener::bind(addr)
+            .await
+            .map_err(|source| EngineError::Listen { addr, source })
+    }
+
+    /// Serves HTTP on `listener` until `shutdown` resolves and the requests in flight finish.
+    pub async fn serve(
+        &self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) {
+        http::run(listener, AppState::new(self.store.clone()), shutdown).await;
+    }
+
+    /// Closes the pool and stops the managed cluster.
+    pub async fn stop(mut self) -> Result<(), EngineError> {
+        self.store.close();
+        if let Some(mut cluster) = self.cluster.take() {
+            tokio::task::spawn_blocking(move || cluster.stop()).await??;
+            tracing::info!("managed PostgreSQL stopped");
+        }
+        Ok(())
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+        _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+    }
+}

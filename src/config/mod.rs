@@ -1,0 +1,259 @@
+//! Configuration: a pure function from the config file's text and the environment to a validated
+//! [`Config`].
+//!
+//! Precedence is built-in defaults < config file < environment. Every setting `section.key` can be
+//! set from the environment as `SWITCHBOARD_SECTION_KEY` (upper case); a few also answer to their
+//! conventional names (`DATABASE_URL`, `OPENAI_API_KEY`, `TWILIO_AUTH_TOKEN`), which the
+//! `SWITCHBOARD_` name overrides. Unknown keys, wrong types and invalid values are all reported at
+//! once, each naming the key, the value given (never a secret's) and the expected form.
+//!
+//! Only `main` reads files; this module never does I/O.
+
+mod reader;
+mod values;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::Serialize;
+use switchboard_actors::domain::AudioFormat;
+use url::Url;
+
+pub use reader::{Problem, Setting, Source};
+pub use values::{DatabaseUrl, LogFormat, Secret};
+
+use reader::Reader;
+
+/// Declares the settings: each one's section, key and default text, and the list of them all.
+macro_rules! settings {
+    ($($name:ident = $section:literal . $key:literal, default $default:literal;)+) => {
+        $(const $name: Setting = Setting { section: $section, key: $key, default: $default };)+
+        /// Every setting the engine knows, in the order of `config.toml`.
+        pub const SETTINGS: &[Setting] = &[$($name),+];
+    };
+}
+
+settings! {
+    HTTP_LISTEN = "http"."listen", default "127.0.0.1:8080";
+    HTTP_PUBLIC_URL = "http"."public_url", default "http://127.0.0.1:8080";
+    STORAGE_DATA_DIR = "storage"."data_dir", default "data";
+    STORAGE_RECORDINGS_DIR = "storage"."recordings_dir", default "";
+    DATABASE_URL = "database"."url", default "";
+    DATABASE_POOL_SIZE = "database"."pool_size", default "16";
+    DATABASE_CONNECT_TIMEOUT_S = "database"."connect_timeout_s", default "30";
+    AI_REALTIME_URL = "ai"."realtime_url", default "wss://api.openai.com/v1/realtime";
+    AI_API_BASE = "ai"."api_base", default "https://api.openai.com/v1";
+    AI_MODEL = "ai"."model", default "gpt-realtime";
+    AI_VOICE = "ai"."voice", default "marin";
+    AI_INSTRUCTIONS = "ai"."instructions", default "You are a friendly, concise phone agent for a call center. Greet the caller, find out what they need and help them; keep answers short.";
+    AI_AUDIO_FORMAT = "ai"."audio_format", default "g711_ulaw";
+    AI_API_KEY = "ai"."api_key", default "";
+    TWILIO_AUTH_TOKEN = "twilio"."auth_token", default "";
+    TWILIO_VALIDATE_SIGNATURES = "twilio"."validate_signatures", default "true";
+    LOG_LEVEL = "log"."level", default "info";
+    LOG_FORMAT = "log"."format", default "pretty";
+}
+
+/// Conventional environment names and the keys they set.
+const ALIASES: &[(&str, &str)] = &[
+    ("DATABASE_URL", "database.url"),
+    ("OPENAI_API_KEY", "ai.api_key"),
+    ("TWILIO_AUTH_TOKEN", "twilio.auth_token"),
+];
+
+/// `SWITCHBOARD_` variables that are not settings (read by the command line).
+pub const RESERVED_ENV: &[&str] = &["SWITCHBOARD_CONFIG"];
+
+/// The engine's whole configuration, validated.
+#[derive(Debug, Clone, Serialize)]
+pub struct Config {
+    pub http: HttpConfig,
+    pub storage: StorageConfig,
+    pub database: DatabaseConfig,
+    pub ai: AiConfig,
+    pub twilio: TwilioConfig,
+    pub log: LogConfig,
+}
+
+/// The HTTP listener and how the outside world reaches it.
+#[derive(Debug, Clone, Serialize)]
+pub struct HttpConfig {
+    /// Where the server binds.
+    pub listen: SocketAddr,
+    /// The externally visible base URL: used in TwiML and to check Twilio's signatures.
+    pub public_url: Url,
+}
+
+/// Where the engine keeps files.
+#[derive(Debug, Clone, Serialize)]
+pub struct StorageConfig {
+    /// Root of the engine's own files (the managed PostgreSQL cluster lives in `postgres/` under it).
+    pub data_dir: PathBuf,
+    /// Call recordings (WAV); `<data_dir>/recordings` when not set.
+    pub recordings_dir: PathBuf,
+}
+
+/// The database: a managed private cluster, or any PostgreSQL by URL.
+#[derive(Debug, Clone, Serialize)]
+pub struct DatabaseConfig {
+    /// Empty: the engine runs its own cluster under `<data_dir>/postgres`.
+    pub url: DatabaseUrl,
+    /// Connections in the pool.
+    pub pool_size: u32,
+    /// How long start-up keeps retrying the database before giving up.
+    pub connect_timeout_s: u64,
+}
+
+/// The AI voice agent (OpenAI Realtime) and the chat-completions API used for call analysis.
+#[derive(Debug, Clone, Serialize)]
+pub struct AiConfig {
+    pub realtime_url: Url,
+    pub api_base: Url,
+    pub model: String,
+    pub voice: String,
+    pub instructions: String,
+    pub audio_format: AudioFormat,
+    pub api_key: Secret,
+}
+
+/// Twilio webhook and media-socket security.
+#[derive(Debug, Clone, Serialize)]
+pub struct TwilioConfig {
+    pub auth_token: Secret,
+    /// Check `X-Twilio-Signature` on webhooks and media sockets.
+    pub validate_signatures: bool,
+}
+
+/// Logging.
+#[derive(Debug, Clone, Serialize)]
+pub struct LogConfig {
+    /// A tracing filter directive, e.g. `info` or `switchboard=debug,warn`.
+    pub level: String,
+    pub format: LogFormat,
+}
+
+/// The configuration could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("the configuration file is not valid TOML: {0}")]
+    Syntax(String),
+    #[error("invalid configuration:\n{}", list(.0))]
+    Invalid(Vec<Problem>),
+}
+
+fn list(problems: &[Problem]) -> String {
+    problems
+        .iter()
+        .map(|p| format!("  - {p}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+impl ConfigError {
+    /// The individual problems (one for a syntax error).
+    pub fn problems(&self) -> Vec<String> {
+        match self {
+            ConfigError::Syntax(why) => vec![why.clone()],
+            ConfigError::Invalid(problems) => problems.iter().map(ToString::to_string).collect(),
+        }
+    }
+}
+
+impl Config {
+    /// Builds the configuration from the config file's text (if any) and the environment.
+    pub fn from_sources(
+        file: Option<&str>,
+        env: &HashMap<String, String>,
+    ) -> Result<Config, ConfigError> {
+        let table = match file {
+            Some(text) => Some(
+                text.parse::<toml::Table>()
+                    .map_err(|e| ConfigError::Syntax(e.to_string()))?,
+            ),
+            None => None,
+        };
+        let mut r = Reader::new(table, env, ALIASES);
+        let data_dir = r.get(STORAGE_DATA_DIR, values::path());
+        let recordings_dir = r.get(STORAGE_RECORDINGS_DIR, values::optional_path());
+        let config = Config {
+            http: HttpConfig {
+                listen: r.get(HTTP_LISTEN, values::socket_addr()),
+                public_url: r.get(HTTP_PUBLIC_URL, values::http_url()),
+            },
+            storage: StorageConfig {
+                recordings_dir: recordings_dir.unwrap_or_else(|| data_dir.join("recordings")),
+                data_dir,
+            },
+            database: DatabaseConfig {
+                url: r.get(DATABASE_URL, values::database_url()),
+                pool_size: r.get(DATABASE_POOL_SIZE, values::positive_u32()),
+                connect_timeout_s: r.get(DATABASE_CONNECT_TIMEOUT_S, values::positive_seconds()),
+            },
+            ai: AiConfig {
+                realtime_url: r.get(AI_REALTIME_URL, values::ws_url()),
+                api_base: r.get(AI_API_BASE, values::http_url()),
+                model: r.get(AI_MODEL, values::nonempty_text()),
+                voice: r.get(AI_VOICE, values::nonempty_text()),
+                instructions: r.get(AI_INSTRUCTIONS, values::text()),
+                audio_format: r.get(
+                    AI_AUDIO_FORMAT,
+                    values::choice::<AudioFormat>("g711_ulaw or pcm16"),
+                ),
+                api_key: r.get(AI_API_KEY, values::secret()),
+            },
+            twilio: TwilioConfig {
+                auth_token: r.get(TWILIO_AUTH_TOKEN, values::secret()),
+                validate_signatures: r.get(TWILIO_VALIDATE_SIGNATURES, values::boolean()),
+            },
+            log: LogConfig {
+                level: r.get(LOG_LEVEL, values::log_filter()),
+                format: r.get(LOG_FORMAT, values::choice::<LogFormat>("pretty or json")),
+            },
+        };
+        let problems = r.finish(SETTINGS, RESERVED_ENV);
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigError::Invalid(problems))
+        }
+    }
+
+    /// The built-in defaults, with no file and no environment.
+    pub fn defaults() -> Config {
+        Config::from_sources(None, &HashMap::new()).expect("built-in defaults are valid")
+    }
+
+    /// The effective configuration as TOML, with secrets redacted.
+    pub fn to_redacted_toml(&self) -> String {
+        toml::to_string(self).expect("configuration serializes to TOML")
+    }
+
+    /// Settings that are valid but likely a mistake, for the operator's log at start-up.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        if self.twilio.validate_signatures && self.twilio.auth_token.is_empty() {
+            warnings.push(
+                "twilio.validate_signatures is on but twilio.auth_token is empty: every Twilio \
+                 webhook and media socket will be rejected"
+                    .to_owned(),
+            );
+        }
+        if self.ai.api_key.is_empty() && self.ai.realtime_url.host_str() == Some("api.openai.com") {
+            warnings.push(
+                "ai.api_key is empty: the OpenAI Realtime API will refuse sessions".to_owned(),
+            );
+        }
+        warnings
+    }
+}
+
+impl fmt::Display for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_redacted_toml())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,301 @@
+//! The kinds of setting values: how each is parsed from text, what form it expects, and the value
+//! types that need care when printed (secrets, database URLs).
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use serde::{Serialize, Serializer};
+use url::Url;
+
+use super::reader::{Kind, TomlType};
+
+const REDACTED: &str = "<redacted>";
+
+/// A secret (API key, auth token): never printed, logged or serialized.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The secret itself, for the one place that uses it (a signature check, an auth header).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_empty() {
+            f.write_str("Secret(\"\")")
+        } else {
+            write!(f, "Secret({REDACTED})")
+        }
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(if self.is_empty() { "" } else { REDACTED })
+    }
+}
+
+/// A PostgreSQL connection string (URL or `key=value` form); empty means the managed cluster.
+/// Printed with its password redacted.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    /// True when the engine runs its own cluster.
+    pub fn is_managed(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The connection parameters (`None` for the managed cluster).
+    pub fn pg_config(&self) -> Option<tokio_postgres::Config> {
+        (!self.is_managed()).then(|| self.0.parse().expect("validated when loaded"))
+    }
+
+    /// The string with any password replaced.
+    pub fn redacted(&self) -> String {
+        if let Ok(mut url) = Url::parse(&self.0) {
+            if url.password().is_some() {
+                let _ = url.set_password(Some("REDACTED"));
+            }
+            return url.to_string();
+        }
+        self.0
+            .split_whitespace()
+            .map(|part| match part.split_once('=') {
+                Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=REDACTED"),
+                _ => part.to_owned(),
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DatabaseUrl({:?})", self.redacted())
+    }
+}
+
+impl Serialize for DatabaseUrl {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.redacted())
+    }
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable, for a terminal.
+    Pretty,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+impl FromStr for LogFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "pretty" => Ok(LogFormat::Pretty),
+            "json" => Ok(LogFormat::Json),
+            _ => Err("is not a log format".to_owned()),
+        }
+    }
+}
+
+impl Serialize for LogFormat {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(match self {
+            LogFormat::Pretty => "pretty",
+            LogFormat::Json => "json",
+        })
+    }
+}
+
+pub fn socket_addr() -> Kind<SocketAddr> {
+    Kind {
+        toml: TomlType::String,
+        expected: "an IP address and port, e.g. 127.0.0.1:8080 or [::]:8080",
+        parse: |s| {
+            s.parse()
+                .map_err(|_| "is not an address and port".to_owned())
+        },
+        secret: false,
+    }
+}
+
+fn absolute_url(s: &str, schemes: &[&str]) -> Result<Url, String> {
+    let url = Url::parse(s).map_err(|e| format!("is not an absolute URL ({e})"))?;
+    if !schemes.contains(&url.scheme()) || url.host_str().is_none() {
+        return Err(format!("has scheme `{}` or no host", url.scheme()));
+    }
+    Ok(url)
+}
+
+pub fn http_url() -> Kind<Url> {
+    Kind {
+        toml: TomlType::String,
+        expected: "an absolute http(s) URL, e.g. https://calls.example.com",
+        parse: |s| absolute_url(s, &["http", "https"]),
+        secret: false,
+    }
+}
+
+pub fn ws_url() -> Kind<Url> {
+    Kind {
+        toml: TomlType::String,
+        expected: "an absolute ws(s) URL, e.g. wss://api.openai.com/v1/realtime",
+        parse: |s| absolute_url(s, &["ws", "wss"]),
+        secret: false,
+    }
+}
+
+pub fn path() -> Kind<PathBuf> {
+    Kind {
+        toml: TomlType::String,
+        expected: "a directory path",
+        parse: |s| {
+            if s.is_empty() {
+                Err("is empty".to_owned())
+            } else {
+                Ok(PathBuf::from(s))
+            }
+        },
+        secret: false,
+    }
+}
+
+pub fn optional_path() -> Kind<Option<PathBuf>> {
+    Kind {
+        toml: TomlType::String,
+        expected: "a directory path, or empty for the default",
+        parse: |s| Ok((!s.is_empty()).then(|| PathBuf::from(s))),
+        secret: false,
+    }
+}
+
+pub fn database_url() -> Kind<DatabaseUrl> {
+    Kind {
+        toml: TomlType::String,
+        expected: "empty (managed cluster) or a PostgreSQL URL, e.g. postgres://user:pass@host:5432/db",
+        parse: |s| {
+            if !s.is_empty() {
+                s.parse::<tokio_postgres::Config>()
+                    .map_err(|e| format!("is not a connection string ({e})"))?;
+            }
+            Ok(DatabaseUrl(s.to_owned()))
+        },
+        // The URL may carry a password: never echo it.
+        secret: true,
+    }
+}
+
+pub fn positive_u32() -> Kind<u32> {
+    Kind {
+        toml: TomlType::Integer,
+        expected: "a whole number of at least 1",
+        parse: |s| match s.parse::<u32>() {
+            Ok(0) => Err("is zero".to_owned()),
+            Ok(n) => Ok(n),
+            Err(_) => Err("is not a positive whole number".to_owned()),
+        },
+        secret: false,
+    }
+}
+
+pub fn positive_seconds() -> Kind<u64> {
+    Kind {
+        toml: TomlType::Integer,
+        expected: "a whole number of seconds, at least 1",
+        parse: |s| match s.parse::<u64>() {
+            Ok(0) => Err("is zero".to_owned()),
+            Ok(n) => Ok(n),
+            Err(_) => Err("is not a positive whole number".to_owned()),
+        },
+        secret: false,
+    }
+}
+
+pub fn boolean() -> Kind<bool> {
+    Kind {
+        toml: TomlType::Boolean,
+        expected: "true or false",
+        parse: |s| match s {
+            "true" | "1" => Ok(true),
+            "false" | "0" => Ok(false),
+            _ => Err("is not a boolean".to_owned()),
+        },
+        secret: false,
+    }
+}
+
+pub fn text() -> Kind<String> {
+    Kind {
+        toml: TomlType::String,
+        expected: "text",
+        parse: |s| Ok(s.to_owned()),
+        secret: false,
+    }
+}
+
+pub fn nonempty_text() -> Kind<String> {
+    Kind {
+        toml: TomlType::String,
+        expected: "non-empty text",
+        parse: |s| {
+            if s.trim().is_empty() {
+                Err("is empty".to_owned())
+            } else {
+                Ok(s.to_owned())
+            }
+        },
+        secret: false,
+    }
+}
+
+pub fn secret() -> Kind<Secret> {
+    Kind {
+        toml: TomlType::String,
+        expected: "text",
+        parse: |s| Ok(Secret::new(s)),
+        secret: true,
+    }
+}
+
+pub fn choice<T: FromStr>(expected: &'static str) -> Kind<T> {
+    Kind {
+        toml: TomlType::String,
+        expected,
+        parse: |s| {
+            s.parse::<T>()
+                .map_err(|_| "is not one of the choices".to_owned())
+        },
+        secret: false,
+    }
+}
+
+pub fn log_filter() -> Kind<String> {
+    Kind {
+        toml: TomlType::String,
+        expected: "a tracing filter, e.g. info, debug or switchboard=debug,warn",
+        parse: |s| {
+            tracing_subscriber::EnvFilter::builder()
+                .parse(s)
+                .map(|_| s.to_owned())
+                .map_err(|e| format!("is not a filter ({e})"))
+        },
+        secret: false,
+    }
+}

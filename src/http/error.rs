@@ -1,0 +1,102 @@
+//! Errors as the API shows them: `{ "error": { "code", "message" } }` with the right status.
+//!
+//! Handlers reject with an [`ApiError`]; [`recover`] is the one place that turns it (and warp's own
+//! rejections) into a response. 5xx bodies stay generic; their detail goes to the log.
+
+use std::convert::Infallible;
+
+use warp::http::StatusCode;
+use warp::reject::Reject;
+use warp::{Rejection, Reply};
+
+use super::models::ErrorBody;
+use crate::store::NotReady;
+
+/// Why a request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    NotReady(#[from] NotReady),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Reject for ApiError {}
+
+impl ApiError {
+    fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            ApiError::NotReady(_) => (StatusCode::SERVICE_UNAVAILABLE, "not_ready"),
+            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+}
+
+/// Turns every rejection into the JSON error body.
+pub async fn recover(rejection: Rejection) -> Result<impl Reply, Infallible> {
+    let (status, code, message) = if let Some(err) = rejection.find::<ApiError>() {
+        let (status, code) = err.status_and_code();
+        let message = if status.is_server_error() && !matches!(err, ApiError::NotReady(_)) {
+            tracing::error!(%err, "request failed");
+            "internal error; see the server log".to_owned()
+        } else {
+            err.to_string()
+        };
+        (status, code, message)
+    } else if rejection.is_not_found() {
+        (
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no such route".to_owned(),
+        )
+    } else if let Some(err) = rejection.find::<warp::reject::MethodNotAllowed>() {
+        (
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            err.to_string(),
+        )
+    } else if let Some(err) = rejection.find::<warp::reject::InvalidQuery>() {
+        (StatusCode::BAD_REQUEST, "invalid_query", err.to_string())
+    } else if let Some(err) = rejection.find::<warp::filters::body::BodyDeserializeError>() {
+        (StatusCode::BAD_REQUEST, "invalid_body", err.to_string())
+    } else if let Some(err) = rejection.find::<warp::reject::PayloadTooLarge>() {
+        (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            err.to_string(),
+        )
+    } else if let Some(err) = rejection.find::<warp::reject::UnsupportedMediaType>() {
+        (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            err.to_string(),
+        )
+    } else if let Some(err) = rejection.find::<warp::reject::LengthRequired>() {
+        (
+            StatusCode::LENGTH_REQUIRED,
+            "length_required",
+            err.to_string(),
+        )
+    } else if let Some(err) = rejection.find::<warp::reject::MissingHeader>() {
+        (StatusCode::BAD_REQUEST, "missing_header", err.to_string())
+    } else if let Some(err) = rejection.find::<warp::reject::InvalidHeader>() {
+        (StatusCode::BAD_REQUEST, "invalid_header", err.to_string())
+    } else {
+        tracing::error!(?rejection, "unhandled rejection");
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error; see the server log".to_owned(),
+        )
+    };
+    Ok(warp::reply::with_status(
+        warp::reply::json(&ErrorBody::new(code, message)),
+        status,
+    ))
+}

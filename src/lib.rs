@@ -1,0 +1,13 @@
+//! Switchboard, the service: configuration, storage (PostgreSQL, managed or configured), the HTTP
+//! API (warp) and the command line. The live-call core lives in the `switchboard-actors` crate.
+//!
+//! See `ARCHITECTURE.md` (in `shared/`) and the README for the map.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod http;
+pub mod store;
+pub mod telemetry;
+
+pub use switchboard_actors as actors;

@@ -1,0 +1,229 @@
+//! Storage: the one [`Store`] handle over PostgreSQL, and the managed cluster that provides a
+//! database when none is configured.
+//!
+//! Nothing outside this module sees SQL or tokio-postgres types beyond connection parameters. The
+//! schema lives in `sql/` and is applied by refinery (`migrate`), under an advisory lock so that
+//! engines starting together do not race.
+
+pub mod cluster;
+
+use std::time::{Duration, Instant};
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use tokio_postgres::NoTls;
+
+pub use cluster::{ClusterError, ManagedCluster, PgBinaries};
+
+mod embedded {
+    refinery::embed_migrations!("sql");
+}
+
+/// Advisory-lock key serializing migrations across engines ("switchbd" in ASCII).
+const MIGRATION_LOCK: i64 = 0x7377_6974_6368_6264;
+/// How long a readiness probe may take before it counts as a failure.
+const READINESS_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A storage operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot reach the database after {waited_s} s: {source}")]
+    Unreachable {
+        waited_s: u64,
+        source: tokio_postgres::Error,
+    },
+    #[error("database error: {0}")]
+    Db(#[from] tokio_postgres::Error),
+    #[error("no database connection available: {0}")]
+    Pool(#[from] deadpool_postgres::PoolError),
+    #[error("could not set up the connection pool: {0}")]
+    Build(#[from] deadpool_postgres::BuildError),
+    #[error("migration failed: {0}")]
+    Migration(#[from] refinery::Error),
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+}
+
+/// Why the store is not ready to serve; safe to show to a client.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotReady {
+    #[error("the database is not answering")]
+    DatabaseDown,
+    #[error(
+        "the database schema is at version {applied}, the engine needs {expected}: run `switchboard migrate`"
+    )]
+    MigrationsPending { applied: i32, expected: i32 },
+}
+
+/// The handle every part of the service uses to reach PostgreSQL. Clones share one pool.
+#[derive(Clone)]
+pub struct Store {
+    pool: Pool,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("pool", &self.pool.status())
+            .finish()
+    }
+}
+
+impl Store {
+    /// Connects a pool of `pool_size`, retrying with backoff for up to `timeout` until the database
+    /// answers (it may still be starting).
+    pub async fn connect(
+        pg: tokio_postgres::Config,
+        pool_size: u32,
+        timeout: Duration,
+    ) -> Result<Store, StoreError> {
+        wait_until_reachable(&pg, timeout).await?;
+        let manager = Manager::from_config(
+            pg,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(pool_size as usize)
+            .runtime(Runtime::Tokio1)
+            .create_timeout(Some(Duration::from_secs(5)))
+            .wait_timeout(Some(Duration::from_secs(10)))
+            .build()?;
+        Ok(Store { pool })
+    }
+
+    /// Creates `database` if it does not exist (the managed cluster starts with only `postgres`).
+    pub async fn create_database_if_missing(
+        admin: &tokio_postgres::Config,
+        database: &str,
+        timeout: Duration,
+    ) -> Result<(), StoreError> {
+        let client = wait_until_reachable(admin, timeout).await?;
+        let exists = client
+            .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&database])
+            .await?
+            .is_some();
+        if !exists {
+            // Identifiers cannot be bound as parameters; `database` is the engine's own constant.
+            let quoted = database.replace('"', "\"\"");
+            client
+                .batch_execute(&format!("CREATE DATABASE \"{quoted}\""))
+                .await?;
+            tracing::info!(database, "created the database");
+        }
+        Ok(())
+    }
+
+    /// Applies pending migrations; returns the names of those applied now (empty when current).
+    pub async fn migrate(&self) -> Result<Vec<String>, StoreError> {
+        let mut conn = self.pool.get().await?;
+        let client: &mut tokio_postgres::Client = &mut conn;
+        client
+            .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
+            .await?;
+        let report = embedded::migrations::runner().run_async(client).await;
+        client
+            .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
+            .await?;
+        let applied: Vec<String> = report?
+            .applied_migrations()
+            .iter()
+            .map(|m| m.to_string())
+            .collect();
+        for name in &applied {
+            tracing::info!(migration = %name, "applied migration");
+        }
+        Ok(applied)
+    }
+
+    /// The schema version this build of the engine expects.
+    pub fn expected_schema_version() -> i32 {
+        embedded::migrations::runner()
+            .get_migrations()
+            .iter()
+            .map(|m| m.version())
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Whether the database answers and its schema is current.
+    pub async fn readiness(&self) -> Result<(), NotReady> {
+        let probe = async {
+            let client = self.pool.get().await.map_err(StoreError::from)?;
+            let exists: bool = client
+                .query_one(
+                    "SELECT to_regclass('refinery_schema_history') IS NOT NULL",
+                    &[],
+                )
+                .await?
+                .get(0);
+            let applied: i32 = if exists {
+                client
+                    .query_one(
+                        "SELECT coalesce(max(version), 0) FROM refinery_schema_history",
+                        &[],
+                    )
+                    .await?
+                    .get(0)
+            } else {
+                0
+            };
+            Ok::<i32, StoreError>(applied)
+        };
+        let applied = match tokio::time::timeout(READINESS_TIMEOUT, probe).await {
+            Ok(Ok(applied)) => applied,
+            Ok(Err(err)) => {
+                tracing::warn!(%err, "readiness probe failed");
+                return Err(NotReady::DatabaseDown);
+            }
+            Err(_) => {
+                tracing::warn!("readiness probe timed out");
+                return Err(NotReady::DatabaseDown);
+            }
+        };
+        let expected = Self::expected_schema_version();
+        if applied < expected {
+            return Err(NotReady::MigrationsPending { applied, expected });
+        }
+        Ok(())
+    }
+
+    /// Closes the pool: idle connections are dropped and no new ones are made.
+    pub fn close(&self) {
+        self.pool.close();
+    }
+}
+
+/// Connects once to prove the database answers, retrying with capped exponential backoff.
+async fn wait_until_reachable(
+    pg: &tokio_postgres::Config,
+    timeout: Duration,
+) -> Result<tokio_postgres::Client, StoreError> {
+    let started = Instant::now();
+    let mut delay = Duration::from_millis(50);
+    loop {
+        match pg.connect(NoTls).await {
+            Ok((client, connection)) => {
+                tokio::spawn(async move {
+                    if let Err(err) = connection.await {
+                        tracing::debug!(%err, "probe connection ended");
+                    }
+                });
+                return Ok(client);
+            }
+            Err(source) => {
+                let waited = started.elapsed();
+                if waited >= timeout {
+                    return Err(StoreError::Unreachable {
+                        waited_s: waited.as_secs(),
+                        source,
+                    });
+                }
+                tracing::warn!(err = %source, retry_in_ms = delay.as_millis() as u64, "database not reachable yet");
+                tokio::time::sleep(delay.min(timeout - waited)).await;
+                delay = (delay * 2).min(Duration::from_secs(2));
+            }
+        }
+    }
+}

@@ -1,0 +1,285 @@
+//! The `switchboard` binary as an operator runs it: exit codes, configuration errors, the printed
+//! configuration, migrate, and serve from start to SIGTERM (and after a crash).
+
+mod common;
+
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::processes_mentioning;
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+fn switchboard() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_switchboard"));
+    // A clean environment of settings: only what each test sets.
+    for (name, _) in std::env::vars() {
+        if name.starts_with("SWITCHBOARD_")
+            || ["DATABASE_URL", "OPENAI_API_KEY", "TWILIO_AUTH_TOKEN"].contains(&name.as_str())
+        {
+            cmd.env_remove(name);
+        }
+    }
+    cmd.env("SWITCHBOARD_LOG_LEVEL", "warn");
+    cmd
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn nonsense_listen_address_exits_2_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = switchboard()
+        .current_dir(dir.path())
+        .env("SWITCHBOARD_HTTP_LISTEN", "nonsense")
+        .arg("serve")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("http.listen") && err.contains("nonsense"),
+        "{err}"
+    );
+    assert!(!dir.path().join("data").exists(), "nothing started");
+}
+
+#[test]
+fn every_problem_of_a_config_file_is_reported_with_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad.toml");
+    std::fs::write(
+        &file,
+        "[http]\npublic_url = \"/relative\"\n[database]\npool_size = 0\n[ai]\naudio_format = \"mp3\"\n",
+    )
+    .unwrap();
+    let out = switchboard()
+        .args(["config", "--config"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    for key in ["http.public_url", "database.pool_size", "ai.audio_format"] {
+        assert!(err.contains(key), "{key} missing from: {err}");
+    }
+    let missing = switchboard()
+        .args(["serve", "--config", "/nonexistent.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(stderr(&missing).contains("/nonexistent.toml"));
+}
+
+#[test]
+fn usage_errors_exit_2_and_help_is_accurate() {
+    let out = switchboard().arg("frobnicate").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = switchboard()
+        .args(["serve", "--no-such-flag"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+
+    let help = switchboard().arg("--help").output().unwrap();
+    assert_eq!(help.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&help.stdout);
+    for command in ["serve", "migrate", "config", "demo"] {
+        assert!(text.contains(command), "{command} not in --help: {text}");
+    }
+    for (command, phrase) in [
+        ("serve", "--config"),
+        ("migrate", "migrations"),
+        ("config", "redacted"),
+        ("demo", "defaults"),
+    ] {
+        let out = switchboard().args([command, "--help"]).output().unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains(phrase),
+            "`{command} --help` lacks {phrase}: {text}"
+        );
+    }
+}
+
+#[test]
+fn config_prints_the_effective_configuration_with_secrets_redacted() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("switchboard.toml");
+    std::fs::write(
+        &file,
+        "[database]\npool_size = 7\n[log]\nformat = \"json\"\n",
+    )
+    .unwrap();
+    let out = switchboard()
+        .args(["config", "--config"])
+        .arg(&file)
+        .env("SWITCHBOARD_DATABASE_POOL_SIZE", "9")
+        .env("OPENAI_API_KEY", "sk-live-supersecret")
+        .env("TWILIO_AUTH_TOKEN", "twilio-supersecret")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("pool_size = 9"), "env beats file: {text}");
+    assert!(
+        text.contains("format = \"json\""),
+        "file beats default: {text}"
+    );
+    assert!(text.contains("api_key = \"<redacted>\""), "{text}");
+    assert!(!text.contains("supersecret") && !stderr(&out).contains("supersecret"));
+}
+
+#[test]
+fn migrate_applies_the_schema_then_reports_it_current() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = || {
+        switchboard()
+            .arg("migrate")
+            .env("SWITCHBOARD_STORAGE_DATA_DIR", dir.path())
+            .output()
+            .unwrap()
+    };
+    let first = run();
+    assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
+    assert!(String::from_utf8_lossy(&first.stdout).contains("applied V1__initial_schema"));
+    let second = run();
+    assert_eq!(second.status.code(), Some(0), "{}", stderr(&second));
+    assert!(String::from_utf8_lossy(&second.stdout).contains("schema is current"));
+    assert!(
+        processes_mentioning(dir.path()).is_empty(),
+        "migrate stopped its cluster"
+    );
+}
+
+#[test]
+fn unreachable_database_url_fails_with_exit_1_after_the_timeout() {
+    let port = free_port();
+    let started = Instant::now();
+    let out = switchboard()
+        .arg("serve")
+        .env(
+            "SWITCHBOARD_HTTP_LISTEN",
+            format!("127.0.0.1:{}", free_port()),
+        )
+        .env(
+            "DATABASE_URL",
+            format!("postgres://nobody@127.0.0.1:{port}/nothing"),
+        )
+        .env("SWITCHBOARD_DATABASE_CONNECT_TIMEOUT_S", "2")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("cannot reach the database"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "retried until the timeout"
+    );
+}
+
+struct Served {
+    child: Child,
+    port: u16,
+}
+
+fn serve(data_dir: &Path) -> Served {
+    let port = free_port();
+    let child = switchboard()
+        .arg("serve")
+        .env("SWITCHBOARD_HTTP_LISTEN", format!("127.0.0.1:{port}"))
+        .env("SWITCHBOARD_STORAGE_DATA_DIR", data_dir)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let served = Served { child, port };
+    wait_ready(&served);
+    served
+}
+
+fn wait_ready(served: &Served) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if probe::get_status(served.port, "/ready").is_ok_and(|status| status == 200) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "engine never became ready");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A tiny blocking HTTP GET over a raw socket: the status code.
+mod probe {
+    use std::io::{Read, Write};
+    pub fn get_status(port: u16, path: &str) -> std::io::Result<u16> {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port))?;
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+        )?;
+        let mut buf = String::new();
+        s.read_to_string(&mut buf)?;
+        buf.split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .ok_or_else(|| std::io::Error::other("no status line"))
+    }
+}
+
+fn signal_and_wait(mut served: Served, signal: Signal) -> std::process::ExitStatus {
+    kill(Pid::from_raw(served.child.id() as i32), signal).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(status) = served.child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "engine did not exit");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn serve_runs_until_sigterm_and_leaves_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let served = serve(dir.path());
+    assert!(
+        !processes_mentioning(dir.path()).is_empty(),
+        "the managed cluster runs"
+    );
+    let status = signal_and_wait(served, Signal::SIGTERM);
+    assert_eq!(status.code(), Some(0));
+    assert!(
+        processes_mentioning(dir.path()).is_empty(),
+        "left running: {:?}",
+        processes_mentioning(dir.path())
+    );
+}
+
+#[test]
+fn serve_starts_again_after_the_engine_was_killed() {
+    let dir = tempfile::tempdir().unwrap();
+    let served = serve(dir.path());
+    signal_and_wait(served, Signal::SIGKILL);
+    // The engine died without stopping its cluster: the server is still up.
+    assert!(!processes_mentioning(dir.path()).is_empty());
+
+    let served = serve(dir.path());
+    let status = signal_and_wait(served, Signal::SIGINT);
+    assert_eq!(status.code(), Some(0));
+    assert!(processes_mentioning(dir.path()).is_empty());
+}

@@ -1,0 +1,102 @@
+//! Test support: a real, private PostgreSQL (the engine's own managed cluster) in a temp directory.
+#![allow(dead_code)] // each test binary uses a different part
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use switchboard::store::{ManagedCluster, PgBinaries, Store, cluster};
+use tempfile::TempDir;
+
+/// A managed cluster in a fresh temp dir, with the engine's database created and migrated.
+pub struct TestDb {
+    pub cluster: ManagedCluster,
+    pub store: Store,
+    // Dropped last: the cluster stops before its directory goes.
+    pub dir: TempDir,
+}
+
+impl TestDb {
+    pub async fn start() -> TestDb {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let cluster = start_cluster(dir.path()).await;
+        let timeout = Duration::from_secs(30);
+        Store::create_database_if_missing(
+            &cluster.pg_config_for("postgres"),
+            cluster::DATABASE,
+            timeout,
+        )
+        .await
+        .expect("create database");
+        let store = Store::connect(cluster.pg_config(), 4, timeout)
+            .await
+            .expect("connect");
+        store.migrate().await.expect("migrate");
+        TestDb {
+            cluster,
+            store,
+            dir,
+        }
+    }
+
+    /// A plain client for checks that go around the store (schema constraints).
+    pub async fn client(&self) -> tokio_postgres::Client {
+        connect(&self.cluster).await
+    }
+}
+
+pub async fn start_cluster(data_dir: &Path) -> ManagedCluster {
+    let data_dir: PathBuf = data_dir.to_owned();
+    tokio::task::spawn_blocking(move || {
+        ManagedCluster::start(
+            &data_dir,
+            PgBinaries::from_environment().expect("PostgreSQL binaries"),
+        )
+    })
+    .await
+    .unwrap()
+    .expect("managed cluster starts")
+}
+
+pub async fn connect(cluster: &ManagedCluster) -> tokio_postgres::Client {
+    connect_to(cluster.pg_config()).await
+}
+
+pub async fn connect_to(config: tokio_postgres::Config) -> tokio_postgres::Client {
+    let (client, connection) = config
+        .connect(tokio_postgres::NoTls)
+        .await
+        .expect("connect over the unix socket");
+    tokio::spawn(connection);
+    client
+}
+
+/// Live processes whose command line mentions `needle` (to find servers left behind).
+pub fn processes_mentioning(needle: &Path) -> Vec<u32> {
+    let needle = needle.to_string_lossy().into_owned();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| is_alive(*pid))
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|c| {
+                    String::from_utf8_lossy(&c)
+                        .replace('\0', " ")
+                        .contains(&needle)
+                })
+                .unwrap_or(false)
+        })
+        .collect()
+}
+
+/// Running (a zombie waiting to be reaped is not).
+pub fn is_alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            let state = stat[stat.rfind(')')? + 1..].trim_start().chars().next()?;
+            Some(!matches!(state, 'Z' | 'X'))
+        })
+        .unwrap_or(false)
+}
