@@ -12,6 +12,7 @@ use tokio::net::TcpListener;
 use crate::config::Config;
 use crate::http::{self, AppState};
 use crate::store::{ClusterError, ManagedCluster, PgBinaries, Store, StoreError, cluster};
+use switchboard_actors::persistence::PersistenceHandle;
 
 /// The engine could not start or stop.
 #[derive(Debug, thiserror::Error)]
@@ -26,12 +27,16 @@ pub enum EngineError {
     Storage { path: PathBuf, source: io::Error },
     #[error("a background task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
+    #[error("cannot start an actor: {0}")]
+    Actor(#[from] ractor::SpawnErr),
 }
 
-/// A running engine: its store and, when no database URL is configured, its private cluster.
+/// A running engine: its store, its persistence actor and, when no database URL is configured, its
+/// private cluster.
 pub struct Engine {
     config: Config,
     store: Store,
+    persistence: PersistenceHandle,
     cluster: Option<ManagedCluster>,
     applied_migrations: Vec<String>,
 }
@@ -65,9 +70,12 @@ impl Engine {
             path: recordings.clone(),
             source,
         })?;
+        let persistence =
+            PersistenceHandle::start(store.clone(), config.persistence.to_actor_config()).await?;
         Ok(Engine {
             config,
             store,
+            persistence,
             cluster,
             applied_migrations,
         })
@@ -79,6 +87,11 @@ impl Engine {
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// Where producers send messages, events and updates.
+    pub fn persistence(&self) -> &PersistenceHandle {
+        &self.persistence
     }
 
     /// The managed cluster, when the engine runs one.
@@ -108,8 +121,17 @@ impl Engine {
         http::run(listener, AppState::new(self.store.clone()), shutdown).await;
     }
 
-    /// Closes the pool and stops the managed cluster.
+    /// Drains the persistence actor (bounded by `persistence.shutdown_timeout_s`), closes the pool
+    /// and stops the managed cluster.
     pub async fn stop(mut self) -> Result<(), EngineError> {
+        let report = self.persistence.shutdown().await;
+        let stats = self.persistence.metrics().snapshot();
+        tracing::info!(
+            drained = report.drained,
+            rows_written = stats.rows_written,
+            rows_rejected = stats.rows_rejected,
+            "persistence stopped"
+        );
         self.store.close();
         if let Some(mut cluster) = self.cluster.take() {
             tokio::task::spawn_blocking(move || cluster.stop()).await??;

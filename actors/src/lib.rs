@@ -8,3 +8,4 @@
 //! a small trait and the service passes an implementation in.
 
 pub mod domain;
+pub mod persistence;

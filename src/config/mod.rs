@@ -52,6 +52,12 @@ settings! {
     AI_API_KEY = "ai"."api_key", default "";
     TWILIO_AUTH_TOKEN = "twilio"."auth_token", default "";
     TWILIO_VALIDATE_SIGNATURES = "twilio"."validate_signatures", default "true";
+    PERSISTENCE_BATCH_MAX_ROWS = "persistence"."batch_max_rows", default "500";
+    PERSISTENCE_BATCH_MAX_DELAY_MS = "persistence"."batch_max_delay_ms", default "20";
+    PERSISTENCE_MAX_PENDING_ROWS = "persistence"."max_pending_rows", default "1000000";
+    PERSISTENCE_MAX_IN_FLIGHT = "persistence"."max_in_flight", default "4";
+    PERSISTENCE_RETRY_MAX_BACKOFF_MS = "persistence"."retry_max_backoff_ms", default "2000";
+    PERSISTENCE_SHUTDOWN_TIMEOUT_S = "persistence"."shutdown_timeout_s", default "30";
     LOG_LEVEL = "log"."level", default "info";
     LOG_FORMAT = "log"."format", default "pretty";
 }
@@ -74,6 +80,7 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub ai: AiConfig,
     pub twilio: TwilioConfig,
+    pub persistence: PersistenceSettings,
     pub log: LogConfig,
 }
 
@@ -124,6 +131,40 @@ pub struct TwilioConfig {
     pub auth_token: Secret,
     /// Check `X-Twilio-Signature` on webhooks and media sockets.
     pub validate_signatures: bool,
+}
+
+/// The persistence actor: batching, bounds, retries, shutdown.
+#[derive(Debug, Clone, Serialize)]
+pub struct PersistenceSettings {
+    /// A batch is written once it holds this many rows…
+    pub batch_max_rows: u32,
+    /// …or once its oldest row has waited this long.
+    pub batch_max_delay_ms: u64,
+    /// Rows accepted but not yet durable, at most; beyond, producers are told the buffer is full.
+    pub max_pending_rows: u32,
+    /// Batches written concurrently.
+    pub max_in_flight: u32,
+    /// Cap of the exponential backoff between retries of a failed batch.
+    pub retry_max_backoff_ms: u64,
+    /// How long a graceful stop may spend draining pending rows.
+    pub shutdown_timeout_s: u64,
+}
+
+impl PersistenceSettings {
+    /// The actor's configuration.
+    pub fn to_actor_config(&self) -> switchboard_actors::persistence::PersistenceConfig {
+        use std::time::Duration;
+        let retry_max = Duration::from_millis(self.retry_max_backoff_ms);
+        switchboard_actors::persistence::PersistenceConfig {
+            batch_max_rows: self.batch_max_rows as usize,
+            batch_max_delay: Duration::from_millis(self.batch_max_delay_ms),
+            max_pending_rows: self.max_pending_rows as usize,
+            max_in_flight: self.max_in_flight as usize,
+            retry_initial: Duration::from_millis(50).min(retry_max),
+            retry_max,
+            shutdown_timeout: Duration::from_secs(self.shutdown_timeout_s),
+        }
+    }
 }
 
 /// Logging.
@@ -206,6 +247,17 @@ impl Config {
             twilio: TwilioConfig {
                 auth_token: r.get(TWILIO_AUTH_TOKEN, values::secret()),
                 validate_signatures: r.get(TWILIO_VALIDATE_SIGNATURES, values::boolean()),
+            },
+            persistence: PersistenceSettings {
+                batch_max_rows: r.get(PERSISTENCE_BATCH_MAX_ROWS, values::positive_u32()),
+                batch_max_delay_ms: r
+                    .get(PERSISTENCE_BATCH_MAX_DELAY_MS, values::positive_millis()),
+                max_pending_rows: r.get(PERSISTENCE_MAX_PENDING_ROWS, values::positive_u32()),
+                max_in_flight: r.get(PERSISTENCE_MAX_IN_FLIGHT, values::positive_u32()),
+                retry_max_backoff_ms: r
+                    .get(PERSISTENCE_RETRY_MAX_BACKOFF_MS, values::positive_millis()),
+                shutdown_timeout_s: r
+                    .get(PERSISTENCE_SHUTDOWN_TIMEOUT_S, values::positive_seconds()),
             },
             log: LogConfig {
                 level: r.get(LOG_LEVEL, values::log_filter()),

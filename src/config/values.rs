@@ -206,12 +206,19 @@ pub fn positive_u32() -> Kind<u32> {
     Kind {
         toml: TomlType::Integer,
         expected: "a whole number of at least 1",
-        parse: |s| match s.parse::<u32>() {
-            Ok(0) => Err("is zero".to_owned()),
-            Ok(n) => Ok(n),
-            Err(_) => Err("is not a positive whole number".to_owned()),
+        parse: |s| {
+            let n = positive_u64(s)?;
+            u32::try_from(n).map_err(|_| "is too large".to_owned())
         },
         secret: false,
+    }
+}
+
+fn positive_u64(s: &str) -> Result<u64, String> {
+    match s.parse::<u64>() {
+        Ok(0) => Err("is zero".to_owned()),
+        Ok(n) => Ok(n),
+        Err(_) => Err("is not a positive whole number".to_owned()),
     }
 }
 
@@ -219,11 +226,16 @@ pub fn positive_seconds() -> Kind<u64> {
     Kind {
         toml: TomlType::Integer,
         expected: "a whole number of seconds, at least 1",
-        parse: |s| match s.parse::<u64>() {
-            Ok(0) => Err("is zero".to_owned()),
-            Ok(n) => Ok(n),
-            Err(_) => Err("is not a positive whole number".to_owned()),
-        },
+        parse: positive_u64,
+        secret: false,
+    }
+}
+
+pub fn positive_millis() -> Kind<u64> {
+    Kind {
+        toml: TomlType::Integer,
+        expected: "a whole number of milliseconds, at least 1",
+        parse: positive_u64,
         secret: false,
     }
 }

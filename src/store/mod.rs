@@ -6,6 +6,7 @@
 //! engines starting together do not race.
 
 pub mod cluster;
+pub mod messages;
 
 use std::time::{Duration, Instant};
 

@@ -100,3 +100,68 @@ pub fn is_alive(pid: u32) -> bool {
         })
         .unwrap_or(false)
 }
+
+/// Creates `n` voice conversations (with no call rows) and returns their ids.
+pub async fn create_conversations(client: &tokio_postgres::Client, n: usize) -> Vec<uuid::Uuid> {
+    let ids: Vec<uuid::Uuid> = (0..n).map(|_| uuid::Uuid::now_v7()).collect();
+    client
+        .execute(
+            "INSERT INTO conversations (id, org_id, channel) SELECT id, $2, 'voice' FROM UNNEST($1::uuid[]) AS id",
+            &[&ids, &switchboard_actors::persistence::DEFAULT_ORG],
+        )
+        .await
+        .unwrap();
+    ids
+}
+
+/// A realistic transcript message: ~150 bytes of content, sender and metadata JSON, its position
+/// in the conversation in `metadata.seq`.
+pub fn transcript(
+    conversation_id: uuid::Uuid,
+    seq: u32,
+) -> switchboard_actors::persistence::NewMessage {
+    use switchboard_actors::domain::{MessageDirection, MessageType, SenderType};
+    use switchboard_actors::persistence::{DEFAULT_ORG, NewMessage, Sender};
+    let customer = seq.is_multiple_of(2);
+    NewMessage {
+        id: uuid::Uuid::now_v7(),
+        org_id: DEFAULT_ORG,
+        conversation_id,
+        message_type: MessageType::Transcript,
+        direction: if customer {
+            MessageDirection::Inbound
+        } else {
+            MessageDirection::Outbound
+        },
+        sender: Sender {
+            identifier: if customer {
+                "+15550001111".into()
+            } else {
+                "ai".into()
+            },
+            name: Some(if customer {
+                "Ada Lovelace".into()
+            } else {
+                "Agent".into()
+            }),
+            sender_type: if customer {
+                SenderType::Customer
+            } else {
+                SenderType::Ai
+            },
+            phone_number: customer.then(|| "+15550001111".into()),
+        },
+        content: format!(
+            "[{seq:05}] I'd like to move my appointment from Tuesday afternoon to Thursday morning, \
+             ideally before ten, if the doctor has any openings."
+        ),
+        timestamp: chrono::Utc::now(),
+        metadata: serde_json::json!({
+            "seq": seq,
+            "audio_start_time": seq as f64 * 2.5,
+            "audio_end_time": seq as f64 * 2.5 + 2.1,
+            "confidence_score": 0.94,
+            "language": "en",
+        }),
+    }
+}

@@ -1,0 +1,219 @@
+//! What producers persist: messages, events, and call/conversation updates, with ids (UUID v7) made
+//! by the producer so that a retried write inserts nothing twice.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::domain::{
+    CallStatus, ConversationStatus, EventType, MessageDirection, MessageType, Outcome, SenderType,
+    Sentiment,
+};
+
+/// The id of the default organization (single-tenant installs, and everything before accounts).
+pub const DEFAULT_ORG: Uuid = Uuid::from_u128(1);
+
+/// Who said or did something; stored as the message's `sender` JSON.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sender {
+    /// Stable id of the sender within its type: a phone number, an agent id, `ai`, `system`.
+    pub identifier: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(rename = "type")]
+    pub sender_type: SenderType,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone_number: Option<String>,
+}
+
+/// A new entry of a conversation (transcript segment, system event, note, …).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewMessage {
+    pub id: Uuid,
+    pub org_id: Uuid,
+    pub conversation_id: Uuid,
+    pub message_type: MessageType,
+    pub direction: MessageDirection,
+    pub sender: Sender,
+    pub content: String,
+    pub timestamp: DateTime<Utc>,
+    /// A JSON object: `audio_start_time`, `audio_end_time`, `confidence_score`, `language`,
+    /// `system_event_type`, …
+    pub metadata: serde_json::Value,
+}
+
+/// A conversation- or message-level occurrence.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    pub id: Uuid,
+    pub org_id: Uuid,
+    pub conversation_id: Uuid,
+    pub message_id: Option<Uuid>,
+    pub event_type: EventType,
+    /// A JSON object.
+    pub details: serde_json::Value,
+    pub occurred_at: DateTime<Utc>,
+}
+
+/// A change to a call. Fields left `None` keep their stored value. Updates are last-writer-wins by
+/// `version` (e.g. microseconds of the producer's clock, or a per-call counter): an update whose
+/// version is not above the stored one changes nothing, so a retried older update never overwrites
+/// a newer one.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CallUpdate {
+    pub call_id: Uuid,
+    pub version: i64,
+    pub status: Option<CallStatus>,
+    pub stream_sid: Option<String>,
+    pub answered_at: Option<DateTime<Utc>>,
+    pub ended_at: Option<DateTime<Utc>>,
+    pub duration_seconds: Option<i32>,
+    pub agent: Option<String>,
+    pub node: Option<String>,
+}
+
+/// A change to a conversation; same rules as [`CallUpdate`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ConversationUpdate {
+    pub conversation_id: Uuid,
+    pub version: i64,
+    pub status: Option<ConversationStatus>,
+    pub last_activity_at: Option<DateTime<Utc>>,
+    pub completed_at: Option<DateTime<Utc>>,
+    pub satisfaction_score: Option<i16>,
+    pub sentiment: Option<Sentiment>,
+    pub outcome: Option<Outcome>,
+    pub subject: Option<String>,
+    pub ai_summary: Option<String>,
+}
+
+/// Overlays `newer` on `older` field by field: what `newer` sets wins, what it leaves `None` keeps
+/// `older`'s value. Used to fold several updates of one row within a batch into one.
+macro_rules! merge_fields {
+    ($older:expr, $newer:expr; $($field:ident),+) => {{
+        let (older, newer) = ($older, $newer);
+        Self { $($field: newer.$field.or(older.$field),)+ ..newer }
+    }};
+}
+
+impl CallUpdate {
+    /// Folds two updates of the same call, the higher version on top.
+    pub fn merge(self, other: CallUpdate) -> CallUpdate {
+        let (older, newer) = if other.version >= self.version {
+            (self, other)
+        } else {
+            (other, self)
+        };
+        merge_fields!(older, newer; status, stream_sid, answered_at, ended_at, duration_seconds, agent, node)
+    }
+}
+
+impl ConversationUpdate {
+    /// Folds two updates of the same conversation, the higher version on top.
+    pub fn merge(self, other: ConversationUpdate) -> ConversationUpdate {
+        let (older, newer) = if other.version >= self.version {
+            (self, other)
+        } else {
+            (other, self)
+        };
+        merge_fields!(older, newer; status, last_activity_at, completed_at, satisfaction_score, sentiment, outcome, subject, ai_summary)
+    }
+}
+
+/// One row for the persistence actor.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PersistItem {
+    Message(NewMessage),
+    Event(NewEvent),
+    CallUpdate(CallUpdate),
+    ConversationUpdate(ConversationUpdate),
+}
+
+impl PersistItem {
+    /// The id to name in logs: the row's own id, or the updated row's.
+    pub fn id(&self) -> Uuid {
+        match self {
+            PersistItem::Message(m) => m.id,
+            PersistItem::Event(e) => e.id,
+            PersistItem::CallUpdate(u) => u.call_id,
+            PersistItem::ConversationUpdate(u) => u.conversation_id,
+        }
+    }
+
+    /// The table it lands in, for logs.
+    pub fn table(&self) -> &'static str {
+        match self {
+            PersistItem::Message(_) => "messages",
+            PersistItem::Event(_) => "events",
+            PersistItem::CallUpdate(_) => "calls",
+            PersistItem::ConversationUpdate(_) => "conversations",
+        }
+    }
+}
+
+impl From<NewMessage> for PersistItem {
+    fn from(m: NewMessage) -> Self {
+        PersistItem::Message(m)
+    }
+}
+
+impl From<NewEvent> for PersistItem {
+    fn from(e: NewEvent) -> Self {
+        PersistItem::Event(e)
+    }
+}
+
+impl From<CallUpdate> for PersistItem {
+    fn from(u: CallUpdate) -> Self {
+        PersistItem::CallUpdate(u)
+    }
+}
+
+impl From<ConversationUpdate> for PersistItem {
+    fn from(u: ConversationUpdate) -> Self {
+        PersistItem::ConversationUpdate(u)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merge_keeps_the_newer_fields_and_fills_from_the_older() {
+        let id = Uuid::now_v7();
+        let answered = CallUpdate {
+            call_id: id,
+            version: 1,
+            status: Some(CallStatus::InProgress),
+            agent: Some("ai".into()),
+            ..Default::default()
+        };
+        let ended = CallUpdate {
+            call_id: id,
+            version: 2,
+            status: Some(CallStatus::Completed),
+            duration_seconds: Some(42),
+            ..Default::default()
+        };
+        for merged in [answered.clone().merge(ended.clone()), ended.merge(answered)] {
+            assert_eq!(merged.version, 2);
+            assert_eq!(merged.status, Some(CallStatus::Completed));
+            assert_eq!(merged.duration_seconds, Some(42));
+            assert_eq!(merged.agent.as_deref(), Some("ai"));
+        }
+    }
+
+    #[test]
+    fn sender_serializes_with_its_type() {
+        let s = Sender {
+            identifier: "+15550001111".into(),
+            name: None,
+            sender_type: SenderType::Customer,
+            phone_number: Some("+15550001111".into()),
+        };
+        let json = serde_json::to_value(&s).unwrap();
+        assert_eq!(json["type"], "customer");
+        assert!(json.get("name").is_none());
+    }
+}

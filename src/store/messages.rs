@@ -1,0 +1,298 @@
+//! Messages, events and call/conversation updates: the persistence actor's batch writer, and reads
+//! of a conversation in order.
+//!
+//! A batch is written as one `INSERT … SELECT FROM UNNEST(…) ON CONFLICT (id) DO NOTHING` (or
+//! `UPDATE … FROM UNNEST(…)`) per table, the statements pipelined on one connection: one round trip
+//! for the whole batch. Errors are classified for the actor: data errors (SQLSTATE classes 22 and
+//! 23) mean a poison row; anything else is transient and the batch is written again.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use deadpool_postgres::Object;
+use serde::Serialize;
+use switchboard_actors::persistence::{
+    CallUpdate, ConversationUpdate, NewEvent, NewMessage, PersistItem, PersistenceBackend,
+    WriteError,
+};
+use tokio_postgres::types::Json;
+use uuid::Uuid;
+
+use super::{Store, StoreError};
+
+const INSERT_MESSAGES: &str = r#"
+INSERT INTO messages (id, org_id, conversation_id, message_type, direction, sender, content, "timestamp", metadata)
+SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::jsonb[], $7::text[],
+                     $8::timestamptz[], $9::jsonb[])
+ON CONFLICT (id) DO NOTHING"#;
+
+const INSERT_EVENTS: &str = r#"
+INSERT INTO events (id, org_id, conversation_id, message_id, event_type, details, occurred_at)
+SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::jsonb[], $7::timestamptz[])
+ON CONFLICT (id) DO NOTHING"#;
+
+const UPDATE_CALLS: &str = r#"
+UPDATE calls AS c SET
+    status = coalesce(u.status, c.status),
+    stream_sid = coalesce(u.stream_sid, c.stream_sid),
+    answered_at = coalesce(u.answered_at, c.answered_at),
+    ended_at = coalesce(u.ended_at, c.ended_at),
+    duration_seconds = coalesce(u.duration_seconds, c.duration_seconds),
+    agent = coalesce(u.agent, c.agent),
+    node = coalesce(u.node, c.node),
+    version = u.version,
+    updated_at = now()
+FROM UNNEST($1::uuid[], $2::int8[], $3::text[], $4::text[], $5::timestamptz[], $6::timestamptz[],
+            $7::int4[], $8::text[], $9::text[])
+    AS u(id, version, status, stream_sid, answered_at, ended_at, duration_seconds, agent, node)
+WHERE c.id = u.id AND c.version < u.version"#;
+
+const UPDATE_CONVERSATIONS: &str = r#"
+UPDATE conversations AS c SET
+    status = coalesce(u.status, c.status),
+    last_activity_at = coalesce(u.last_activity_at, c.last_activity_at),
+    completed_at = coalesce(u.completed_at, c.completed_at),
+    satisfaction_score = coalesce(u.satisfaction_score, c.satisfaction_score),
+    sentiment = coalesce(u.sentiment, c.sentiment),
+    outcome = coalesce(u.outcome, c.outcome),
+    subject = coalesce(u.subject, c.subject),
+    ai_summary = coalesce(u.ai_summary, c.ai_summary),
+    version = u.version,
+    updated_at = now()
+FROM UNNEST($1::uuid[], $2::int8[], $3::text[], $4::timestamptz[], $5::timestamptz[], $6::int2[],
+            $7::text[], $8::text[], $9::text[], $10::text[])
+    AS u(id, version, status, last_activity_at, completed_at, satisfaction_score, sentiment, outcome,
+         subject, ai_summary)
+WHERE c.id = u.id AND c.version < u.version"#;
+
+/// A message as stored.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoredMessage {
+    pub id: Uuid,
+    pub conversation_id: Uuid,
+    pub message_type: String,
+    pub direction: String,
+    pub sender: serde_json::Value,
+    pub content: String,
+    pub timestamp: DateTime<Utc>,
+    pub metadata: serde_json::Value,
+}
+
+impl PersistenceBackend for Store {
+    async fn write(&self, rows: &[PersistItem]) -> Result<(), WriteError> {
+        self.write_batch(rows).await.map_err(classify)
+    }
+}
+
+/// Poison (the rows themselves) or transient (anything else: the batch is written again).
+fn classify(err: StoreError) -> WriteError {
+    if let StoreError::Db(db) = &err
+        && let Some(state) = db.code()
+        && (state.code().starts_with("22") || state.code().starts_with("23"))
+    {
+        let reason = match db.as_db_error() {
+            Some(e) => match e.constraint() {
+                Some(c) => format!(
+                    "{} (constraint {c}, SQLSTATE {})",
+                    e.message(),
+                    state.code()
+                ),
+                None => format!("{} (SQLSTATE {})", e.message(), state.code()),
+            },
+            None => db.to_string(),
+        };
+        return WriteError::Rejected(reason);
+    }
+    WriteError::Transient(err.to_string())
+}
+
+impl Store {
+    /// Writes one batch of mixed rows idempotently; see the module documentation.
+    pub async fn write_batch(&self, rows: &[PersistItem]) -> Result<(), StoreError> {
+        let mut messages = Vec::new();
+        let mut events = Vec::new();
+        let mut calls: HashMap<Uuid, CallUpdate> = HashMap::new();
+        let mut conversations: HashMap<Uuid, ConversationUpdate> = HashMap::new();
+        for row in rows {
+            match row {
+                PersistItem::Message(m) => messages.push(m),
+                PersistItem::Event(e) => events.push(e),
+                // Several updates of one row in a batch fold into one (an UPDATE … FROM applies
+                // only one source row per target).
+                PersistItem::CallUpdate(u) => fold(&mut calls, u.call_id, u, CallUpdate::merge),
+                PersistItem::ConversationUpdate(u) => fold(
+                    &mut conversations,
+                    u.conversation_id,
+                    u,
+                    ConversationUpdate::merge,
+                ),
+            }
+        }
+        let client = self.pool.get().await?;
+        // Pipelined: sent together, executed in this order by the server (messages before the
+        // events that may refer to them).
+        let (m, e, c, v) = tokio::join!(
+            insert_messages(&client, &messages),
+            insert_events(&client, &events),
+            update_calls(&client, calls.into_values().collect()),
+            update_conversations(&client, conversations.into_values().collect()),
+        );
+        m.and(e).and(c).and(v)
+    }
+
+    /// A conversation's messages in order (timestamp, then id).
+    pub async fn conversation_messages(
+        &self,
+        conversation_id: Uuid,
+    ) -> Result<Vec<StoredMessage>, StoreError> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                r#"SELECT id, conversation_id, message_type, direction, sender, content, "timestamp", metadata
+                   FROM messages WHERE conversation_id = $1 ORDER BY "timestamp", id"#,
+                &[&conversation_id],
+            )
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| StoredMessage {
+                id: r.get(0),
+                conversation_id: r.get(1),
+                message_type: r.get(2),
+                direction: r.get(3),
+                sender: r.get(4),
+                content: r.get(5),
+                timestamp: r.get(6),
+                metadata: r.get(7),
+            })
+            .collect())
+    }
+}
+
+fn fold<T: Clone>(map: &mut HashMap<Uuid, T>, id: Uuid, update: &T, merge: fn(T, T) -> T) {
+    let merged = match map.remove(&id) {
+        Some(existing) => merge(existing, update.clone()),
+        None => update.clone(),
+    };
+    map.insert(id, merged);
+}
+
+async fn insert_messages(client: &Object, rows: &[&NewMessage]) -> Result<(), StoreError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let statement = client.prepare_cached(INSERT_MESSAGES).await?;
+    let ids: Vec<Uuid> = rows.iter().map(|m| m.id).collect();
+    let orgs: Vec<Uuid> = rows.iter().map(|m| m.org_id).collect();
+    let conversations: Vec<Uuid> = rows.iter().map(|m| m.conversation_id).collect();
+    let types: Vec<&str> = rows.iter().map(|m| m.message_type.as_str()).collect();
+    let directions: Vec<&str> = rows.iter().map(|m| m.direction.as_str()).collect();
+    let senders: Vec<Json<_>> = rows.iter().map(|m| Json(&m.sender)).collect();
+    let contents: Vec<&str> = rows.iter().map(|m| m.content.as_str()).collect();
+    let timestamps: Vec<DateTime<Utc>> = rows.iter().map(|m| m.timestamp).collect();
+    let metadata: Vec<&serde_json::Value> = rows.iter().map(|m| &m.metadata).collect();
+    client
+        .execute(
+            &statement,
+            &[
+                &ids,
+                &orgs,
+                &conversations,
+                &types,
+                &directions,
+                &senders,
+                &contents,
+                &timestamps,
+                &metadata,
+            ],
+        )
+        .await?;
+    Ok(())
+}
+
+async fn insert_events(client: &Object, rows: &[&NewEvent]) -> Result<(), StoreError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let statement = client.prepare_cached(INSERT_EVENTS).await?;
+    let ids: Vec<Uuid> = rows.iter().map(|e| e.id).collect();
+    let orgs: Vec<Uuid> = rows.iter().map(|e| e.org_id).collect();
+    let conversations: Vec<Uuid> = rows.iter().map(|e| e.conversation_id).collect();
+    let messages: Vec<Option<Uuid>> = rows.iter().map(|e| e.message_id).collect();
+    let types: Vec<&str> = rows.iter().map(|e| e.event_type.as_str()).collect();
+    let details: Vec<&serde_json::Value> = rows.iter().map(|e| &e.details).collect();
+    let at: Vec<DateTime<Utc>> = rows.iter().map(|e| e.occurred_at).collect();
+    client
+        .execute(
+            &statement,
+            &[
+                &ids,
+                &orgs,
+                &conversations,
+                &messages,
+                &types,
+                &details,
+                &at,
+            ],
+        )
+        .await?;
+    Ok(())
+}
+
+async fn update_calls(client: &Object, rows: Vec<CallUpdate>) -> Result<(), StoreError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let statement = client.prepare_cached(UPDATE_CALLS).await?;
+    let ids: Vec<Uuid> = rows.iter().map(|u| u.call_id).collect();
+    let versions: Vec<i64> = rows.iter().map(|u| u.version).collect();
+    let status: Vec<Option<&str>> = rows.iter().map(|u| u.status.map(|s| s.as_str())).collect();
+    let stream: Vec<Option<&str>> = rows.iter().map(|u| u.stream_sid.as_deref()).collect();
+    let answered: Vec<Option<DateTime<Utc>>> = rows.iter().map(|u| u.answered_at).collect();
+    let ended: Vec<Option<DateTime<Utc>>> = rows.iter().map(|u| u.ended_at).collect();
+    let duration: Vec<Option<i32>> = rows.iter().map(|u| u.duration_seconds).collect();
+    let agent: Vec<Option<&str>> = rows.iter().map(|u| u.agent.as_deref()).collect();
+    let node: Vec<Option<&str>> = rows.iter().map(|u| u.node.as_deref()).collect();
+    client
+        .execute(
+            &statement,
+            &[
+                &ids, &versions, &status, &stream, &answered, &ended, &duration, &agent, &node,
+            ],
+        )
+        .await?;
+    Ok(())
+}
+
+async fn update_conversations(
+    client: &Object,
+    rows: Vec<ConversationUpdate>,
+) -> Result<(), StoreError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let statement = client.prepare_cached(UPDATE_CONVERSATIONS).await?;
+    let ids: Vec<Uuid> = rows.iter().map(|u| u.conversation_id).collect();
+    let versions: Vec<i64> = rows.iter().map(|u| u.version).collect();
+    let status: Vec<Option<&str>> = rows.iter().map(|u| u.status.map(|s| s.as_str())).collect();
+    let activity: Vec<Option<DateTime<Utc>>> = rows.iter().map(|u| u.last_activity_at).collect();
+    let completed: Vec<Option<DateTime<Utc>>> = rows.iter().map(|u| u.completed_at).collect();
+    let score: Vec<Option<i16>> = rows.iter().map(|u| u.satisfaction_score).collect();
+    let sentiment: Vec<Option<&str>> = rows
+        .iter()
+        .map(|u| u.sentiment.map(|s| s.as_str()))
+        .collect();
+    let outcome: Vec<Option<&str>> = rows.iter().map(|u| u.outcome.map(|s| s.as_str())).collect();
+    let subject: Vec<Option<&str>> = rows.iter().map(|u| u.subject.as_deref()).collect();
+    let summary: Vec<Option<&str>> = rows.iter().map(|u| u.ai_summary.as_deref()).collect();
+    client
+        .execute(
+            &statement,
+            &[
+                &ids, &versions, &status, &activity, &completed, &score, &sentiment, &outcome,
+                &subject, &summary,
+            ],
+        )
+        .await?;
+    Ok(())
+}
