@@ -34,7 +34,11 @@ async fn engine_serves_health_ready_and_json_errors_on_a_real_socket() {
     let engine = Engine::start(config).await.unwrap();
     assert_eq!(
         engine.applied_migrations(),
-        ["V1__initial_schema", "V2__row_versions"]
+        [
+            "V1__initial_schema",
+            "V2__row_versions",
+            "V3__tenant_scoped_foreign_keys"
+        ]
     );
     assert!(dir.path().join("recordings").is_dir());
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -60,7 +64,7 @@ async fn engine_serves_health_ready_and_json_errors_on_a_real_socket() {
     assert_eq!(ready.status(), StatusCode::OK);
     let body: serde_json::Value = ready.json().await.unwrap();
     assert_eq!(body["status"], "ready");
-    assert_eq!(body["schema_version"], 2);
+    assert_eq!(body["schema_version"], 3);
 
     let missing = http
         .get(format!("{base}/no/such/route"))

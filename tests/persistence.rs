@@ -454,3 +454,28 @@ async fn call_and_conversation_updates_are_last_writer_wins() {
     assert_eq!(row.get::<_, Option<i16>>(1), Some(9));
     handle.shutdown().await;
 }
+
+#[tokio::test]
+async fn writing_a_batch_again_inserts_nothing_twice_with_either_write_path() {
+    use switchboard::store::messages::MessageWrite;
+    let db = TestDb::start().await;
+    let client = db.client().await;
+    let conversation = create_conversations(&client, 1).await[0];
+    for (how, offset) in [(MessageWrite::Copy, 0), (MessageWrite::Unnest, 1000)] {
+        let store = db.store.clone().with_message_write(how);
+        let first: Vec<PersistItem> = (offset..offset + 100)
+            .map(|i| transcript(conversation, i).into())
+            .collect();
+        store.write_batch(&first).await.unwrap();
+        // The same batch again (an uncertain failure retried): nothing new, no error.
+        store.write_batch(&first).await.unwrap();
+        // Half already stored, half new.
+        let mut mixed: Vec<PersistItem> = first[50..].to_vec();
+        mixed.extend(
+            (offset + 100..offset + 150).map(|i| PersistItem::from(transcript(conversation, i))),
+        );
+        store.write_batch(&mixed).await.unwrap();
+    }
+    let (count, distinct, _) = tally(&client).await;
+    assert_eq!((count, distinct), (300, 300));
+}

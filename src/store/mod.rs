@@ -59,6 +59,7 @@ pub enum NotReady {
 #[derive(Clone)]
 pub struct Store {
     pool: Pool,
+    message_write: messages::MessageWrite,
 }
 
 impl std::fmt::Debug for Store {
@@ -91,7 +92,10 @@ impl Store {
             .create_timeout(Some(Duration::from_secs(5)))
             .wait_timeout(Some(Duration::from_secs(10)))
             .build()?;
-        Ok(Store { pool })
+        Ok(Store {
+            pool,
+            message_write: messages::MessageWrite::default(),
+        })
     }
 
     /// Creates `database` if it does not exist (the managed cluster starts with only `postgres`).
