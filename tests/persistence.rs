@@ -479,3 +479,33 @@ async fn writing_a_batch_again_inserts_nothing_twice_with_either_write_path() {
     let (count, distinct, _) = tally(&client).await;
     assert_eq!((count, distinct), (300, 300));
 }
+
+/// The path SIGTERM takes: `serve` returns, then `Engine::stop` drains the actor before the
+/// database stops. Every accepted row is in the database afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn engine_stop_drains_the_persistence_actor_before_the_database_stops() {
+    use std::collections::HashMap;
+    use switchboard::app::Engine;
+    use switchboard::config::Config;
+
+    let dir = tempfile::tempdir().unwrap();
+    let env: HashMap<String, String> = [(
+        "SWITCHBOARD_STORAGE_DATA_DIR".to_owned(),
+        dir.path().display().to_string(),
+    )]
+    .into();
+    let engine = Engine::start(Config::from_sources(None, &env).unwrap())
+        .await
+        .unwrap();
+    let client = common::connect(engine.cluster().unwrap()).await;
+    let conversations = create_conversations(&client, 20).await;
+    drop(client);
+    produce(engine.persistence(), &conversations, 1000, Duration::ZERO).await;
+    let stats = engine.persistence().metrics().snapshot();
+    assert_eq!(stats.rows_accepted, 20_000);
+    engine.stop().await.unwrap();
+
+    let cluster = common::start_cluster(dir.path()).await;
+    let client = common::connect(&cluster).await;
+    assert_eq!(tally(&client).await, (20_000, 20_000, 0));
+}
