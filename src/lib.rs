@@ -9,5 +9,6 @@ pub mod config;
 pub mod http;
 pub mod store;
 pub mod telemetry;
+pub mod twilio;
 
 pub use switchboard_actors as actors;
