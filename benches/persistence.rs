@@ -17,12 +17,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use switchboard::sim::messages::transcript;
 use switchboard::store::messages::MessageWrite;
 use switchboard::store::{ManagedCluster, PgBinaries, Store, cluster};
-use switchboard_actors::domain::{MessageDirection, MessageType, SenderType};
-use switchboard_actors::persistence::{
-    DEFAULT_ORG, NewMessage, PersistenceConfig, PersistenceHandle, Sender,
-};
+use switchboard_actors::persistence::{DEFAULT_ORG, PersistenceConfig, PersistenceHandle};
 use uuid::Uuid;
 
 fn env_or(name: &str, default: u64) -> u64 {
@@ -39,48 +37,6 @@ fn actor_config() -> PersistenceConfig {
         max_in_flight: env_or("BENCH_IN_FLIGHT", defaults.max_in_flight as u64) as usize,
         batch_max_rows: env_or("BENCH_BATCH_ROWS", defaults.batch_max_rows as u64) as usize,
         ..defaults
-    }
-}
-
-fn message(conversation_id: Uuid, seq: u64) -> NewMessage {
-    let customer = seq.is_multiple_of(2);
-    NewMessage {
-        id: Uuid::now_v7(),
-        org_id: DEFAULT_ORG,
-        conversation_id,
-        message_type: MessageType::Transcript,
-        direction: if customer {
-            MessageDirection::Inbound
-        } else {
-            MessageDirection::Outbound
-        },
-        sender: Sender {
-            identifier: if customer {
-                "+15550001111".into()
-            } else {
-                "ai".into()
-            },
-            name: Some(if customer {
-                "Ada Lovelace".into()
-            } else {
-                "Agent".into()
-            }),
-            sender_type: if customer {
-                SenderType::Customer
-            } else {
-                SenderType::Ai
-            },
-            phone_number: customer.then(|| "+15550001111".into()),
-        },
-        content: format!(
-            "[{seq:06}] I'd like to move my appointment from Tuesday afternoon to Thursday morning, \
-             ideally before ten, if the doctor has any openings."
-        ),
-        timestamp: chrono::Utc::now(),
-        metadata: serde_json::json!({
-            "seq": seq, "audio_start_time": seq as f64 * 2.5, "audio_end_time": seq as f64 * 2.5 + 2.1,
-            "confidence_score": 0.94, "language": "en",
-        }),
     }
 }
 
@@ -165,7 +121,7 @@ async fn throughput(store: &Store, pg: &tokio_postgres::Config) -> Throughput {
                 }
                 while owed >= 1.0 && held.is_empty() {
                     owed -= 1.0;
-                    let row = message(conversation, seq);
+                    let row = transcript(conversation, seq);
                     seq += 1;
                     let t = Instant::now();
                     let result = handle.persist(row);
@@ -256,7 +212,7 @@ async fn latency(
             while Instant::now() < stop_at {
                 interval.tick().await;
                 let t = Instant::now();
-                handle.persist(message(conversation, seq)).unwrap();
+                handle.persist(transcript(conversation, seq)).unwrap();
                 handle.flush().await.unwrap();
                 samples.push(t.elapsed());
                 seq += 1;

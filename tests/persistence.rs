@@ -6,7 +6,8 @@ mod common;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use common::{TestDb, create_conversations, transcript};
+use common::{TestDb, create_conversations};
+use switchboard::sim::messages::transcript;
 use switchboard::store::{ManagedCluster, Store};
 use switchboard_actors::domain::{CallStatus, ConversationStatus};
 use switchboard_actors::persistence::{
@@ -18,6 +19,31 @@ async fn start(store: &Store, config: PersistenceConfig) -> PersistenceHandle {
     PersistenceHandle::start(store.clone(), config)
         .await
         .unwrap()
+}
+
+/// A database with `conversations` conversations and a persistence actor writing to it; the
+/// cluster is handed out so that tests can stop and restart it.
+struct Fixture {
+    cluster: ManagedCluster,
+    conversations: Vec<Uuid>,
+    handle: PersistenceHandle,
+    _dir: tempfile::TempDir,
+}
+
+async fn fixture(conversations: usize, config: PersistenceConfig) -> Fixture {
+    let TestDb {
+        cluster,
+        store,
+        dir,
+    } = TestDb::start().await;
+    let client = common::connect(&cluster).await;
+    let conversations = create_conversations(&client, conversations).await;
+    Fixture {
+        handle: start(&store, config).await,
+        cluster,
+        conversations,
+        _dir: dir,
+    }
 }
 
 async fn stop_cluster(cluster: ManagedCluster) -> ManagedCluster {
@@ -63,7 +89,7 @@ async fn tally(client: &tokio_postgres::Client) -> (i64, i64, i64) {
 async fn produce(
     handle: &PersistenceHandle,
     conversations: &[Uuid],
-    per_producer: u32,
+    per_producer: u64,
     pause: Duration,
 ) {
     let mut tasks = Vec::new();
@@ -126,15 +152,12 @@ async fn hundred_thousand_messages_from_200_producers_arrive_exactly_once_in_ord
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_stopped_mid_stream_loses_and_duplicates_nothing() {
-    let TestDb {
+    let Fixture {
         cluster,
-        store,
-        dir: _dir,
-    } = TestDb::start().await;
-    let client = common::connect(&cluster).await;
-    let conversations = create_conversations(&client, 20).await;
-    drop(client);
-    let handle = start(&store, PersistenceConfig::default()).await;
+        conversations,
+        handle,
+        _dir,
+    } = fixture(20, PersistenceConfig::default()).await;
 
     // 20 producers × 1,000 messages over about 5 s; the database is down from 1 s to 4 s.
     let producing = {
@@ -255,15 +278,12 @@ async fn poison_rows_are_reported_and_skipped_while_their_neighbours_are_written
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_panicking_actor_is_restarted_and_loses_nothing_it_accepted() {
-    let TestDb {
+    let Fixture {
         cluster,
-        store,
-        dir: _dir,
-    } = TestDb::start().await;
-    let client = common::connect(&cluster).await;
-    let conversations = create_conversations(&client, 10).await;
-    drop(client);
-    let handle = start(&store, PersistenceConfig::default()).await;
+        conversations,
+        handle,
+        _dir,
+    } = fixture(10, PersistenceConfig::default()).await;
 
     // With the database down, accepted rows are pending or being retried when the actor dies.
     let cluster = stop_cluster(cluster).await;
@@ -313,19 +333,17 @@ async fn shutdown_drains_every_accepted_row() {
 
 #[tokio::test]
 async fn shutdown_that_runs_out_of_time_names_the_unwritten_rows() {
-    let TestDb {
-        cluster,
-        store,
-        dir: _dir,
-    } = TestDb::start().await;
-    let client = common::connect(&cluster).await;
-    let conversation = create_conversations(&client, 1).await[0];
-    drop(client);
     let config = PersistenceConfig {
         shutdown_timeout: Duration::from_secs(1),
         ..PersistenceConfig::default()
     };
-    let handle = start(&store, config).await;
+    let Fixture {
+        cluster,
+        conversations,
+        handle,
+        _dir,
+    } = fixture(1, config).await;
+    let conversation = conversations[0];
     let _cluster = stop_cluster(cluster).await;
     let rows: Vec<PersistItem> = (0..10)
         .map(|i| transcript(conversation, i).into())
@@ -342,19 +360,17 @@ async fn shutdown_that_runs_out_of_time_names_the_unwritten_rows() {
 
 #[tokio::test]
 async fn a_full_buffer_hands_rows_back_and_accepts_again_once_drained() {
-    let TestDb {
-        cluster,
-        store,
-        dir: _dir,
-    } = TestDb::start().await;
-    let client = common::connect(&cluster).await;
-    let conversation = create_conversations(&client, 1).await[0];
-    drop(client);
     let config = PersistenceConfig {
         max_pending_rows: 1000,
         ..PersistenceConfig::default()
     };
-    let handle = start(&store, config).await;
+    let Fixture {
+        cluster,
+        conversations,
+        handle,
+        _dir,
+    } = fixture(1, config).await;
+    let conversation = conversations[0];
     let cluster = stop_cluster(cluster).await;
     for i in 0..1000 {
         handle.persist(transcript(conversation, i)).unwrap();

@@ -1,0 +1,4 @@
+//! Simulation: realistic traffic for benches, tests and `demo` (the Twilio caller and realtime
+//! peer simulators join this module with the live-call work).
+
+pub mod messages;
