@@ -7,6 +7,7 @@
 //! where an actor needs a service facility (a message store, a recording directory) this crate defines
 //! a small trait and the service passes an implementation in.
 
+pub mod audio;
 pub mod domain;
 pub mod persistence;
 pub mod twilio;

@@ -1,0 +1,36 @@
+//! Audio stages for Switchboard's media path.
+//!
+//! Twilio Media Streams carry 8 kHz mono G.711 mu-law in 20 ms frames of 160
+//! bytes; OpenAI Realtime takes either mu-law as-is or PCM16 at 24 kHz. The
+//! stages here are plain synchronous structs with push-style APIs that do not
+//! allocate per frame once warm:
+//!
+//! * [`g711`]: mu-law and A-law encode/decode into caller buffers.
+//! * [`resample`]: [`Resampler`], fixed-ratio 8 kHz <-> 16/24/48 kHz (rubato FFT).
+//! * [`recorder`]: [`CallRecorder`], a two-channel WAV (caller left, agent
+//!   right) aligned on the call clock.
+//! * [`tone`]: synthetic tones and spectral measurements for tests.
+//!
+//! Typical inbound path (Twilio -> OpenAI PCM16):
+//!
+//! ```
+//! use switchboard_actors::audio::{g711, Resampler};
+//!
+//! let mut up = Resampler::new(8_000, 24_000)?;
+//! let mut pcm8k = [0i16; 160];
+//! let frame = [0xFFu8; 160]; // one 20 ms mu-law frame of silence
+//! g711::decode_ulaw(&frame, &mut pcm8k);
+//! let pcm24k: &[i16] = up.push(&pcm8k);
+//! assert_eq!(pcm24k.len(), 480);
+//! # Ok::<(), switchboard_actors::audio::AudioError>(())
+//! ```
+
+pub mod error;
+pub mod g711;
+pub mod recorder;
+pub mod resample;
+pub mod tone;
+
+pub use error::AudioError;
+pub use recorder::{CallRecorder, DEFAULT_RECORDING_RATE, RecorderOptions, RecordingInfo};
+pub use resample::Resampler;
