@@ -10,4 +10,5 @@
 pub mod audio;
 pub mod domain;
 pub mod persistence;
+pub mod realtime;
 pub mod twilio;
