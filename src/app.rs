@@ -118,7 +118,12 @@ impl Engine {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) {
-        http::run(listener, AppState::new(self.store.clone()), shutdown).await;
+        http::run(
+            listener,
+            AppState::from_config(self.store.clone(), &self.config),
+            shutdown,
+        )
+        .await;
     }
 
     /// Drains the persistence actor (bounded by `persistence.shutdown_timeout_s`), closes the pool

@@ -94,7 +94,7 @@ string_enum!(
 string_enum!(
     /// Twilio's `CallStatus` values.
     CallStatus, "call status" {
-        Queued => "queued", Ringing => "ringing", InProgress => "in-progress",
+        Queued => "queued", Initiated => "initiated", Ringing => "ringing", InProgress => "in-progress",
         Completed => "completed", Busy => "busy", Failed => "failed",
         NoAnswer => "no-answer", Canceled => "canceled",
     }

@@ -5,12 +5,15 @@ use std::convert::Infallible;
 
 use warp::{Filter, Reply};
 
+use super::twilio::{self, MAX_FORM_BYTES, Webhook};
 use super::{AppState, error, handlers};
 
 /// Every route of the API, with request logging and the JSON error recovery.
 pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone {
     health(state.clone())
-        .or(ready(state))
+        .or(ready(state.clone()))
+        .or(twilio_voice(state.clone()))
+        .or(twilio_status(state))
         .recover(error::recover)
         .with(warp::log::custom(log_request))
 }
@@ -35,6 +38,44 @@ fn ready(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = warp::
         .and(warp::get())
         .and(with_state(state))
         .and_then(handlers::ready)
+}
+
+/// A Twilio webhook: path, raw query, signature header and form body (size-limited).
+fn webhook() -> impl Filter<Extract = (Webhook,), Error = warp::Rejection> + Clone {
+    warp::post()
+        .and(warp::path::full())
+        .and(warp::query::raw().or(warp::any().map(String::new)).unify())
+        .and(warp::header::optional::<String>("x-twilio-signature"))
+        .and(warp::body::content_length_limit(MAX_FORM_BYTES))
+        .and(warp::body::form::<Vec<(String, String)>>())
+        .map(
+            |path: warp::path::FullPath, query, signature, form| Webhook {
+                path: path.as_str().to_owned(),
+                query,
+                signature,
+                form,
+            },
+        )
+}
+
+/// `POST /twilio/voice`
+fn twilio_voice(
+    state: AppState,
+) -> impl Filter<Extract = (impl Reply,), Error = warp::Rejection> + Clone {
+    warp::path!("twilio" / "voice")
+        .and(with_state(state))
+        .and(webhook())
+        .and_then(twilio::voice)
+}
+
+/// `POST /twilio/status`
+fn twilio_status(
+    state: AppState,
+) -> impl Filter<Extract = (impl Reply,), Error = warp::Rejection> + Clone {
+    warp::path!("twilio" / "status")
+        .and(with_state(state))
+        .and(webhook())
+        .and_then(twilio::status)
 }
 
 fn log_request(info: warp::log::Info<'_>) {

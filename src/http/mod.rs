@@ -5,12 +5,15 @@ pub mod error;
 pub mod filters;
 pub mod handlers;
 pub mod models;
+pub mod twilio;
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Instant;
 
 use tokio::net::TcpListener;
 
+use crate::config::{Config, Secret};
 use crate::store::Store;
 
 /// What the handlers share.
@@ -18,13 +21,36 @@ use crate::store::Store;
 pub struct AppState {
     pub store: Store,
     pub started: Instant,
+    pub twilio: Arc<TwilioSettings>,
+}
+
+/// How Twilio's requests are checked and answered.
+#[derive(Debug, Clone)]
+pub struct TwilioSettings {
+    /// The base URL Twilio calls (signatures are computed over it) and the media socket's base.
+    pub public_url: url::Url,
+    pub auth_token: Secret,
+    pub validate_signatures: bool,
 }
 
 impl AppState {
-    pub fn new(store: Store) -> Self {
+    /// With Twilio settings from the configuration.
+    pub fn from_config(store: Store, config: &Config) -> Self {
+        Self::new(
+            store,
+            TwilioSettings {
+                public_url: config.http.public_url.clone(),
+                auth_token: config.twilio.auth_token.clone(),
+                validate_signatures: config.twilio.validate_signatures,
+            },
+        )
+    }
+
+    pub fn new(store: Store, twilio: TwilioSettings) -> Self {
         AppState {
             store,
             started: Instant::now(),
+            twilio: Arc::new(twilio),
         }
     }
 }

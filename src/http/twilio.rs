@@ -1,0 +1,184 @@
+//! Twilio's webhooks: `POST /twilio/voice` (an incoming call: create its rows, answer TwiML that
+//! connects the call's audio to the media socket) and `POST /twilio/status` (status callbacks, in
+//! any order). Both are refused with 403, before anything is written, unless `X-Twilio-Signature`
+//! is Twilio's for this URL and these parameters (when `twilio.validate_signatures` is on).
+
+use chrono::Utc;
+use switchboard_actors::domain::{CallDirection, CallStatus};
+use switchboard_actors::persistence::DEFAULT_ORG;
+use warp::http::StatusCode;
+use warp::{Rejection, Reply};
+
+use super::AppState;
+use super::error::ApiError;
+use crate::store::calls::{CallStatusUpdate, NewInboundCall, StatusOutcome};
+use crate::twilio::signature;
+
+/// Twilio's form bodies are a few KiB; anything much larger is not Twilio.
+pub const MAX_FORM_BYTES: u64 = 64 * 1024;
+
+/// The path of the media websocket, as TwiML names it.
+pub const MEDIA_PATH: &str = "twilio/media";
+
+/// A webhook request as the handlers need it.
+#[derive(Debug)]
+pub struct Webhook {
+    pub path: String,
+    pub query: String,
+    pub signature: Option<String>,
+    pub form: Vec<(String, String)>,
+}
+
+impl Webhook {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.form
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn required(&self, key: &'static str) -> Result<&str, ApiError> {
+        self.get(key)
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| ApiError::BadRequest(format!("form parameter {key} is missing")))
+    }
+
+    /// The URL Twilio signed: the public base, the path, and the query as sent.
+    fn signed_url(&self, state: &AppState) -> String {
+        let base = state.twilio.public_url.as_str().trim_end_matches('/');
+        if self.query.is_empty() {
+            format!("{base}{}", self.path)
+        } else {
+            format!("{base}{}?{}", self.path, self.query)
+        }
+    }
+
+    /// 403 unless the signature is Twilio's (or checking is switched off).
+    fn verify(&self, state: &AppState) -> Result<(), ApiError> {
+        if !state.twilio.validate_signatures {
+            return Ok(());
+        }
+        let Some(given) = self.signature.as_deref() else {
+            tracing::warn!(path = %self.path, "Twilio webhook without X-Twilio-Signature refused");
+            return Err(ApiError::Forbidden("missing X-Twilio-Signature".into()));
+        };
+        let params: Vec<(&str, &str)> = self
+            .form
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let url = self.signed_url(state);
+        if signature::is_valid(state.twilio.auth_token.expose(), &url, &params, given) {
+            Ok(())
+        } else {
+            tracing::warn!(path = %self.path, "Twilio webhook with a wrong signature refused");
+            Err(ApiError::Forbidden(
+                "X-Twilio-Signature does not match this request".into(),
+            ))
+        }
+    }
+}
+
+/// `POST /twilio/voice`: create (or, for a repeated webhook, find) the call and answer TwiML.
+pub async fn voice(state: AppState, hook: Webhook) -> Result<impl Reply, Rejection> {
+    hook.verify(&state)?;
+    let call_sid = hook.required("CallSid")?.to_owned();
+    let status = match hook.get("CallStatus") {
+        None | Some("") => CallStatus::Ringing,
+        Some(s) => s
+            .parse()
+            .map_err(|e: switchboard_actors::domain::UnknownValue| {
+                ApiError::BadRequest(format!("CallStatus: {e}"))
+            })?,
+    };
+    let direction = match hook.get("Direction").unwrap_or("inbound") {
+        d if d.starts_with("outbound") || d == "trunking-originating" => CallDirection::Outbound,
+        _ => CallDirection::Inbound,
+    };
+    let call = NewInboundCall {
+        org_id: DEFAULT_ORG,
+        call_sid: call_sid.clone(),
+        account_sid: hook.get("AccountSid").map(str::to_owned),
+        from_number: hook
+            .get("From")
+            .or(hook.get("Caller"))
+            .unwrap_or("")
+            .to_owned(),
+        to_number: hook
+            .get("To")
+            .or(hook.get("Called"))
+            .unwrap_or("")
+            .to_owned(),
+        direction,
+        status,
+        node: None,
+    };
+    let ids = state
+        .store
+        .create_inbound_call(&call)
+        .await
+        .map_err(ApiError::from)?;
+    tracing::info!(%call_sid, call_id = %ids.call_id, created = ids.created, "incoming call");
+    let stream_url = signature::websocket_url(&state.twilio.public_url, MEDIA_PATH);
+    let twiml = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Connect><Stream url=\"{}\">\
+         <Parameter name=\"call_id\" value=\"{}\"/></Stream></Connect></Response>",
+        xml_escape(&stream_url),
+        ids.call_id
+    );
+    Ok(warp::reply::with_header(twiml, "content-type", "text/xml"))
+}
+
+/// `POST /twilio/status`: apply a status callback (older and repeated ones change nothing).
+pub async fn status(state: AppState, hook: Webhook) -> Result<impl Reply, Rejection> {
+    hook.verify(&state)?;
+    let call_sid = hook.required("CallSid")?;
+    let status: CallStatus = hook.required("CallStatus")?.parse().map_err(
+        |e: switchboard_actors::domain::UnknownValue| {
+            ApiError::BadRequest(format!("CallStatus: {e}"))
+        },
+    )?;
+    let number = |key: &'static str| -> Result<Option<i32>, ApiError> {
+        hook.get(key)
+            .filter(|v| !v.is_empty())
+            .map(|v| {
+                v.parse::<i32>()
+                    .map_err(|_| ApiError::BadRequest(format!("{key} `{v}` is not a whole number")))
+            })
+            .transpose()
+    };
+    let update = CallStatusUpdate {
+        status,
+        sequence: number("SequenceNumber")?,
+        duration_seconds: number("CallDuration")?,
+        at: hook
+            .get("Timestamp")
+            .and_then(|t| chrono::DateTime::parse_from_rfc2822(t).ok())
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or_else(Utc::now),
+    };
+    match state
+        .store
+        .apply_call_status(call_sid, &update)
+        .await
+        .map_err(ApiError::from)?
+    {
+        StatusOutcome::Applied | StatusOutcome::Ignored => Ok(StatusCode::NO_CONTENT),
+        StatusOutcome::UnknownCall => Err(ApiError::NotFound(format!("call {call_sid}")).into()),
+    }
+}
+
+fn xml_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c => out.push(c),
+        }
+    }
+    out
+}

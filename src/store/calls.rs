@@ -1,0 +1,214 @@
+//! Voice calls as Twilio reports them: the incoming-call webhook creates the conversation, the call
+//! and (found or created by phone number) the customer; status callbacks move the call along.
+
+use chrono::{DateTime, Utc};
+use switchboard_actors::domain::{CallDirection, CallStatus, ConversationStatus};
+use uuid::Uuid;
+
+use super::{Store, StoreError};
+
+/// An incoming call, from Twilio's voice webhook.
+#[derive(Debug, Clone)]
+pub struct NewInboundCall {
+    pub org_id: Uuid,
+    pub call_sid: String,
+    pub account_sid: Option<String>,
+    pub from_number: String,
+    pub to_number: String,
+    pub direction: CallDirection,
+    pub status: CallStatus,
+    /// This engine's node name, where the media socket will land.
+    pub node: Option<String>,
+}
+
+/// The rows behind a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallIds {
+    pub call_id: Uuid,
+    pub conversation_id: Uuid,
+    pub customer_id: Option<Uuid>,
+    /// False when the webhook was a repeat and the call already existed.
+    pub created: bool,
+}
+
+/// A status callback.
+#[derive(Debug, Clone)]
+pub struct CallStatusUpdate {
+    pub status: CallStatus,
+    /// Twilio's `SequenceNumber` (from 0), when given.
+    pub sequence: Option<i32>,
+    /// `CallDuration` in seconds (completed calls).
+    pub duration_seconds: Option<i32>,
+    pub at: DateTime<Utc>,
+}
+
+/// What a status callback did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusOutcome {
+    Applied,
+    /// Older or repeated (by sequence), or it would move a finished call back: nothing changed.
+    Ignored,
+    /// No call with that CallSid.
+    UnknownCall,
+}
+
+impl Store {
+    /// Creates the customer (by phone, if E.164), the voice conversation and the call, or returns
+    /// the existing ones when Twilio repeats the webhook for the same CallSid.
+    pub async fn create_inbound_call(&self, call: &NewInboundCall) -> Result<CallIds, StoreError> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        if let Some(row) = tx
+            .query_opt(
+                "SELECT c.id, c.conversation_id, v.customer_id FROM calls c
+                 JOIN conversations v ON v.id = c.conversation_id WHERE c.call_sid = $1",
+                &[&call.call_sid],
+            )
+            .await?
+        {
+            return Ok(CallIds {
+                call_id: row.get(0),
+                conversation_id: row.get(1),
+                customer_id: row.get(2),
+                created: false,
+            });
+        }
+        let customer_id: Option<Uuid> = if is_e164(&call.from_number) {
+            let row = tx
+                .query_one(
+                    "INSERT INTO customers (id, org_id, phone) VALUES ($1, $2, $3)
+                     ON CONFLICT (org_id, phone) WHERE phone IS NOT NULL
+                     DO UPDATE SET updated_at = now()
+                     RETURNING id",
+                    &[&Uuid::now_v7(), &call.org_id, &call.from_number],
+                )
+                .await?;
+            Some(row.get(0))
+        } else {
+            None
+        };
+        let conversation_id = Uuid::now_v7();
+        let call_id = Uuid::now_v7();
+        tx.execute(
+            "INSERT INTO conversations (id, org_id, customer_id, channel, status) VALUES ($1, $2, $3, 'voice', 'active')",
+            &[&conversation_id, &call.org_id, &customer_id],
+        )
+        .await?;
+        let inserted = tx
+            .execute(
+                "INSERT INTO calls (id, org_id, conversation_id, call_sid, account_sid, from_number, to_number,
+                                    direction, status, node)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                 ON CONFLICT (call_sid) DO NOTHING",
+                &[
+                    &call_id,
+                    &call.org_id,
+                    &conversation_id,
+                    &call.call_sid,
+                    &call.account_sid,
+                    &call.from_number,
+                    &call.to_number,
+                    &call.direction.as_str(),
+                    &call.status.as_str(),
+                    &call.node,
+                ],
+            )
+            .await?;
+        if inserted == 0 {
+            // A concurrent repeat of the webhook won the race: use its rows.
+            drop(tx);
+            return Box::pin(self.create_inbound_call(call)).await;
+        }
+        tx.commit().await?;
+        Ok(CallIds {
+            call_id,
+            conversation_id,
+            customer_id,
+            created: true,
+        })
+    }
+
+    /// Applies a status callback unless it is older than one already applied (by sequence) or would
+    /// move a finished call back to an earlier status. A final status completes the conversation
+    /// (`completed`, or `failed` for busy / failed / no-answer / canceled).
+    pub async fn apply_call_status(
+        &self,
+        call_sid: &str,
+        update: &CallStatusUpdate,
+    ) -> Result<StatusOutcome, StoreError> {
+        let client = self.pool.get().await?;
+        let finals: Vec<&str> = CallStatus::ALL
+            .iter()
+            .filter(|s| s.is_final())
+            .map(|s| s.as_str())
+            .collect();
+        let status = update.status.as_str();
+        let sequence = update.sequence.unwrap_or(i32::MAX);
+        let row = client
+            .query_opt(
+                "UPDATE calls SET
+                    status = $2,
+                    twilio_sequence = CASE WHEN $3 = 2147483647 THEN twilio_sequence ELSE $3 END,
+                    answered_at = CASE WHEN $2 = 'in-progress' THEN coalesce(answered_at, $4) ELSE answered_at END,
+                    ended_at = CASE WHEN $2 = ANY($6) THEN coalesce(ended_at, $4) ELSE ended_at END,
+                    duration_seconds = coalesce($5, duration_seconds),
+                    updated_at = now()
+                 WHERE call_sid = $1
+                   AND ($3 > twilio_sequence)
+                   AND NOT (status = ANY($6) AND NOT ($2 = ANY($6)))
+                 RETURNING conversation_id",
+                &[&call_sid, &status, &sequence, &update.at, &update.duration_seconds, &finals],
+            )
+            .await?;
+        let Some(row) = row else {
+            let exists = client
+                .query_opt("SELECT 1 FROM calls WHERE call_sid = $1", &[&call_sid])
+                .await?
+                .is_some();
+            return Ok(if exists {
+                StatusOutcome::Ignored
+            } else {
+                StatusOutcome::UnknownCall
+            });
+        };
+        if update.status.is_final() {
+            let conversation: Uuid = row.get(0);
+            let outcome = if update.status == CallStatus::Completed {
+                ConversationStatus::Completed
+            } else {
+                ConversationStatus::Failed
+            };
+            client
+                .execute(
+                    "UPDATE conversations SET status = $2, completed_at = coalesce(completed_at, greatest($3, initiated_at)),
+                            last_activity_at = greatest(last_activity_at, $3), updated_at = now()
+                     WHERE id = $1 AND status = 'active'",
+                    &[&conversation, &outcome.as_str(), &update.at],
+                )
+                .await?;
+        }
+        Ok(StatusOutcome::Applied)
+    }
+}
+
+/// `+` then 2 to 15 digits, the first not 0.
+pub fn is_e164(number: &str) -> bool {
+    let Some(digits) = number.strip_prefix('+') else {
+        return false;
+    };
+    (2..=15).contains(&digits.len())
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && !digits.starts_with('0')
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn e164() {
+        assert!(super::is_e164("+14155550100"));
+        assert!(!super::is_e164("14155550100"));
+        assert!(!super::is_e164("+0123"));
+        assert!(!super::is_e164("anonymous"));
+        assert!(!super::is_e164("+1234567890123456"));
+    }
+}
