@@ -448,6 +448,16 @@ async fn call_and_conversation_updates_are_last_writer_wins() {
         .unwrap();
     handle.flush().await.unwrap();
 
+    // A late update from the engine never moves a finished call back.
+    handle
+        .persist(CallUpdate {
+            call_id: call,
+            version: 3,
+            status: Some(CallStatus::InProgress),
+            ..Default::default()
+        })
+        .unwrap();
+    handle.flush().await.unwrap();
     let row = client
         .query_one(
             "SELECT status, agent, duration_seconds, version FROM calls WHERE id = $1",
@@ -458,7 +468,7 @@ async fn call_and_conversation_updates_are_last_writer_wins() {
     assert_eq!(row.get::<_, String>(0), "completed");
     assert_eq!(row.get::<_, Option<String>>(1).as_deref(), Some("ai:marin"));
     assert_eq!(row.get::<_, Option<i32>>(2), Some(95));
-    assert_eq!(row.get::<_, i64>(3), 2);
+    assert_eq!(row.get::<_, i64>(3), 3);
     let row = client
         .query_one(
             "SELECT status, satisfaction_score FROM conversations WHERE id = $1",

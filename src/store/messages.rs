@@ -65,7 +65,11 @@ ON CONFLICT (id) DO NOTHING"#;
 
 const UPDATE_CALLS: &str = r#"
 UPDATE calls AS c SET
-    status = coalesce(u.status, c.status),
+    -- A finished call keeps its final status whatever arrives later (Twilio's status callbacks
+    -- write the same column and are ordered separately).
+    status = CASE WHEN c.status IN ('completed', 'busy', 'failed', 'no-answer', 'canceled')
+                       AND u.status NOT IN ('completed', 'busy', 'failed', 'no-answer', 'canceled')
+                  THEN c.status ELSE coalesce(u.status, c.status) END,
     stream_sid = coalesce(u.stream_sid, c.stream_sid),
     answered_at = coalesce(u.answered_at, c.answered_at),
     ended_at = coalesce(u.ended_at, c.ended_at),
