@@ -8,6 +8,7 @@
 //! a small trait and the service passes an implementation in.
 
 pub mod audio;
+pub mod call;
 pub mod domain;
 pub mod persistence;
 pub mod realtime;

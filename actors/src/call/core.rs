@@ -1,0 +1,837 @@
+//! `CallCore`: the logic of one live call, with no sockets, no actors and no clock of its own.
+//!
+//! The shell feeds it what arrives — Twilio frames (`on_start`, `on_media`, `on_mark`, `on_dtmf`,
+//! `on_stop`), realtime events (`on_audio_delta`, `on_speech_started`, transcripts, function calls,
+//! session connected/lost) and timeouts — and carries out what it says:
+//!
+//! - Per 20 ms frame, the answer is a small value ([`MediaAction`], [`DeltaAction`]) and the shell
+//!   moves the audio itself with its reused buffers: nothing here allocates per frame.
+//! - Everything else comes out of [`CallCore::poll_event`] as a [`CallEvent`]: commands for the AI
+//!   session or Twilio, rows for the persistence actor, and session restarts.
+//!
+//! Time: Twilio's media timestamps are the call clock (milliseconds since the stream started);
+//! barge-in and recording positions use it, so the logic is the same in real time and in tests that
+//! stream faster. `Instant`s passed in drive only the timers (AI reconnect backoff, session rotation).
+//!
+//! Barge-in: every forwarded assistant delta is followed by a Twilio mark named by a sequence number;
+//! Twilio echoes a mark once the audio before it has played (or at once after `clear`). When the
+//! caller starts speaking while assistant audio is still queued, the audio actually played is the
+//! last echoed mark's position plus the call-clock time since that echo, never more than was sent:
+//! that is the `audio_end_ms` of the truncate. Then Twilio's buffer is cleared, the response is
+//! cancelled if still running, and late deltas of the interrupted item are dropped.
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::domain::{
+    AudioFormat, CallStatus, ConversationStatus, EventType, MessageDirection, MessageType,
+    SenderType,
+};
+use crate::persistence::{
+    CallUpdate, ConversationUpdate, NewEvent, NewMessage, PersistItem, Sender,
+};
+
+/// How a lost AI session is brought back.
+#[derive(Debug, Clone, Copy)]
+pub struct ReconnectPolicy {
+    /// First retry delay; doubles per attempt.
+    pub base: Duration,
+    pub max: Duration,
+    /// Consecutive failed attempts before the call is ended.
+    pub max_attempts: u32,
+    /// Sessions are rotated (closed and reopened, conversation replayed) this long after they open,
+    /// before the provider's own limit.
+    pub max_session: Duration,
+}
+
+impl Default for ReconnectPolicy {
+    fn default() -> Self {
+        ReconnectPolicy {
+            base: Duration::from_millis(250),
+            max: Duration::from_secs(5),
+            max_attempts: 5,
+            max_session: Duration::from_secs(55 * 60),
+        }
+    }
+}
+
+/// What the core needs to know about its call.
+#[derive(Debug, Clone)]
+pub struct CallConfig {
+    pub org_id: Uuid,
+    pub call_id: Uuid,
+    pub conversation_id: Uuid,
+    /// The caller's number (sender of caller transcripts).
+    pub caller_number: String,
+    /// The agent's display name (sender of AI transcripts).
+    pub agent_name: String,
+    pub audio_format: AudioFormat,
+    pub reconnect: ReconnectPolicy,
+    /// The wall-clock time that corresponds to `started` (row timestamps derive from both).
+    pub started_wall: DateTime<Utc>,
+    pub started: Instant,
+    /// Base of the versions of this call's updates (e.g. the wall clock in µs at start).
+    pub version_base: i64,
+}
+
+/// What to do with one inbound Twilio media frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MediaAction {
+    /// Append it to the AI's input; record it at `caller_at_ms` (call clock).
+    Forward { caller_at_ms: u64 },
+    /// The AI session is down: do not write to it (the audio is dropped for the AI and counted),
+    /// but record it.
+    RecordOnly { caller_at_ms: u64 },
+    /// Media before `start` or after `stop`: count and log, then ignore.
+    Reject,
+}
+
+/// What to do with one assistant audio delta.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeltaAction {
+    /// Send it to Twilio as media, then a mark named [`CallCore::mark_name`]; record it at
+    /// `play_at_ms` (when Twilio will play it, on the call clock).
+    Forward { play_at_ms: u64 },
+    /// A late delta of an interrupted item, or no stream yet: drop it (counted).
+    Drop,
+}
+
+/// A command for the AI session (the shell encodes it in the session's dialect).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AiCommand {
+    /// `session.update` from the configuration.
+    SessionUpdate,
+    /// Replay a caller utterance (`conversation.item.create`, user `input_text`).
+    ReplayUser(String),
+    /// Replay an agent reply (assistant `output_text` / beta `text`).
+    ReplayAssistant(String),
+    /// `conversation.item.truncate`.
+    Truncate { item_id: String, audio_end_ms: u64 },
+    /// `response.cancel`.
+    CancelResponse,
+    /// `conversation.item.create` with a `function_call_output`.
+    FunctionOutput { call_id: String, output: String },
+    /// `response.create`.
+    CreateResponse,
+}
+
+/// What the shell must do, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CallEvent {
+    Ai(AiCommand),
+    /// Send Twilio `clear`.
+    ClearTwilio,
+    /// Hand to the persistence actor.
+    Persist(PersistItem),
+    /// (Re)open the AI session now.
+    ConnectAi,
+    /// Close the current AI session: it is being rotated (a `ConnectAi` follows).
+    RotateAi,
+    /// End the call from our side: close the Twilio stream (so TwiML after `</Connect>` runs).
+    Hangup {
+        reason: String,
+    },
+    /// The call is over (after `stop`, a closed socket or a hangup): stop the AI session, finalize
+    /// the recording, flush persistence.
+    Ended,
+}
+
+/// Counters of what was refused or dropped, for logs and metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CallCounters {
+    pub media_frames: u64,
+    pub media_rejected: u64,
+    /// Milliseconds of caller audio not sent to the AI because its session was down.
+    pub caller_ms_dropped_ai_down: u64,
+    pub deltas_forwarded: u64,
+    pub deltas_dropped: u64,
+    pub marks_echoed: u64,
+    pub marks_unknown: u64,
+    pub barge_ins: u64,
+    pub ai_reconnects: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    AwaitingStart,
+    Live,
+    Ended,
+}
+
+#[derive(Debug, Clone)]
+enum AiLink {
+    /// Not asked for yet (before `start`).
+    Idle,
+    /// `ConnectAi` issued; `cause` is why, when it replaces a lost session.
+    Connecting {
+        lost: Option<Lost>,
+    },
+    Ready {
+        rotate_at: Instant,
+    },
+    Down {
+        lost: Lost,
+        retry_at: Instant,
+    },
+    GaveUp,
+}
+
+#[derive(Debug, Clone)]
+struct Lost {
+    cause: String,
+    since: Instant,
+    attempt: u32,
+}
+
+/// The assistant item whose audio is being forwarded.
+#[derive(Debug, Clone)]
+struct AssistantAudio {
+    item_id: String,
+    /// Audio forwarded to Twilio for this item, ms.
+    sent_ms: u64,
+    /// Call-clock ms at which its first audio plays.
+    first_play_at_ms: u64,
+    /// Last echoed mark of this item: (position in the item, call clock at the echo).
+    echoed: Option<(u64, u64)>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct MarkInFlight {
+    seq: u64,
+    /// Position in the item, ms, once the audio before the mark has played.
+    item_ms: u64,
+}
+
+/// One utterance's audio span, from the AI's VAD, on the AI's input clock.
+#[derive(Debug, Clone, Copy, Default)]
+struct Span {
+    start_ms: Option<u64>,
+    end_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone)]
+enum HistoryItem {
+    User(String),
+    Assistant(String),
+}
+
+/// The remembered AI item spans and interrupted items are bounded.
+const ITEMS_KEPT: usize = 64;
+
+/// See the module documentation.
+pub struct CallCore {
+    config: CallConfig,
+    phase: Phase,
+    stream_sid: Option<String>,
+    /// Latest Twilio media timestamp (the call clock), ms.
+    clock_ms: u64,
+    ai: AiLink,
+    response_active: bool,
+    assistant: Option<AssistantAudio>,
+    marks: VecDeque<MarkInFlight>,
+    mark_seq: u64,
+    mark_name: String,
+    /// Where queued assistant audio ends on the call clock (for recording positions).
+    agent_queue_end_ms: u64,
+    interrupted: VecDeque<String>,
+    /// Caller utterance spans by item id.
+    spans: HashMap<String, Span>,
+    /// Agent item spans by item id: (start on the call clock, ms sent, cut at).
+    agent_spans: HashMap<String, (u64, u64, Option<u64>)>,
+    history: Vec<HistoryItem>,
+    hangup_after_playback: Option<String>,
+    version: i64,
+    counters: CallCounters,
+    events: VecDeque<CallEvent>,
+}
+
+impl CallCore {
+    pub fn new(config: CallConfig) -> Self {
+        let version = config.version_base;
+        CallCore {
+            config,
+            phase: Phase::AwaitingStart,
+            stream_sid: None,
+            clock_ms: 0,
+            ai: AiLink::Idle,
+            response_active: false,
+            assistant: None,
+            marks: VecDeque::new(),
+            mark_seq: 0,
+            mark_name: String::with_capacity(20),
+            agent_queue_end_ms: 0,
+            interrupted: VecDeque::new(),
+            spans: HashMap::new(),
+            agent_spans: HashMap::new(),
+            history: Vec::new(),
+            hangup_after_playback: None,
+            version,
+            counters: CallCounters::default(),
+            events: VecDeque::new(),
+        }
+    }
+
+    pub fn counters(&self) -> CallCounters {
+        self.counters
+    }
+
+    /// The Twilio stream, once started.
+    pub fn stream_sid(&self) -> Option<&str> {
+        self.stream_sid.as_deref()
+    }
+
+    /// The name of the mark to send after the media of the last [`DeltaAction::Forward`].
+    pub fn mark_name(&self) -> &str {
+        &self.mark_name
+    }
+
+    /// The call clock (latest Twilio media timestamp), ms.
+    pub fn clock_ms(&self) -> u64 {
+        self.clock_ms
+    }
+
+    pub fn is_ended(&self) -> bool {
+        self.phase == Phase::Ended
+    }
+
+    /// Whether the AI session is up and may be written to.
+    pub fn ai_ready(&self) -> bool {
+        matches!(self.ai, AiLink::Ready { .. })
+    }
+
+    /// The next thing for the shell to do.
+    pub fn poll_event(&mut self) -> Option<CallEvent> {
+        self.events.pop_front()
+    }
+
+    /// When [`CallCore::handle_timeout`] should run next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match &self.ai {
+            AiLink::Down { retry_at, .. } => Some(*retry_at),
+            AiLink::Ready { rotate_at } => Some(*rotate_at),
+            _ => None,
+        }
+    }
+
+    // ---- Twilio side -------------------------------------------------------------------------
+
+    /// `start`: the stream is up; the AI session is asked for. A second `start` is ignored
+    /// (returns false).
+    pub fn on_start(&mut self, now: Instant, stream_sid: &str) -> bool {
+        if self.phase != Phase::AwaitingStart {
+            return false;
+        }
+        self.phase = Phase::Live;
+        self.stream_sid = Some(stream_sid.to_owned());
+        self.system_message(now, "call_started", json!({ "stream_sid": stream_sid }));
+        let version = self.next_version();
+        self.persist(CallUpdate {
+            call_id: self.config.call_id,
+            version,
+            status: Some(CallStatus::InProgress),
+            stream_sid: Some(stream_sid.to_owned()),
+            answered_at: Some(self.wall(now)),
+            ..Default::default()
+        });
+        self.ai = AiLink::Connecting { lost: None };
+        self.events.push_back(CallEvent::ConnectAi);
+        true
+    }
+
+    /// One inbound media frame with Twilio's `timestamp` and `payload_ms` of audio.
+    pub fn on_media(&mut self, timestamp_ms: u64, payload_ms: u64) -> MediaAction {
+        if self.phase != Phase::Live {
+            self.counters.media_rejected += 1;
+            return MediaAction::Reject;
+        }
+        self.counters.media_frames += 1;
+        self.clock_ms = self.clock_ms.max(timestamp_ms);
+        if self.ai_ready() {
+            MediaAction::Forward {
+                caller_at_ms: timestamp_ms,
+            }
+        } else {
+            self.counters.caller_ms_dropped_ai_down += payload_ms;
+            MediaAction::RecordOnly {
+                caller_at_ms: timestamp_ms,
+            }
+        }
+    }
+
+    /// A mark echo from Twilio: the audio before it has played (or was cleared).
+    pub fn on_mark(&mut self, name: &str) {
+        let Ok(seq) = name.parse::<u64>() else {
+            self.counters.marks_unknown += 1;
+            return;
+        };
+        let mut matched = None;
+        while let Some(front) = self.marks.front() {
+            if front.seq > seq {
+                break;
+            }
+            matched = self.marks.pop_front();
+        }
+        match matched {
+            Some(mark) if mark.seq == seq => {
+                self.counters.marks_echoed += 1;
+                if let Some(item) = &mut self.assistant {
+                    item.echoed = Some((mark.item_ms, self.clock_ms));
+                }
+                self.hang_up_if_played();
+            }
+            _ => self.counters.marks_unknown += 1,
+        }
+    }
+
+    /// A key press.
+    pub fn on_dtmf(&mut self, now: Instant, digit: char) {
+        if self.phase == Phase::Live {
+            self.system_message(now, "dtmf", json!({ "digit": digit.to_string() }));
+        }
+    }
+
+    /// `stop`, or the Twilio socket closed: the call is over.
+    pub fn on_stop(&mut self, now: Instant, reason: &str) {
+        self.end(now, reason);
+    }
+
+    // ---- AI side -----------------------------------------------------------------------------
+
+    /// The AI socket is open: configure it, replay the conversation if this replaces a lost
+    /// session, and record the gap.
+    pub fn on_ai_connected(&mut self, now: Instant) {
+        let AiLink::Connecting { lost } = std::mem::replace(&mut self.ai, AiLink::Idle) else {
+            return;
+        };
+        self.ai = AiLink::Ready {
+            rotate_at: now + self.config.reconnect.max_session,
+        };
+        self.events
+            .push_back(CallEvent::Ai(AiCommand::SessionUpdate));
+        if let Some(lost) = lost {
+            for item in &self.history {
+                self.events.push_back(CallEvent::Ai(match item {
+                    HistoryItem::User(text) => AiCommand::ReplayUser(text.clone()),
+                    HistoryItem::Assistant(text) => AiCommand::ReplayAssistant(text.clone()),
+                }));
+            }
+            self.counters.ai_reconnects += 1;
+            let gap_ms = now.saturating_duration_since(lost.since).as_millis() as u64;
+            self.system_message(
+                now,
+                "ai_reconnected",
+                json!({ "cause": lost.cause, "gap_ms": gap_ms, "attempts": lost.attempt,
+                        "replayed_items": self.history.len() }),
+            );
+        }
+    }
+
+    /// The AI session failed (socket closed, fatal error, expiry, panic) or could not connect.
+    pub fn on_ai_lost(&mut self, now: Instant, cause: &str) {
+        if self.phase == Phase::Ended {
+            return;
+        }
+        self.response_active = false;
+        let previous = match std::mem::replace(&mut self.ai, AiLink::Idle) {
+            AiLink::Connecting { lost: Some(lost) } => Some(lost),
+            AiLink::Down { lost, .. } => Some(lost),
+            AiLink::GaveUp => {
+                self.ai = AiLink::GaveUp;
+                return;
+            }
+            _ => None,
+        };
+        let attempt = previous.as_ref().map_or(1, |l| l.attempt + 1);
+        let since = previous.as_ref().map_or(now, |l| l.since);
+        let policy = self.config.reconnect;
+        if attempt > policy.max_attempts {
+            self.ai = AiLink::GaveUp;
+            self.system_message(
+                now,
+                "ai_unavailable",
+                json!({ "cause": cause, "attempts": attempt - 1 }),
+            );
+            self.events.push_back(CallEvent::Hangup {
+                reason: format!("AI session unavailable: {cause}"),
+            });
+            self.end(now, "ai_unavailable");
+            return;
+        }
+        let backoff = policy
+            .base
+            .saturating_mul(1 << (attempt - 1).min(16))
+            .min(policy.max);
+        self.ai = AiLink::Down {
+            lost: Lost {
+                cause: cause.to_owned(),
+                since,
+                attempt,
+            },
+            retry_at: now
+                + if attempt == 1 {
+                    Duration::ZERO
+                } else {
+                    backoff
+                },
+        };
+    }
+
+    /// Timers: reconnect after backoff; rotate a session before the provider's limit.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        match &self.ai {
+            AiLink::Down { retry_at, lost } if now >= *retry_at => {
+                self.ai = AiLink::Connecting {
+                    lost: Some(lost.clone()),
+                };
+                self.events.push_back(CallEvent::ConnectAi);
+            }
+            AiLink::Ready { rotate_at } if now >= *rotate_at && self.phase == Phase::Live => {
+                self.events.push_back(CallEvent::RotateAi);
+                self.ai = AiLink::Connecting {
+                    lost: Some(Lost {
+                        cause: "rotation".to_owned(),
+                        since: now,
+                        attempt: 0,
+                    }),
+                };
+                self.events.push_back(CallEvent::ConnectAi);
+            }
+            _ => {}
+        }
+    }
+
+    pub fn on_response_created(&mut self) {
+        self.response_active = true;
+    }
+
+    pub fn on_response_done(&mut self) {
+        self.response_active = false;
+        self.hang_up_if_played();
+    }
+
+    /// An assistant audio delta of `audio_ms` for `item_id`.
+    pub fn on_audio_delta(&mut self, item_id: &str, audio_ms: u64) -> DeltaAction {
+        if self.phase != Phase::Live || self.interrupted.iter().any(|i| i == item_id) {
+            self.counters.deltas_dropped += 1;
+            return DeltaAction::Drop;
+        }
+        self.agent_queue_end_ms = self.agent_queue_end_ms.max(self.clock_ms);
+        let play_at_ms = self.agent_queue_end_ms;
+        self.agent_queue_end_ms += audio_ms;
+        let is_current = self
+            .assistant
+            .as_ref()
+            .is_some_and(|a| a.item_id == item_id);
+        if !is_current {
+            self.assistant = Some(AssistantAudio {
+                item_id: item_id.to_owned(),
+                sent_ms: 0,
+                first_play_at_ms: play_at_ms,
+                echoed: None,
+            });
+            if self.agent_spans.len() >= ITEMS_KEPT {
+                self.agent_spans.clear();
+            }
+            self.agent_spans
+                .insert(item_id.to_owned(), (play_at_ms, 0, None));
+        }
+        let item = self.assistant.as_mut().expect("set above");
+        item.sent_ms += audio_ms;
+        if let Some(span) = self.agent_spans.get_mut(item_id) {
+            span.1 = item.sent_ms;
+        }
+        self.mark_seq += 1;
+        self.marks.push_back(MarkInFlight {
+            seq: self.mark_seq,
+            item_ms: item.sent_ms,
+        });
+        self.mark_name.clear();
+        let _ = write!(self.mark_name, "{}", self.mark_seq);
+        self.counters.deltas_forwarded += 1;
+        DeltaAction::Forward { play_at_ms }
+    }
+
+    /// The AI's VAD heard the caller start: barge in if assistant audio is still queued.
+    pub fn on_speech_started(&mut self, now: Instant, item_id: &str, audio_start_ms: u64) {
+        self.span(item_id).start_ms = Some(audio_start_ms);
+        if self.marks.is_empty() {
+            return;
+        }
+        let Some(item) = self.assistant.take() else {
+            return;
+        };
+        let played = match item.echoed {
+            Some((item_ms, at_clock)) => item_ms + self.clock_ms.saturating_sub(at_clock),
+            None => self.clock_ms.saturating_sub(item.first_play_at_ms),
+        }
+        .min(item.sent_ms);
+        self.counters.barge_ins += 1;
+        self.events.push_back(CallEvent::Ai(AiCommand::Truncate {
+            item_id: item.item_id.clone(),
+            audio_end_ms: played,
+        }));
+        self.events.push_back(CallEvent::ClearTwilio);
+        if self.response_active {
+            self.events
+                .push_back(CallEvent::Ai(AiCommand::CancelResponse));
+            self.response_active = false;
+        }
+        self.marks.clear();
+        self.agent_queue_end_ms = self.clock_ms;
+        if let Some(span) = self.agent_spans.get_mut(&item.item_id) {
+            span.2 = Some(played);
+        }
+        if self.interrupted.len() >= 8 {
+            self.interrupted.pop_front();
+        }
+        self.interrupted.push_back(item.item_id.clone());
+        self.system_message(
+            now,
+            "barge_in",
+            json!({ "item_id": item.item_id, "audio_end_ms": played, "sent_ms": item.sent_ms }),
+        );
+    }
+
+    pub fn on_speech_stopped(&mut self, item_id: &str, audio_end_ms: u64) {
+        self.span(item_id).end_ms = Some(audio_end_ms);
+    }
+
+    /// The caller's words, transcribed.
+    pub fn on_input_transcript(
+        &mut self,
+        now: Instant,
+        item_id: &str,
+        transcript: &str,
+        language: Option<&str>,
+    ) {
+        let span = self.spans.remove(item_id).unwrap_or_default();
+        let mut metadata = json!({ "provider_item_id": item_id });
+        if let Some(start) = span.start_ms {
+            metadata["audio_start_time"] = json!(start as f64 / 1000.0);
+        }
+        if let Some(end) = span.end_ms {
+            metadata["audio_end_time"] = json!(end as f64 / 1000.0);
+        }
+        if let Some(language) = language {
+            metadata["language"] = json!(language);
+        }
+        let sender = Sender {
+            identifier: self.config.caller_number.clone(),
+            name: None,
+            sender_type: SenderType::Customer,
+            phone_number: Some(self.config.caller_number.clone()),
+        };
+        self.message(
+            now,
+            MessageType::Transcript,
+            MessageDirection::Inbound,
+            sender,
+            transcript,
+            metadata,
+        );
+        self.history.push(HistoryItem::User(transcript.to_owned()));
+    }
+
+    /// The agent's words (the transcript of its audio).
+    pub fn on_output_transcript(&mut self, now: Instant, item_id: &str, transcript: &str) {
+        let mut metadata = json!({ "provider_item_id": item_id });
+        if let Some((start, sent, cut)) = self.agent_spans.remove(item_id) {
+            let end = start + cut.unwrap_or(sent);
+            metadata["audio_start_time"] = json!(start as f64 / 1000.0);
+            metadata["audio_end_time"] = json!(end as f64 / 1000.0);
+            if let Some(cut) = cut {
+                metadata["interrupted_at_ms"] = json!(cut);
+            }
+        }
+        let sender = Sender {
+            identifier: "ai".to_owned(),
+            name: Some(self.config.agent_name.clone()),
+            sender_type: SenderType::Ai,
+            phone_number: None,
+        };
+        self.message(
+            now,
+            MessageType::Transcript,
+            MessageDirection::Outbound,
+            sender,
+            transcript,
+            metadata,
+        );
+        self.history
+            .push(HistoryItem::Assistant(transcript.to_owned()));
+    }
+
+    /// The model called a function. `end_call` hangs up once the goodbye has played.
+    pub fn on_function_call(&mut self, now: Instant, call_id: &str, name: &str, arguments: &str) {
+        let args: serde_json::Value =
+            serde_json::from_str(arguments).unwrap_or_else(|_| json!({ "raw": arguments }));
+        self.event(
+            now,
+            EventType::FunctionCalled,
+            json!({ "call_id": call_id, "name": name, "arguments": args }),
+        );
+        let output = if name == "end_call" {
+            self.hangup_after_playback = Some(
+                args.get("reason")
+                    .and_then(|r| r.as_str())
+                    .unwrap_or("agent ended the call")
+                    .to_owned(),
+            );
+            json!({ "ok": true, "note": "the call ends after your goodbye" })
+        } else {
+            json!({ "ok": false, "error": format!("unknown function {name}") })
+        };
+        self.events
+            .push_back(CallEvent::Ai(AiCommand::FunctionOutput {
+                call_id: call_id.to_owned(),
+                output: output.to_string(),
+            }));
+        self.events
+            .push_back(CallEvent::Ai(AiCommand::CreateResponse));
+    }
+
+    /// An `error` event from the AI: recorded; fatal ones also end the session (the shell then
+    /// reports `on_ai_lost`).
+    pub fn on_ai_error(&mut self, now: Instant, code: Option<&str>, message: &str) {
+        self.event(
+            now,
+            EventType::Error,
+            json!({ "source": "ai", "code": code, "message": message }),
+        );
+    }
+
+    // ---- internals ---------------------------------------------------------------------------
+
+    fn hang_up_if_played(&mut self) {
+        if self.marks.is_empty()
+            && !self.response_active
+            && self.phase == Phase::Live
+            && let Some(reason) = self.hangup_after_playback.take()
+        {
+            self.events.push_back(CallEvent::Hangup { reason });
+        }
+    }
+
+    fn end(&mut self, now: Instant, reason: &str) {
+        if self.phase == Phase::Ended {
+            return;
+        }
+        let was_live = self.phase == Phase::Live;
+        self.phase = Phase::Ended;
+        let duration = now.saturating_duration_since(self.config.started);
+        let at = self.wall(now);
+        self.system_message(
+            now,
+            "call_ended",
+            json!({ "reason": reason, "duration_ms": duration.as_millis() as u64 }),
+        );
+        let version = self.next_version();
+        self.persist(CallUpdate {
+            call_id: self.config.call_id,
+            version,
+            status: Some(if was_live {
+                CallStatus::Completed
+            } else {
+                CallStatus::Failed
+            }),
+            ended_at: Some(at),
+            duration_seconds: Some(duration.as_secs() as i32),
+            ..Default::default()
+        });
+        let version = self.next_version();
+        self.persist(ConversationUpdate {
+            conversation_id: self.config.conversation_id,
+            version,
+            status: Some(ConversationStatus::Completed),
+            completed_at: Some(at),
+            last_activity_at: Some(at),
+            ..Default::default()
+        });
+        self.events.push_back(CallEvent::Ended);
+    }
+
+    fn span(&mut self, item_id: &str) -> &mut Span {
+        if !self.spans.contains_key(item_id) && self.spans.len() >= ITEMS_KEPT {
+            self.spans.clear();
+        }
+        self.spans.entry(item_id.to_owned()).or_default()
+    }
+
+    fn wall(&self, now: Instant) -> DateTime<Utc> {
+        let since = now.saturating_duration_since(self.config.started);
+        self.config.started_wall + chrono::Duration::from_std(since).unwrap_or_default()
+    }
+
+    fn next_version(&mut self) -> i64 {
+        self.version += 1;
+        self.version
+    }
+
+    fn persist(&mut self, row: impl Into<PersistItem>) {
+        self.events.push_back(CallEvent::Persist(row.into()));
+    }
+
+    fn message(
+        &mut self,
+        now: Instant,
+        message_type: MessageType,
+        direction: MessageDirection,
+        sender: Sender,
+        content: &str,
+        metadata: serde_json::Value,
+    ) {
+        let row = NewMessage {
+            id: Uuid::now_v7(),
+            org_id: self.config.org_id,
+            conversation_id: self.config.conversation_id,
+            message_type,
+            direction,
+            sender,
+            content: content.to_owned(),
+            timestamp: self.wall(now),
+            metadata,
+        };
+        self.persist(row);
+    }
+
+    fn system_message(&mut self, now: Instant, kind: &str, mut details: serde_json::Value) {
+        details["system_event_type"] = json!(kind);
+        details["is_automated"] = json!(true);
+        details["call_clock_ms"] = json!(self.clock_ms);
+        let sender = Sender {
+            identifier: "system".to_owned(),
+            name: None,
+            sender_type: SenderType::System,
+            phone_number: None,
+        };
+        self.message(
+            now,
+            MessageType::System,
+            MessageDirection::Internal,
+            sender,
+            kind,
+            details,
+        );
+    }
+
+    fn event(&mut self, now: Instant, event_type: EventType, details: serde_json::Value) {
+        let row = NewEvent {
+            id: Uuid::now_v7(),
+            org_id: self.config.org_id,
+            conversation_id: self.config.conversation_id,
+            message_id: None,
+            event_type,
+            details,
+            occurred_at: self.wall(now),
+        };
+        self.persist(row);
+    }
+}
+
+#[cfg(test)]
+mod tests;

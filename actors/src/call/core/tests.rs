@@ -1,0 +1,455 @@
+use super::*;
+
+fn config(now: Instant) -> CallConfig {
+    CallConfig {
+        org_id: crate::persistence::DEFAULT_ORG,
+        call_id: Uuid::now_v7(),
+        conversation_id: Uuid::now_v7(),
+        caller_number: "+14155550100".into(),
+        agent_name: "Agent".into(),
+        audio_format: AudioFormat::G711Ulaw,
+        reconnect: ReconnectPolicy {
+            base: Duration::from_millis(100),
+            max: Duration::from_millis(400),
+            max_attempts: 3,
+            max_session: Duration::from_secs(60),
+        },
+        started_wall: Utc::now(),
+        started: now,
+        version_base: 1_000,
+    }
+}
+
+fn drain(core: &mut CallCore) -> Vec<CallEvent> {
+    std::iter::from_fn(|| core.poll_event()).collect()
+}
+
+/// The `content` (kind) of the system messages among `events`.
+fn system_kinds(events: &[CallEvent]) -> Vec<String> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            CallEvent::Persist(PersistItem::Message(m))
+                if m.message_type == MessageType::System =>
+            {
+                Some(m.content.clone())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn system_details(events: &[CallEvent], kind: &str) -> serde_json::Value {
+    events
+        .iter()
+        .find_map(|e| match e {
+            CallEvent::Persist(PersistItem::Message(m)) if m.content == kind => {
+                Some(m.metadata.clone())
+            }
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no {kind} message in {events:#?}"))
+}
+
+/// A call started, with its AI session connected and the start-up events drained.
+fn live(now: Instant) -> CallCore {
+    let mut core = CallCore::new(config(now));
+    assert!(core.on_start(now, "MZ1"));
+    core.on_ai_connected(now);
+    drain(&mut core);
+    core
+}
+
+/// Streams caller frames from `from_ms` to `to_ms` (exclusive), 20 ms apart.
+fn stream(core: &mut CallCore, from_ms: u64, to_ms: u64) {
+    for ts in (from_ms..to_ms).step_by(20) {
+        core.on_media(ts, 20);
+    }
+}
+
+#[test]
+fn media_before_start_is_rejected_and_start_asks_for_the_ai() {
+    let t0 = Instant::now();
+    let mut core = CallCore::new(config(t0));
+    assert_eq!(core.on_media(0, 20), MediaAction::Reject);
+    assert_eq!(core.counters().media_rejected, 1);
+    assert!(core.on_start(t0, "MZ1"));
+    let events = drain(&mut core);
+    assert_eq!(system_kinds(&events), ["call_started"]);
+    assert!(events.iter().any(|e| matches!(e, CallEvent::Persist(PersistItem::CallUpdate(u))
+        if u.status == Some(CallStatus::InProgress) && u.stream_sid.as_deref() == Some("MZ1") && u.version == 1_001)));
+    assert_eq!(events.last(), Some(&CallEvent::ConnectAi));
+    assert!(!core.on_start(t0, "MZ2"), "a second start is ignored");
+    assert_eq!(core.stream_sid(), Some("MZ1"));
+}
+
+#[test]
+fn caller_audio_reaches_the_ai_only_while_its_session_is_up() {
+    let t0 = Instant::now();
+    let mut core = CallCore::new(config(t0));
+    core.on_start(t0, "MZ1");
+    assert_eq!(
+        core.on_media(0, 20),
+        MediaAction::RecordOnly { caller_at_ms: 0 }
+    );
+    core.on_ai_connected(t0);
+    assert_eq!(
+        drain(&mut core)
+            .iter()
+            .filter(|e| **e == CallEvent::Ai(AiCommand::SessionUpdate))
+            .count(),
+        1
+    );
+    assert_eq!(
+        core.on_media(20, 20),
+        MediaAction::Forward { caller_at_ms: 20 }
+    );
+    assert_eq!(core.counters().caller_ms_dropped_ai_down, 20);
+    assert_eq!(core.counters().media_frames, 2);
+}
+
+/// Five 100 ms deltas of one item, each followed by a mark; returns the mark names.
+fn five_deltas(core: &mut CallCore, item: &str) -> Vec<String> {
+    core.on_response_created();
+    (0..5)
+        .map(|_| {
+            assert!(matches!(
+                core.on_audio_delta(item, 100),
+                DeltaAction::Forward { .. }
+            ));
+            core.mark_name().to_owned()
+        })
+        .collect()
+}
+
+#[test]
+fn barge_in_truncates_at_the_audio_played_since_the_last_echoed_mark() {
+    let t0 = Instant::now();
+    let mut core = live(t0);
+    stream(&mut core, 0, 1020); // clock at 1000
+    let marks = five_deltas(&mut core, "item_A");
+    assert_eq!(marks, ["1", "2", "3", "4", "5"]);
+    stream(&mut core, 1020, 1220); // clock 1200: 200 ms played
+    core.on_mark(&marks[0]);
+    core.on_mark(&marks[1]);
+    stream(&mut core, 1220, 1260); // clock 1240: 240 ms played
+    core.on_speech_started(t0, "item_U", 1230);
+    let events = drain(&mut core);
+    assert_eq!(
+        events[..3],
+        [
+            CallEvent::Ai(AiCommand::Truncate {
+                item_id: "item_A".into(),
+                audio_end_ms: 240
+            }),
+            CallEvent::ClearTwilio,
+            CallEvent::Ai(AiCommand::CancelResponse),
+        ]
+    );
+    let details = system_details(&events, "barge_in");
+    assert_eq!(details["audio_end_ms"], 240);
+    assert_eq!(details["sent_ms"], 500);
+    // Late deltas of the interrupted item are dropped; the cleared marks come back unknown.
+    assert_eq!(core.on_audio_delta("item_A", 100), DeltaAction::Drop);
+    for name in &marks[2..] {
+        core.on_mark(name);
+    }
+    let c = core.counters();
+    assert_eq!(
+        (
+            c.barge_ins,
+            c.deltas_dropped,
+            c.marks_echoed,
+            c.marks_unknown
+        ),
+        (1, 1, 2, 3)
+    );
+    // A new item plays from now on the call clock.
+    assert_eq!(
+        core.on_audio_delta("item_B", 100),
+        DeltaAction::Forward { play_at_ms: 1240 }
+    );
+}
+
+#[test]
+fn barge_in_before_any_echo_counts_from_the_start_of_playback_and_never_exceeds_what_was_sent() {
+    let t0 = Instant::now();
+    let mut core = live(t0);
+    stream(&mut core, 0, 520); // clock 500
+    five_deltas(&mut core, "item_A");
+    stream(&mut core, 520, 600); // clock 580: 80 ms played
+    core.on_speech_started(t0, "u1", 570);
+    assert_eq!(
+        drain(&mut core)[0],
+        CallEvent::Ai(AiCommand::Truncate {
+            item_id: "item_A".into(),
+            audio_end_ms: 80
+        })
+    );
+
+    let mut core = live(t0);
+    stream(&mut core, 0, 520);
+    five_deltas(&mut core, "item_A");
+    stream(&mut core, 520, 2000); // far past the 500 ms sent, marks not echoed yet
+    core.on_speech_started(t0, "u1", 1990);
+    assert_eq!(
+        drain(&mut core)[0],
+        CallEvent::Ai(AiCommand::Truncate {
+            item_id: "item_A".into(),
+            audio_end_ms: 500
+        })
+    );
+}
+
+#[test]
+fn no_barge_in_when_the_agent_audio_has_all_played() {
+    let t0 = Instant::now();
+    let mut core = live(t0);
+    let marks = five_deltas(&mut core, "item_A");
+    core.on_response_done();
+    for name in &marks {
+        core.on_mark(name);
+    }
+    core.on_speech_started(t0, "u1", 0);
+    let events = drain(&mut core);
+    assert!(!events.iter().any(|e| matches!(
+        e,
+        CallEvent::ClearTwilio | CallEvent::Ai(AiCommand::Truncate { .. })
+    )));
+    assert_eq!(core.counters().barge_ins, 0);
+}
+
+#[test]
+fn agent_audio_is_placed_where_twilio_will_play_it() {
+    let t0 = Instant::now();
+    let mut core = live(t0);
+    stream(&mut core, 0, 1020);
+    assert_eq!(
+        core.on_audio_delta("a", 100),
+        DeltaAction::Forward { play_at_ms: 1000 }
+    );
+    assert_eq!(
+        core.on_audio_delta("a", 100),
+        DeltaAction::Forward { play_at_ms: 1100 }
+    );
+    stream(&mut core, 1020, 1520); // the queue ran dry at 1200
+    assert_eq!(
+        core.on_audio_delta("b", 100),
+        DeltaAction::Forward { play_at_ms: 1500 }
+    );
+}
+
+#[test]
+fn transcripts_become_messages_with_their_audio_spans() {
+    let t0 = Instant::now();
+    let mut core = live(t0);
+    core.on_speech_started(t0, "in_1", 1200);
+    core.on_speech_stopped("in_1", 3400);
+    core.on_input_transcript(
+        t0 + Duration::from_secs(4),
+        "in_1",
+        "I need to move my appointment",
+        Some("en"),
+    );
+    stream(&mut core, 0, 4020);
+    five_deltas(&mut core, "out_1");
+    core.on_output_transcript(
+        t0 + Duration::from_secs(5),
+        "out_1",
+        "Sure, which day works?",
+    );
+    let rows: Vec<NewMessage> = drain(&mut core)
+        .into_iter()
+        .filter_map(|e| match e {
+            CallEvent::Persist(PersistItem::Message(m)) => Some(m),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(rows.len(), 2);
+    let (caller, agent) = (&rows[0], &rows[1]);
+    assert_eq!(caller.message_type, MessageType::Transcript);
+    assert_eq!(caller.sender.sender_type, SenderType::Customer);
+    assert_eq!(caller.sender.identifier, "+14155550100");
+    assert_eq!(caller.metadata["audio_start_time"], 1.2);
+    assert_eq!(caller.metadata["audio_end_time"], 3.4);
+    assert_eq!(caller.metadata["language"], "en");
+    assert_eq!(agent.sender.sender_type, SenderType::Ai);
+    assert_eq!(agent.direction, MessageDirection::Outbound);
+    assert_eq!(agent.metadata["audio_start_time"], 4.0);
+    assert_eq!(agent.metadata["audio_end_time"], 4.5);
+    assert!(
+        agent.timestamp > caller.timestamp,
+        "ordered by the time they were said"
+    );
+}
+
+#[test]
+fn a_lost_ai_session_reconnects_at_once_then_replays_the_conversation() {
+    let t0 = Instant::now();
+    let mut core = live(t0);
+    core.on_input_transcript(t0, "in_1", "Hello?", None);
+    core.on_output_transcript(t0, "out_1", "Hi, how can I help?");
+    drain(&mut core);
+
+    let lost_at = t0 + Duration::from_secs(10);
+    core.on_ai_lost(lost_at, "socket closed mid-response");
+    assert!(!core.ai_ready());
+    assert_eq!(
+        core.on_media(10_000, 20),
+        MediaAction::RecordOnly {
+            caller_at_ms: 10_000
+        }
+    );
+    assert_eq!(
+        core.poll_timeout(),
+        Some(lost_at),
+        "first retry without delay"
+    );
+    core.handle_timeout(lost_at);
+    assert_eq!(drain(&mut core), [CallEvent::ConnectAi]);
+    let back = lost_at + Duration::from_millis(350);
+    core.on_ai_connected(back);
+    let events = drain(&mut core);
+    assert_eq!(
+        events[..3],
+        [
+            CallEvent::Ai(AiCommand::SessionUpdate),
+            CallEvent::Ai(AiCommand::ReplayUser("Hello?".into())),
+            CallEvent::Ai(AiCommand::ReplayAssistant("Hi, how can I help?".into())),
+        ]
+    );
+    let details = system_details(&events, "ai_reconnected");
+    assert_eq!(details["cause"], "socket closed mid-response");
+    assert_eq!(details["gap_ms"], 350);
+    assert_eq!(details["replayed_items"], 2);
+    assert_eq!(core.counters().ai_reconnects, 1);
+    assert!(core.ai_ready());
+}
+
+#[test]
+fn reconnects_back_off_and_the_call_ends_cleanly_when_they_run_out() {
+    let t0 = Instant::now();
+    let mut core = live(t0);
+    let mut now = t0;
+    let mut delays = Vec::new();
+    core.on_ai_lost(now, "session_expired");
+    for _ in 0..3 {
+        let at = core.poll_timeout().unwrap();
+        delays.push(at - now);
+        now = at;
+        core.handle_timeout(now);
+        assert_eq!(drain(&mut core), [CallEvent::ConnectAi]);
+        core.on_ai_lost(now, "connection refused");
+    }
+    let ms: Vec<u128> = delays.iter().map(Duration::as_millis).collect();
+    assert_eq!(ms, [0, 200, 400]);
+    let events = drain(&mut core);
+    assert_eq!(system_kinds(&events), ["ai_unavailable", "call_ended"]);
+    assert!(events.iter().any(
+        |e| matches!(e, CallEvent::Hangup { reason } if reason.contains("connection refused"))
+    ));
+    assert_eq!(events.last(), Some(&CallEvent::Ended));
+    assert!(core.is_ended());
+    assert_eq!(core.poll_timeout(), None);
+}
+
+#[test]
+fn sessions_are_rotated_before_the_provider_limit() {
+    let t0 = Instant::now();
+    let mut core = live(t0);
+    core.on_input_transcript(t0, "in_1", "Hello?", None);
+    drain(&mut core);
+    let limit = t0 + Duration::from_secs(60);
+    assert_eq!(core.poll_timeout(), Some(limit));
+    core.handle_timeout(limit);
+    assert_eq!(
+        drain(&mut core),
+        [CallEvent::RotateAi, CallEvent::ConnectAi]
+    );
+    core.on_ai_connected(limit + Duration::from_millis(80));
+    let events = drain(&mut core);
+    assert!(events.contains(&CallEvent::Ai(AiCommand::ReplayUser("Hello?".into()))));
+    assert_eq!(
+        system_details(&events, "ai_reconnected")["cause"],
+        "rotation"
+    );
+}
+
+#[test]
+fn end_call_hangs_up_after_the_goodbye_has_played() {
+    let t0 = Instant::now();
+    let mut core = live(t0);
+    core.on_function_call(
+        t0,
+        "call_1",
+        "end_call",
+        r#"{"reason":"caller said goodbye"}"#,
+    );
+    let events = drain(&mut core);
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, CallEvent::Persist(PersistItem::Event(ev))
+        if ev.event_type == EventType::FunctionCalled && ev.details["name"] == "end_call"))
+    );
+    assert!(events.iter().any(|e| matches!(e, CallEvent::Ai(AiCommand::FunctionOutput { call_id, .. }) if call_id == "call_1")));
+    assert_eq!(
+        events.last(),
+        Some(&CallEvent::Ai(AiCommand::CreateResponse))
+    );
+    // The goodbye streams; no hangup until it is done and played.
+    let marks = five_deltas(&mut core, "bye");
+    core.on_response_done();
+    assert!(drain(&mut core).is_empty());
+    for name in &marks {
+        core.on_mark(name);
+    }
+    assert_eq!(
+        drain(&mut core),
+        [CallEvent::Hangup {
+            reason: "caller said goodbye".into()
+        }]
+    );
+}
+
+#[test]
+fn stop_completes_the_call_and_later_frames_are_refused() {
+    let t0 = Instant::now();
+    let mut core = live(t0);
+    core.on_dtmf(t0, '7');
+    core.on_stop(t0 + Duration::from_secs(95), "stop");
+    let events = drain(&mut core);
+    assert_eq!(system_kinds(&events), ["dtmf", "call_ended"]);
+    assert_eq!(system_details(&events, "dtmf")["digit"], "7");
+    assert_eq!(system_details(&events, "call_ended")["duration_ms"], 95_000);
+    assert!(events.iter().any(
+        |e| matches!(e, CallEvent::Persist(PersistItem::CallUpdate(u))
+        if u.status == Some(CallStatus::Completed) && u.duration_seconds == Some(95))
+    ));
+    assert!(events.iter().any(
+        |e| matches!(e, CallEvent::Persist(PersistItem::ConversationUpdate(u))
+        if u.status == Some(ConversationStatus::Completed))
+    ));
+    assert_eq!(events.last(), Some(&CallEvent::Ended));
+    assert_eq!(core.on_media(96_000, 20), MediaAction::Reject);
+    assert_eq!(core.on_audio_delta("late", 100), DeltaAction::Drop);
+    core.on_stop(t0 + Duration::from_secs(96), "socket closed");
+    assert!(drain(&mut core).is_empty(), "ends once");
+}
+
+#[test]
+fn updates_carry_increasing_versions() {
+    let t0 = Instant::now();
+    let mut core = CallCore::new(config(t0));
+    core.on_start(t0, "MZ1");
+    core.on_stop(t0, "stop");
+    let versions: Vec<i64> = drain(&mut core)
+        .into_iter()
+        .filter_map(|e| match e {
+            CallEvent::Persist(PersistItem::CallUpdate(u)) => Some(u.version),
+            CallEvent::Persist(PersistItem::ConversationUpdate(u)) => Some(u.version),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(versions, [1_001, 1_002, 1_003]);
+}
