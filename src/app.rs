@@ -12,7 +12,12 @@ use tokio::net::TcpListener;
 use crate::config::Config;
 use crate::http::{self, AppState};
 use crate::store::{ClusterError, ManagedCluster, PgBinaries, Store, StoreError, cluster};
+use std::sync::Arc;
+use switchboard_actors::call::{AiEndpoint, CallDeps, ReconnectPolicy, RecordingTarget};
+use switchboard_actors::domain::AudioFormat;
 use switchboard_actors::persistence::PersistenceHandle;
+
+use crate::http::media::MediaSettings;
 
 /// The engine could not start or stop.
 #[derive(Debug, thiserror::Error)]
@@ -143,6 +148,52 @@ impl Engine {
             tracing::info!("managed PostgreSQL stopped");
         }
         Ok(())
+    }
+}
+
+/// What live calls need, from the configuration.
+pub fn media_settings(config: &Config, persistence: PersistenceHandle) -> MediaSettings {
+    use switchboard_actors::realtime::{self, Dialect, SessionConfig, Tool};
+    let ai = &config.ai;
+    let dialect = Dialect::for_model(&ai.model);
+    let session = SessionConfig {
+        model: ai.model.clone(),
+        voice: ai.voice.clone(),
+        instructions: ai.instructions.clone(),
+        audio_format: match ai.audio_format {
+            AudioFormat::G711Ulaw => realtime::AudioFormat::G711Ulaw,
+            AudioFormat::Pcm16 => realtime::AudioFormat::Pcm16,
+        },
+        tools: vec![Tool::new(
+            "end_call",
+            "Hang up after saying goodbye, once the caller has nothing more to ask.",
+            serde_json::json!({"type": "object", "properties": {"reason": {"type": "string"}}, "required": []}),
+        )],
+        ..SessionConfig::for_dialect(dialect)
+    };
+    MediaSettings {
+        deps: CallDeps {
+            persistence,
+            ai: Arc::new(AiEndpoint {
+                base_url: ai.realtime_url.to_string(),
+                api_key: ai.api_key.expose().to_owned(),
+                dialect,
+                session,
+                connect_timeout: Duration::from_secs(10),
+            }),
+            recording: config.recording.enabled.then(|| RecordingTarget {
+                dir: config.storage.recordings_dir.clone(),
+                sample_rate: config.recording.sample_rate,
+            }),
+        },
+        reconnect: ReconnectPolicy {
+            base: Duration::from_millis(ai.reconnect_base_ms),
+            max: Duration::from_millis(ai.reconnect_max_ms),
+            max_attempts: ai.reconnect_max_attempts,
+            max_session: Duration::from_secs(ai.max_session_minutes * 60),
+        },
+        agent_name: format!("AI agent ({})", ai.voice),
+        audio_format: ai.audio_format,
     }
 }
 

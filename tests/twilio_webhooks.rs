@@ -378,3 +378,44 @@ async fn with_validation_off_unsigned_webhooks_are_accepted() {
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(count(&db, "calls").await, 1);
 }
+
+#[tokio::test]
+async fn the_media_socket_upgrade_requires_twilios_signature() {
+    let db = TestDb::start().await;
+    let routes = filters::routes(state(&db, true));
+    // No signature, and a signature over the wrong URL: refused before the upgrade.
+    let unsigned = warp::test::ws()
+        .path("/twilio/media")
+        .handshake(routes.clone())
+        .await;
+    assert!(unsigned.is_err(), "unsigned upgrade accepted");
+    let wrong = signature::compute(TOKEN, "wss://calls.example.com/elsewhere", &[]);
+    let refused = warp::test::ws()
+        .path("/twilio/media")
+        .header("x-twilio-signature", wrong)
+        .handshake(routes.clone())
+        .await;
+    assert!(refused.is_err(), "mis-signed upgrade accepted");
+    // The right signature passes the check (this process runs no live calls, so it then
+    // answers 500 rather than upgrading; the full call path has its own end-to-end test).
+    let right = signature::compute(TOKEN, "wss://calls.example.com/twilio/media", &[]);
+    let res = warp::test::request()
+        .path("/twilio/media")
+        .header("connection", "upgrade")
+        .header("upgrade", "websocket")
+        .header("sec-websocket-version", "13")
+        .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+        .header("x-twilio-signature", right)
+        .reply(&routes)
+        .await;
+    assert_ne!(res.status(), StatusCode::FORBIDDEN);
+    let res = warp::test::request()
+        .path("/twilio/media")
+        .header("connection", "upgrade")
+        .header("upgrade", "websocket")
+        .header("sec-websocket-version", "13")
+        .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+        .reply(&routes)
+        .await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+}

@@ -50,6 +50,12 @@ settings! {
     AI_INSTRUCTIONS = "ai"."instructions", default "You are a friendly, concise phone agent for a call center. Greet the caller, find out what they need and help them; keep answers short.";
     AI_AUDIO_FORMAT = "ai"."audio_format", default "g711_ulaw";
     AI_API_KEY = "ai"."api_key", default "";
+    AI_RECONNECT_BASE_MS = "ai"."reconnect_base_ms", default "250";
+    AI_RECONNECT_MAX_MS = "ai"."reconnect_max_ms", default "5000";
+    AI_RECONNECT_MAX_ATTEMPTS = "ai"."reconnect_max_attempts", default "5";
+    AI_MAX_SESSION_MINUTES = "ai"."max_session_minutes", default "55";
+    RECORDING_ENABLED = "recording"."enabled", default "true";
+    RECORDING_SAMPLE_RATE = "recording"."sample_rate", default "16000";
     TWILIO_AUTH_TOKEN = "twilio"."auth_token", default "";
     TWILIO_VALIDATE_SIGNATURES = "twilio"."validate_signatures", default "true";
     PERSISTENCE_BATCH_MAX_ROWS = "persistence"."batch_max_rows", default "500";
@@ -79,6 +85,7 @@ pub struct Config {
     pub storage: StorageConfig,
     pub database: DatabaseConfig,
     pub ai: AiConfig,
+    pub recording: RecordingConfig,
     pub twilio: TwilioConfig,
     pub persistence: PersistenceSettings,
     pub log: LogConfig,
@@ -123,6 +130,21 @@ pub struct AiConfig {
     pub instructions: String,
     pub audio_format: AudioFormat,
     pub api_key: Secret,
+    /// First delay before reopening a lost session; doubles per attempt up to `reconnect_max_ms`.
+    pub reconnect_base_ms: u64,
+    pub reconnect_max_ms: u64,
+    /// Consecutive failed attempts before the call is ended cleanly.
+    pub reconnect_max_attempts: u32,
+    /// Sessions are rotated (reopened, conversation replayed) after this long.
+    pub max_session_minutes: u64,
+}
+
+/// Call recording.
+#[derive(Debug, Clone, Serialize)]
+pub struct RecordingConfig {
+    pub enabled: bool,
+    /// Sample rate of the dual-channel WAV files.
+    pub sample_rate: u32,
 }
 
 /// Twilio webhook and media-socket security.
@@ -243,6 +265,14 @@ impl Config {
                     values::choice::<AudioFormat>("g711_ulaw or pcm16"),
                 ),
                 api_key: r.get(AI_API_KEY, values::secret()),
+                reconnect_base_ms: r.get(AI_RECONNECT_BASE_MS, values::positive_millis()),
+                reconnect_max_ms: r.get(AI_RECONNECT_MAX_MS, values::positive_millis()),
+                reconnect_max_attempts: r.get(AI_RECONNECT_MAX_ATTEMPTS, values::positive_u32()),
+                max_session_minutes: r.get(AI_MAX_SESSION_MINUTES, values::positive_minutes()),
+            },
+            recording: RecordingConfig {
+                enabled: r.get(RECORDING_ENABLED, values::boolean()),
+                sample_rate: r.get(RECORDING_SAMPLE_RATE, values::recording_rate()),
             },
             twilio: TwilioConfig {
                 auth_token: r.get(TWILIO_AUTH_TOKEN, values::secret()),

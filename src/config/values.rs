@@ -240,6 +240,27 @@ pub fn positive_millis() -> Kind<u64> {
     }
 }
 
+pub fn positive_minutes() -> Kind<u64> {
+    Kind {
+        toml: TomlType::Integer,
+        expected: "a whole number of minutes, at least 1",
+        parse: positive_u64,
+        secret: false,
+    }
+}
+
+pub fn recording_rate() -> Kind<u32> {
+    Kind {
+        toml: TomlType::Integer,
+        expected: "8000, 16000, 24000 or 48000",
+        parse: |s| match s.parse::<u32>() {
+            Ok(rate @ (8000 | 16000 | 24000 | 48000)) => Ok(rate),
+            _ => Err("is not a supported sample rate".to_owned()),
+        },
+        secret: false,
+    }
+}
+
 pub fn boolean() -> Kind<bool> {
     Kind {
         toml: TomlType::Boolean,

@@ -13,7 +13,8 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = I
     health(state.clone())
         .or(ready(state.clone()))
         .or(twilio_voice(state.clone()))
-        .or(twilio_status(state))
+        .or(twilio_status(state.clone()))
+        .or(twilio_media(state))
         .recover(error::recover)
         .with(warp::log::custom(log_request))
 }
@@ -76,6 +77,17 @@ fn twilio_status(
         .and(with_state(state))
         .and(webhook())
         .and_then(twilio::status)
+}
+
+/// `GET /twilio/media` (websocket)
+fn twilio_media(
+    state: AppState,
+) -> impl Filter<Extract = (impl Reply,), Error = warp::Rejection> + Clone {
+    warp::path!("twilio" / "media")
+        .and(warp::ws())
+        .and(warp::header::optional::<String>("x-twilio-signature"))
+        .and(with_state(state))
+        .and_then(super::media::upgrade)
 }
 
 fn log_request(info: warp::log::Info<'_>) {

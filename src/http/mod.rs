@@ -4,6 +4,7 @@
 pub mod error;
 pub mod filters;
 pub mod handlers;
+pub mod media;
 pub mod models;
 pub mod twilio;
 
@@ -22,6 +23,8 @@ pub struct AppState {
     pub store: Store,
     pub started: Instant,
     pub twilio: Arc<TwilioSettings>,
+    /// Live calls (absent in processes that only serve history).
+    pub media: Option<Arc<media::MediaSettings>>,
 }
 
 /// How Twilio's requests are checked and answered.
@@ -51,7 +54,14 @@ impl AppState {
             store,
             started: Instant::now(),
             twilio: Arc::new(twilio),
+            media: None,
         }
+    }
+
+    /// With live calls.
+    pub fn with_media(mut self, media: media::MediaSettings) -> Self {
+        self.media = Some(Arc::new(media));
+        self
     }
 }
 

@@ -212,3 +212,60 @@ mod tests {
         assert!(!super::is_e164("+1234567890123456"));
     }
 }
+
+/// What a media stream needs to know about its call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamCall {
+    pub call_id: Uuid,
+    pub org_id: Uuid,
+    pub conversation_id: Uuid,
+    pub call_sid: String,
+    pub from_number: String,
+}
+
+impl Store {
+    /// The call a media stream's `start` names (by the `call_id` parameter of the TwiML).
+    pub async fn stream_call(&self, call_id: Uuid) -> Result<Option<StreamCall>, StoreError> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_opt(
+                "SELECT id, org_id, conversation_id, call_sid, from_number FROM calls WHERE id = $1",
+                &[&call_id],
+            )
+            .await?;
+        Ok(row.map(|r| StreamCall {
+            call_id: r.get(0),
+            org_id: r.get(1),
+            conversation_id: r.get(2),
+            call_sid: r.get(3),
+            from_number: r.get(4),
+        }))
+    }
+
+    /// Records a finished call's WAV file.
+    pub async fn insert_recording(
+        &self,
+        call: &StreamCall,
+        info: &switchboard_actors::audio::RecordingInfo,
+    ) -> Result<Uuid, StoreError> {
+        let client = self.pool.get().await?;
+        let id = Uuid::now_v7();
+        client
+            .execute(
+                "INSERT INTO recordings (id, org_id, call_id, path, format, sample_rate, channels, duration_ms, bytes)
+                 VALUES ($1, $2, $3, $4, 'wav', $5, $6, $7, $8)",
+                &[
+                    &id,
+                    &call.org_id,
+                    &call.call_id,
+                    &info.path.display().to_string(),
+                    &(info.sample_rate as i32),
+                    &(info.channels as i16),
+                    &(info.duration_ms as i64),
+                    &(info.bytes as i64),
+                ],
+            )
+            .await?;
+        Ok(id)
+    }
+}

@@ -55,7 +55,9 @@ pub use inbound::{
     Inbound, Media, MediaFormat, Start, encode_connected, encode_dtmf, encode_inbound_media,
     encode_mark_echo, encode_start, encode_stop, parse_inbound,
 };
-pub use outbound::{Outbound, encode_clear, encode_mark, encode_media, parse_outbound};
+pub use outbound::{
+    Outbound, encode_clear, encode_mark, encode_media, encode_media_base64, parse_outbound,
+};
 pub use wire::decode_base64;
 
 /// Largest text frame accepted by the parsers, in bytes (64 KiB). A 20 ms

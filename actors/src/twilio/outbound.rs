@@ -94,6 +94,17 @@ pub fn encode_media(stream_sid: &str, mulaw: &[u8], out: &mut String) {
     out.push_str("}}");
 }
 
+/// Like [`encode_media`] for audio that is already base64 mu-law (an AI delta in `g711_ulaw`,
+/// passed through untouched). `payload_b64` must be base64 (it is written without escaping).
+pub fn encode_media_base64(stream_sid: &str, payload_b64: &str, out: &mut String) {
+    out.clear();
+    out.push_str("{\"event\":\"media\",\"streamSid\":");
+    push_str(out, stream_sid);
+    out.push_str(",\"media\":{\"payload\":\"");
+    out.push_str(payload_b64);
+    out.push_str("\"}}");
+}
+
 /// Writes `{"event":"mark","streamSid":…,"mark":{"name":…}}` into `out` (cleared first).
 pub fn encode_mark(stream_sid: &str, name: &str, out: &mut String) {
     out.clear();

@@ -534,3 +534,12 @@ proptest! {
         let _ = parse_outbound(&text);
     }
 }
+
+#[test]
+fn base64_media_passes_through_unchanged() {
+    let mut direct = String::new();
+    let mut passed = String::new();
+    encode_media("MZ1", &[0xff, 0x7f, 0x00, 0x10], &mut direct);
+    encode_media_base64("MZ1", "/38AEA==", &mut passed);
+    assert_eq!(direct, passed);
+}

@@ -1,0 +1,505 @@
+//! `CallActor`: one live call, a thin shell over [`CallCore`].
+//!
+//! It receives the Twilio socket's text frames and the AI session's events, asks the core what they
+//! mean, moves the audio with reused buffers (µ-law passes through untouched in `g711_ulaw`; PCM16
+//! is decoded and resampled 8 kHz ⇄ 24 kHz), and carries out the core's events: frames to Twilio
+//! (through the socket's writer task), frames to the AI session, rows to the persistence actor,
+//! audio to the recorder thread, and (re)starts of the AI session, which is its supervised child.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
+use ractor_cluster::RactorMessage;
+use tokio::sync::{mpsc, oneshot};
+use tokio_tungstenite::tungstenite::Utf8Bytes;
+
+use super::ai_session::{AiEndpoint, AiSession, AiSessionMessage};
+use super::core::{
+    AiCommand, CallConfig, CallCore, CallCounters, CallEvent, DeltaAction, MediaAction,
+};
+use super::recording::RecorderThread;
+use crate::audio::{RecordingInfo, Resampler, g711};
+use crate::domain::AudioFormat;
+use crate::persistence::PersistenceHandle;
+use crate::realtime::{self, ServerEvent};
+use crate::twilio::{self, Inbound};
+
+/// A frame for the Twilio socket's writer task.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TwilioOut {
+    Text(String),
+    /// Close the stream (the call is hung up from our side).
+    Close,
+}
+
+/// Where recordings go.
+#[derive(Debug, Clone)]
+pub struct RecordingTarget {
+    pub dir: PathBuf,
+    pub sample_rate: u32,
+}
+
+/// What every call shares.
+#[derive(Clone)]
+pub struct CallDeps {
+    pub persistence: PersistenceHandle,
+    pub ai: Arc<AiEndpoint>,
+    pub recording: Option<RecordingTarget>,
+}
+
+/// What the call reports when it is over (the service stores the recording row).
+#[derive(Debug)]
+pub struct CallOutcome {
+    pub counters: CallCounters,
+    pub recording: Option<Result<RecordingInfo, String>>,
+    pub rejected_frames: u64,
+}
+
+pub struct CallArgs {
+    pub config: CallConfig,
+    pub call_sid: String,
+    pub twilio: mpsc::UnboundedSender<TwilioOut>,
+    pub deps: CallDeps,
+    pub ended: Option<oneshot::Sender<CallOutcome>>,
+}
+
+/// Messages of a call.
+#[derive(Debug, RactorMessage)]
+pub enum CallMessage {
+    /// A text frame from Twilio.
+    FromTwilio(String),
+    /// The Twilio socket closed.
+    TwilioClosed,
+    /// A text frame from the AI session.
+    FromAi(Utf8Bytes),
+    /// A new AI session is up.
+    AiUp(ActorRef<AiSessionMessage>),
+    /// An AI session could not be started.
+    AiFailed(String),
+    /// A timer of the core may be due.
+    Tick,
+}
+
+pub struct CallActor;
+
+pub struct CallState {
+    core: CallCore,
+    call_sid: String,
+    twilio: mpsc::UnboundedSender<TwilioOut>,
+    deps: CallDeps,
+    ended: Option<oneshot::Sender<CallOutcome>>,
+    ai: Option<ActorRef<AiSessionMessage>>,
+    recorder: Option<RecorderThread>,
+    next_tick: Option<Instant>,
+    rejected_frames: u64,
+    // Reused per-frame buffers.
+    mulaw: Vec<u8>,
+    pcm8k: Vec<i16>,
+    pcm_bytes: Vec<u8>,
+    b64: String,
+    frame: String,
+    mark: String,
+    up: Option<Resampler>,
+    down: Option<Resampler>,
+}
+
+impl Actor for CallActor {
+    type Msg = CallMessage;
+    type State = CallState;
+    type Arguments = CallArgs;
+
+    async fn pre_start(
+        &self,
+        _: ActorRef<CallMessage>,
+        args: CallArgs,
+    ) -> Result<CallState, ActorProcessingErr> {
+        let pcm16 = args.config.audio_format == AudioFormat::Pcm16;
+        Ok(CallState {
+            core: CallCore::new(args.config),
+            call_sid: args.call_sid,
+            twilio: args.twilio,
+            deps: args.deps,
+            ended: args.ended,
+            ai: None,
+            recorder: None,
+            next_tick: None,
+            rejected_frames: 0,
+            mulaw: Vec::with_capacity(1024),
+            pcm8k: Vec::with_capacity(1024),
+            pcm_bytes: Vec::with_capacity(4096),
+            b64: String::with_capacity(8192),
+            frame: String::with_capacity(8192),
+            mark: String::with_capacity(128),
+            up: if pcm16 {
+                Some(Resampler::new(8000, 24000)?)
+            } else {
+                None
+            },
+            down: if pcm16 {
+                Some(Resampler::new(24000, 8000)?)
+            } else {
+                None
+            },
+        })
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<CallMessage>,
+        message: CallMessage,
+        state: &mut CallState,
+    ) -> Result<(), ActorProcessingErr> {
+        let now = Instant::now();
+        match message {
+            CallMessage::FromTwilio(text) => state.on_twilio(now, &text),
+            CallMessage::TwilioClosed => state.core.on_stop(now, "stream closed"),
+            CallMessage::FromAi(text) => state.on_ai(now, &text),
+            CallMessage::AiUp(ai) => {
+                if state.core.is_ended() || state.ai.is_some() {
+                    ai.stop(None);
+                } else {
+                    state.ai = Some(ai);
+                    state.core.on_ai_connected(now);
+                }
+            }
+            CallMessage::AiFailed(cause) => {
+                tracing::warn!(call_sid = %state.call_sid, %cause, "AI session could not start");
+                state.core.on_ai_lost(now, &cause);
+            }
+            CallMessage::Tick => {
+                state.next_tick = None;
+                state.core.handle_timeout(now);
+            }
+        }
+        state.run_events(&myself);
+        Ok(())
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<CallMessage>,
+        event: SupervisionEvent,
+        state: &mut CallState,
+    ) -> Result<(), ActorProcessingErr> {
+        let (cell, cause) = match event {
+            SupervisionEvent::ActorTerminated(cell, _, reason) => {
+                (cell, reason.unwrap_or_else(|| "stopped".into()))
+            }
+            SupervisionEvent::ActorFailed(cell, err) => (cell, format!("panicked: {err}")),
+            _ => return Ok(()),
+        };
+        // Only the current session's end matters; ones we stopped on purpose are no longer current.
+        if state
+            .ai
+            .as_ref()
+            .is_some_and(|ai| ai.get_id() == cell.get_id())
+        {
+            state.ai = None;
+            tracing::warn!(call_sid = %state.call_sid, %cause, "AI session lost");
+            state.core.on_ai_lost(Instant::now(), &cause);
+            state.run_events(&myself);
+        }
+        Ok(())
+    }
+}
+
+impl CallState {
+    fn on_twilio(&mut self, now: Instant, text: &str) {
+        let frame = match twilio::parse_inbound(text) {
+            Ok(frame) => frame,
+            Err(err) => {
+                self.rejected_frames += 1;
+                tracing::warn!(call_sid = %self.call_sid, %err, "malformed Twilio frame ignored");
+                return;
+            }
+        };
+        match frame {
+            Inbound::Connected { .. } => {}
+            Inbound::Start(start) => {
+                if self.core.on_start(now, &start.stream_sid) {
+                    self.start_recorder();
+                } else {
+                    self.rejected_frames += 1;
+                    tracing::warn!(call_sid = %self.call_sid, "second start ignored");
+                }
+            }
+            Inbound::Media(media) => {
+                if let Err(err) = media.decode_payload(&mut self.mulaw) {
+                    self.rejected_frames += 1;
+                    tracing::warn!(call_sid = %self.call_sid, %err, "media frame with bad payload ignored");
+                    return;
+                }
+                let ms = self.mulaw.len() as u64 / 8;
+                let caller_at_ms = match self.core.on_media(media.timestamp_ms, ms) {
+                    MediaAction::Reject => {
+                        self.rejected_frames += 1;
+                        tracing::warn!(call_sid = %self.call_sid, "media outside the stream ignored");
+                        return;
+                    }
+                    MediaAction::RecordOnly { caller_at_ms } => caller_at_ms,
+                    MediaAction::Forward { caller_at_ms } => {
+                        if let Some(up) = &mut self.up {
+                            g711::decode_ulaw_into_vec(&self.mulaw, &mut self.pcm8k);
+                            let pcm24k = up.push(&self.pcm8k);
+                            self.pcm_bytes.clear();
+                            self.pcm_bytes
+                                .extend(pcm24k.iter().flat_map(|s| s.to_le_bytes()));
+                            self.b64.clear();
+                            STANDARD.encode_string(&self.pcm_bytes, &mut self.b64);
+                            realtime::encode_audio_append(&self.b64, &mut self.frame);
+                        } else {
+                            realtime::encode_audio_append(media.payload_b64, &mut self.frame);
+                        }
+                        if let Some(ai) = &self.ai {
+                            let _ = ai.cast(AiSessionMessage::Send(self.frame.clone()));
+                        }
+                        caller_at_ms
+                    }
+                };
+                if let Some(recorder) = &mut self.recorder {
+                    g711::decode_ulaw_into_vec(&self.mulaw, &mut self.pcm8k);
+                    recorder.caller(caller_at_ms, &self.pcm8k);
+                }
+            }
+            Inbound::Mark { name, .. } => self.core.on_mark(&name),
+            Inbound::Dtmf { digit, .. } => self.core.on_dtmf(now, digit),
+            Inbound::Stop { .. } => self.core.on_stop(now, "caller hung up"),
+            Inbound::Unknown { event } => {
+                self.rejected_frames += 1;
+                tracing::warn!(call_sid = %self.call_sid, %event, "unknown Twilio event ignored");
+            }
+        }
+    }
+
+    fn on_ai(&mut self, now: Instant, text: &str) {
+        let event = match realtime::parse_server_event(text) {
+            Ok(event) => event,
+            Err(err) => {
+                tracing::warn!(call_sid = %self.call_sid, %err, "malformed AI event ignored");
+                return;
+            }
+        };
+        match event {
+            ServerEvent::AudioDelta {
+                item_id, delta_b64, ..
+            } => self.on_delta(&item_id, &delta_b64),
+            ServerEvent::SpeechStarted {
+                item_id,
+                audio_start_ms,
+            } => self.core.on_speech_started(now, &item_id, audio_start_ms),
+            ServerEvent::SpeechStopped {
+                item_id,
+                audio_end_ms,
+            } => self.core.on_speech_stopped(&item_id, audio_end_ms),
+            ServerEvent::InputTranscriptionCompleted {
+                item_id,
+                transcript,
+                ..
+            } => {
+                let language = self.deps.ai.session.language.clone();
+                self.core
+                    .on_input_transcript(now, &item_id, &transcript, language.as_deref())
+            }
+            ServerEvent::TranscriptDone {
+                item_id,
+                transcript,
+                ..
+            } => self.core.on_output_transcript(now, &item_id, &transcript),
+            ServerEvent::ResponseCreated { .. } => self.core.on_response_created(),
+            ServerEvent::ResponseDone { .. } => self.core.on_response_done(),
+            ServerEvent::FunctionCallDone {
+                call_id,
+                name,
+                arguments,
+                ..
+            } => self.core.on_function_call(
+                now,
+                &call_id,
+                name.as_deref().unwrap_or_default(),
+                &arguments,
+            ),
+            ServerEvent::Error(error) => {
+                self.core
+                    .on_ai_error(now, error.code.as_deref(), &error.message);
+                if error.is_fatal()
+                    && let Some(ai) = &self.ai
+                {
+                    ai.stop(Some(format!(
+                        "{}: {}",
+                        error.code.as_deref().unwrap_or("error"),
+                        error.message
+                    )));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn on_delta(&mut self, item_id: &str, delta_b64: &str) {
+        self.mulaw.clear();
+        if STANDARD.decode_vec(delta_b64, &mut self.mulaw).is_err() {
+            tracing::warn!(call_sid = %self.call_sid, "AI audio delta with bad base64 ignored");
+            return;
+        }
+        // In pcm16 the decoded bytes are 24 kHz PCM: bring them to 8 kHz µ-law.
+        if let Some(down) = &mut self.down {
+            let pcm24k: Vec<i16> = self
+                .mulaw
+                .chunks_exact(2)
+                .map(|b| i16::from_le_bytes([b[0], b[1]]))
+                .collect();
+            self.pcm8k.clear();
+            self.pcm8k.extend_from_slice(down.push(&pcm24k));
+            g711::encode_ulaw_into_vec(&self.pcm8k, &mut self.mulaw);
+        }
+        let ms = self.mulaw.len() as u64 / 8;
+        let DeltaAction::Forward { play_at_ms } = self.core.on_audio_delta(item_id, ms) else {
+            return;
+        };
+        let Some(stream_sid) = self.core.stream_sid() else {
+            return;
+        };
+        if self.down.is_some() {
+            twilio::encode_media(stream_sid, &self.mulaw, &mut self.frame);
+        } else {
+            twilio::encode_media_base64(stream_sid, delta_b64, &mut self.frame);
+        }
+        twilio::encode_mark(stream_sid, self.core.mark_name(), &mut self.mark);
+        let _ = self.twilio.send(TwilioOut::Text(self.frame.clone()));
+        let _ = self.twilio.send(TwilioOut::Text(self.mark.clone()));
+        if let Some(recorder) = &mut self.recorder {
+            g711::decode_ulaw_into_vec(&self.mulaw, &mut self.pcm8k);
+            recorder.agent(play_at_ms, &self.pcm8k);
+        }
+    }
+
+    fn start_recorder(&mut self) {
+        let Some(target) = &self.deps.recording else {
+            return;
+        };
+        let path = target.dir.join(format!("{}.wav", self.call_sid));
+        match RecorderThread::start(path.clone(), target.sample_rate) {
+            Ok(recorder) => self.recorder = Some(recorder),
+            Err(err) => {
+                tracing::error!(call_sid = %self.call_sid, path = %path.display(), %err, "cannot record this call")
+            }
+        }
+    }
+
+    fn send_ai(&self, text: String) {
+        if let Some(ai) = &self.ai {
+            let _ = ai.cast(AiSessionMessage::Send(text));
+        }
+    }
+
+    fn run_events(&mut self, myself: &ActorRef<CallMessage>) {
+        let dialect = self.deps.ai.dialect;
+        while let Some(event) = self.core.poll_event() {
+            match event {
+                CallEvent::Persist(row) => {
+                    if let Err(full) = self.deps.persistence.persist(row) {
+                        // Counted by the persistence metrics; name what is at stake.
+                        for row in full.rows {
+                            tracing::error!(call_sid = %self.call_sid, id = %row.id(), table = row.table(), "persistence buffer full: row not accepted");
+                        }
+                    }
+                }
+                CallEvent::Ai(command) => self.send_ai(match command {
+                    AiCommand::SessionUpdate => self.deps.ai.session.session_update(dialect),
+                    AiCommand::ReplayUser(text) => realtime::item_create_user_text(&text),
+                    AiCommand::ReplayAssistant(text) => {
+                        realtime::item_create_assistant_text(dialect, &text)
+                    }
+                    AiCommand::Truncate {
+                        item_id,
+                        audio_end_ms,
+                    } => realtime::truncate(&item_id, audio_end_ms),
+                    AiCommand::CancelResponse => realtime::response_cancel(None),
+                    AiCommand::FunctionOutput { call_id, output } => {
+                        realtime::item_create_function_output(&call_id, &output)
+                    }
+                    AiCommand::CreateResponse => realtime::response_create(),
+                }),
+                CallEvent::ClearTwilio => {
+                    if let Some(stream_sid) = self.core.stream_sid() {
+                        twilio::encode_clear(stream_sid, &mut self.frame);
+                        let _ = self.twilio.send(TwilioOut::Text(self.frame.clone()));
+                    }
+                }
+                CallEvent::ConnectAi => {
+                    let call = myself.clone();
+                    let endpoint = self.deps.ai.clone();
+                    tokio::spawn(async move {
+                        let cell = call.get_cell();
+                        match Actor::spawn_linked(None, AiSession, (endpoint, call.clone()), cell)
+                            .await
+                        {
+                            Ok((ai, _)) => {
+                                let _ = call.cast(CallMessage::AiUp(ai));
+                            }
+                            Err(err) => {
+                                let _ = call.cast(CallMessage::AiFailed(err.to_string()));
+                            }
+                        }
+                    });
+                }
+                CallEvent::RotateAi => {
+                    if let Some(ai) = self.ai.take() {
+                        ai.stop(Some("rotation".into()));
+                    }
+                }
+                CallEvent::Hangup { reason } => {
+                    tracing::info!(call_sid = %self.call_sid, %reason, "hanging up");
+                    let _ = self.twilio.send(TwilioOut::Close);
+                }
+                CallEvent::Ended => {
+                    if let Some(ai) = self.ai.take() {
+                        ai.stop(Some("call ended".into()));
+                    }
+                    let recorder = self.recorder.take();
+                    let persistence = self.deps.persistence.clone();
+                    let ended = self.ended.take();
+                    let counters = self.core.counters();
+                    let rejected_frames = self.rejected_frames;
+                    let call_sid = self.call_sid.clone();
+                    let me = myself.clone();
+                    tokio::spawn(async move {
+                        let recording = match recorder {
+                            Some(recorder) => Some(
+                                tokio::task::spawn_blocking(move || recorder.finish())
+                                    .await
+                                    .map_err(|e| e.to_string())
+                                    .and_then(|r| r.map_err(|e| e.to_string())),
+                            ),
+                            None => None,
+                        };
+                        if let Err(err) = persistence.flush().await {
+                            tracing::error!(%call_sid, %err, "flush at call end failed");
+                        }
+                        tracing::info!(%call_sid, ?counters, rejected_frames, "call ended");
+                        if let Some(ended) = ended {
+                            let _ = ended.send(CallOutcome {
+                                counters,
+                                recording,
+                                rejected_frames,
+                            });
+                        }
+                        me.stop(None);
+                    });
+                }
+            }
+        }
+        if let Some(at) = self.core.poll_timeout()
+            && self.next_tick.is_none_or(|t| at < t)
+        {
+            self.next_tick = Some(at);
+            myself.send_after(at.saturating_duration_since(Instant::now()), || {
+                CallMessage::Tick
+            });
+        }
+    }
+}

@@ -1,0 +1,123 @@
+//! `AiSession`: the websocket to the realtime endpoint, child of a `CallActor`.
+//!
+//! It connects in `pre_start` (a failed connect is a failed spawn), forwards every text frame it
+//! reads to its call, and writes the frames its call sends. Any failure — the socket closing, a read
+//! or write error — stops it with the cause as the reason; the call's supervision decides whether
+//! and when to start another (reconnect-by-restart: no retry loop hides in here).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::stream::SplitSink;
+use futures_util::{SinkExt, StreamExt};
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+use ractor_cluster::RactorMessage;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use super::actor::CallMessage;
+use crate::realtime::{Dialect, SessionConfig, connect_headers, connect_url};
+
+/// Where and how to reach the realtime service.
+#[derive(Debug, Clone)]
+pub struct AiEndpoint {
+    /// The realtime websocket URL without the model (e.g. `wss://api.openai.com/v1/realtime`).
+    pub base_url: String,
+    pub api_key: String,
+    pub dialect: Dialect,
+    pub session: SessionConfig,
+    pub connect_timeout: Duration,
+}
+
+/// Messages of an AI session.
+#[derive(Debug, RactorMessage)]
+pub enum AiSessionMessage {
+    /// A text frame for the service.
+    Send(String),
+}
+
+pub struct AiSession;
+
+pub struct AiSessionState {
+    sink: SplitSink<WebSocketStream<MaybeTlsStream<TcpStream>>, Message>,
+    reader: tokio::task::JoinHandle<()>,
+}
+
+impl Actor for AiSession {
+    type Msg = AiSessionMessage;
+    type State = AiSessionState;
+    type Arguments = (Arc<AiEndpoint>, ActorRef<CallMessage>);
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<AiSessionMessage>,
+        (endpoint, call): Self::Arguments,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        let url = connect_url(&endpoint.base_url, &endpoint.session.model);
+        let mut request = url.as_str().into_client_request()?;
+        for (name, value) in connect_headers(endpoint.dialect, &endpoint.api_key) {
+            request
+                .headers_mut()
+                .insert(name, HeaderValue::from_str(&value)?);
+        }
+        let (socket, _) = tokio::time::timeout(
+            endpoint.connect_timeout,
+            tokio_tungstenite::connect_async(request),
+        )
+        .await
+        .map_err(|_| format!("connecting to {url} timed out"))??;
+        let (sink, mut stream) = socket.split();
+        let reader = tokio::spawn(async move {
+            let cause = loop {
+                match stream.next().await {
+                    Some(Ok(Message::Text(text))) => {
+                        if call.cast(CallMessage::FromAi(text)).is_err() {
+                            break "call gone".to_owned();
+                        }
+                    }
+                    Some(Ok(Message::Close(frame))) => {
+                        break match frame {
+                            Some(f) => format!(
+                                "closed by the service ({} {})",
+                                u16::from(f.code),
+                                f.reason
+                            ),
+                            None => "closed by the service".to_owned(),
+                        };
+                    }
+                    Some(Ok(_)) => {} // pings are answered by tungstenite; binary is not used
+                    Some(Err(err)) => break format!("read failed: {err}"),
+                    None => break "socket closed".to_owned(),
+                }
+            };
+            myself.stop(Some(cause));
+        });
+        Ok(AiSessionState { sink, reader })
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<AiSessionMessage>,
+        message: AiSessionMessage,
+        state: &mut AiSessionState,
+    ) -> Result<(), ActorProcessingErr> {
+        let AiSessionMessage::Send(text) = message;
+        if let Err(err) = state.sink.send(Message::Text(Utf8Bytes::from(text))).await {
+            myself.stop(Some(format!("write failed: {err}")));
+        }
+        Ok(())
+    }
+
+    async fn post_stop(
+        &self,
+        _: ActorRef<AiSessionMessage>,
+        state: &mut AiSessionState,
+    ) -> Result<(), ActorProcessingErr> {
+        state.reader.abort();
+        let _ = tokio::time::timeout(Duration::from_millis(200), state.sink.close()).await;
+        Ok(())
+    }
+}

@@ -1,0 +1,220 @@
+//! `GET /twilio/media`: the Media Streams websocket. The upgrade is refused with 403 unless it
+//! carries Twilio's signature over the `wss://` URL (when checking is on). Frames before `start` are
+//! handled here; `start` names the call (the `call_id` parameter of our TwiML), a `CallActor` is
+//! spawned for it, and from then on every text frame goes to it in one hop. A writer task owns the
+//! socket's sink. Bad input is counted and logged, never fatal to other calls.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use ractor::{Actor, ActorRef};
+use switchboard_actors::call::{
+    CallActor, CallArgs, CallConfig, CallDeps, CallMessage, ReconnectPolicy, TwilioOut,
+};
+use switchboard_actors::domain::AudioFormat;
+use switchboard_actors::twilio::{self, Inbound, MAX_FRAME_BYTES};
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+use warp::ws::{Message, WebSocket, Ws};
+use warp::{Rejection, Reply};
+
+use super::AppState;
+use super::error::ApiError;
+use super::twilio::MEDIA_PATH;
+use crate::twilio::signature;
+
+/// What live calls need from the engine.
+#[derive(Clone)]
+pub struct MediaSettings {
+    pub deps: CallDeps,
+    pub reconnect: ReconnectPolicy,
+    pub agent_name: String,
+    pub audio_format: AudioFormat,
+}
+
+impl std::fmt::Debug for MediaSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MediaSettings")
+            .field("agent_name", &self.agent_name)
+            .field("audio_format", &self.audio_format)
+            .field("reconnect", &self.reconnect)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Frames refused on media sockets since start (malformed, unknown, out of place, oversized).
+pub static REJECTED_FRAMES: AtomicU64 = AtomicU64::new(0);
+
+/// The upgrade: signature first, then the session.
+pub async fn upgrade(
+    ws: Ws,
+    signature_header: Option<String>,
+    state: AppState,
+) -> Result<impl Reply, Rejection> {
+    if state.twilio.validate_signatures {
+        let url = signature::websocket_url(&state.twilio.public_url, MEDIA_PATH);
+        let valid = signature_header.as_deref().is_some_and(|sig| {
+            signature::is_valid(state.twilio.auth_token.expose(), &url, &[], sig)
+        });
+        if !valid {
+            tracing::warn!("media socket without a valid X-Twilio-Signature refused");
+            return Err(ApiError::Forbidden(
+                "X-Twilio-Signature missing or wrong for the media stream".into(),
+            )
+            .into());
+        }
+    }
+    let Some(media) = state.media.clone() else {
+        return Err(
+            ApiError::Internal("live calls are not configured in this process".into()).into(),
+        );
+    };
+    // Frames over 64 KiB are refused by the codec (counted) rather than by the socket layer,
+    // which would end the call.
+    Ok(ws
+        .max_message_size(1 << 20)
+        .max_frame_size(1 << 20)
+        .on_upgrade(move |socket| session(socket, state, media)))
+}
+
+fn reject(call_sid: Option<&str>, what: &str) {
+    REJECTED_FRAMES.fetch_add(1, Ordering::Relaxed);
+    tracing::warn!(call_sid = call_sid.unwrap_or("-"), "{what}");
+}
+
+async fn session(socket: WebSocket, state: AppState, media: Arc<MediaSettings>) {
+    let (mut sink, mut stream) = socket.split();
+    let (tx, mut rx) = mpsc::unbounded_channel::<TwilioOut>();
+    let writer = tokio::spawn(async move {
+        while let Some(out) = rx.recv().await {
+            let sent = match out {
+                TwilioOut::Text(text) => sink.send(Message::text(text)).await,
+                TwilioOut::Close => {
+                    let _ = sink.send(Message::close()).await;
+                    let _ = sink.close().await;
+                    break;
+                }
+            };
+            if sent.is_err() {
+                break;
+            }
+        }
+    });
+
+    let mut call: Option<(ActorRef<CallMessage>, String)> = None;
+    while let Some(Ok(message)) = stream.next().await {
+        if message.is_close() {
+            break;
+        }
+        let call_sid = call.as_ref().map(|(_, sid)| sid.as_str());
+        let Ok(text) = message.to_str() else {
+            if message.is_binary() {
+                reject(call_sid, "binary media-socket frame ignored");
+            }
+            continue;
+        };
+        if text.len() > MAX_FRAME_BYTES {
+            reject(call_sid, "media-socket frame over 64 KiB ignored");
+            continue;
+        }
+        if let Some((actor, _)) = &call {
+            let _ = actor.cast(CallMessage::FromTwilio(text.to_owned()));
+            continue;
+        }
+        match twilio::parse_inbound(text) {
+            Ok(Inbound::Connected { .. }) => {}
+            Ok(Inbound::Start(start)) => {
+                match start_call(&state, &media, &start, tx.clone()).await {
+                    Some(actor) => {
+                        let _ = actor.cast(CallMessage::FromTwilio(text.to_owned()));
+                        call = Some((actor, start.call_sid.clone()));
+                    }
+                    None => {
+                        reject(
+                            Some(&start.call_sid),
+                            "start for an unknown call: closing the stream",
+                        );
+                        let _ = tx.send(TwilioOut::Close);
+                        break;
+                    }
+                }
+            }
+            Ok(_) => reject(None, "media-socket frame before start ignored"),
+            Err(err) => reject(
+                None,
+                &format!("malformed media-socket frame ignored: {err}"),
+            ),
+        }
+    }
+    if let Some((actor, _)) = call {
+        let _ = actor.cast(CallMessage::TwilioClosed);
+    }
+    drop(tx);
+    let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
+}
+
+/// Finds the call `start` names and spawns its actor; `None` when it is not ours.
+async fn start_call(
+    state: &AppState,
+    media: &MediaSettings,
+    start: &twilio::Start,
+    tx: mpsc::UnboundedSender<TwilioOut>,
+) -> Option<ActorRef<CallMessage>> {
+    let call_id: Uuid = start.custom_parameters.get("call_id")?.parse().ok()?;
+    let call = match state.store.stream_call(call_id).await {
+        Ok(Some(call)) if call.call_sid == start.call_sid => call,
+        Ok(_) => return None,
+        Err(err) => {
+            tracing::error!(%err, "cannot look the call up");
+            return None;
+        }
+    };
+    let now = Instant::now();
+    let wall = chrono::Utc::now();
+    let config = CallConfig {
+        org_id: call.org_id,
+        call_id: call.call_id,
+        conversation_id: call.conversation_id,
+        caller_number: call.from_number.clone(),
+        agent_name: media.agent_name.clone(),
+        audio_format: media.audio_format,
+        reconnect: media.reconnect,
+        started_wall: wall,
+        started: now,
+        version_base: wall.timestamp_micros(),
+    };
+    let (ended_tx, ended_rx) = oneshot::channel();
+    let args = CallArgs {
+        config,
+        call_sid: call.call_sid.clone(),
+        twilio: tx,
+        deps: media.deps.clone(),
+        ended: Some(ended_tx),
+    };
+    let (actor, _) = match Actor::spawn(None, CallActor, args).await {
+        Ok(spawned) => spawned,
+        Err(err) => {
+            tracing::error!(%err, call_sid = %call.call_sid, "cannot start the call actor");
+            return None;
+        }
+    };
+    let store = state.store.clone();
+    tokio::spawn(async move {
+        let Ok(outcome) = ended_rx.await else { return };
+        match outcome.recording {
+            Some(Ok(info)) => {
+                if let Err(err) = store.insert_recording(&call, &info).await {
+                    tracing::error!(%err, call_sid = %call.call_sid, "cannot store the recording row");
+                }
+            }
+            Some(Err(err)) => tracing::error!(%err, call_sid = %call.call_sid, "recording failed"),
+            None => {}
+        }
+        if outcome.rejected_frames > 0 {
+            REJECTED_FRAMES.fetch_add(outcome.rejected_frames, Ordering::Relaxed);
+        }
+    });
+    Some(actor)
+}
