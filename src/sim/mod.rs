@@ -2,3 +2,4 @@
 //! peer simulators join this module with the live-call work).
 
 pub mod messages;
+pub mod realtime_peer;

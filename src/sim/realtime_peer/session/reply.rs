@@ -1,0 +1,263 @@
+//! Responses: the reply tone and its transcript, streamed in paced deltas; the end-call
+//! function call; cancellation.
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use serde_json::{Value, json};
+use switchboard_actors::realtime::{Dialect, ResponseStatus};
+use tokio::time::Instant;
+
+use super::super::config::Pace;
+use super::super::control::Moment;
+use super::super::log::{ResponseKind, ResponseLog, ResponseOutcome};
+use super::super::vad::{bytes_per_ms, tone_bytes};
+use super::{END_CALL, Out, Session, Streaming};
+
+/// Arguments of the peer's [`END_CALL`] call.
+const END_CALL_ARGUMENTS: &str = r#"{"reason":"caller said goodbye"}"#;
+
+/// Transcript of the goodbye reply.
+const GOODBYE: &str = "Goodbye from the agent.";
+
+impl Session {
+    /// Starts the next response: the goodbye, the end-call function call, or a reply.
+    pub(super) fn respond(&mut self, now: Instant, out: &mut Vec<Out>) {
+        if self.goodbye_pending {
+            self.goodbye_pending = false;
+            self.start_audio(GOODBYE.to_owned(), self.config.goodbye_ms, now, out);
+        } else if !self.end_call_fired
+            && self.utterances > 0
+            && self.config.end_call_on_utterance == Some(self.utterances)
+        {
+            self.end_call_fired = true;
+            self.function_call(out);
+        } else {
+            self.replies += 1;
+            let transcript = format!(
+                "Agent reply {} to utterance {}",
+                self.replies, self.utterances
+            );
+            self.start_audio(transcript, self.config.reply_ms, now, out);
+        }
+    }
+
+    fn function_call(&mut self, out: &mut Vec<Out>) {
+        let response_id = self.next_id("resp");
+        let item_id = self.next_id("item");
+        let call_id = self.next_id("call");
+        let mut item = json!({
+            "id": item_id, "object": "realtime.item", "type": "function_call",
+            "status": "in_progress", "call_id": call_id, "name": END_CALL, "arguments": "",
+        });
+        let enc = &mut self.enc;
+        out.push(Out::Text(enc.response_created(&response_id)));
+        out.push(Out::Text(enc.output_item_added(&response_id, 0, &item)));
+        out.push(Out::Text(enc.function_call_arguments_delta(
+            &response_id,
+            &item_id,
+            &call_id,
+            END_CALL_ARGUMENTS,
+        )));
+        out.push(Out::Text(enc.function_call_arguments_done(
+            &response_id,
+            &item_id,
+            &call_id,
+            END_CALL,
+            END_CALL_ARGUMENTS,
+        )));
+        item["status"] = "completed".into();
+        item["arguments"] = END_CALL_ARGUMENTS.into();
+        out.push(Out::Text(enc.output_item_done(&response_id, 0, &item)));
+        out.push(Out::Text(enc.response_done(
+            &response_id,
+            ResponseStatus::Completed,
+            None,
+        )));
+        self.calls.insert(call_id.clone());
+        self.end_call_id = Some(call_id.clone());
+        self.last_item = Some(item_id.clone());
+        self.responses += 1;
+        self.log(|log| {
+            log.responses.push(ResponseLog {
+                response_id,
+                item_id,
+                kind: ResponseKind::FunctionCall {
+                    name: END_CALL.to_owned(),
+                    call_id,
+                    arguments: END_CALL_ARGUMENTS.to_owned(),
+                },
+                transcript: String::new(),
+                audio_ms_sent: 0,
+                deltas_sent: 0,
+                outcome: ResponseOutcome::Completed,
+            })
+        });
+    }
+
+    fn start_audio(&mut self, transcript: String, ms: u32, now: Instant, out: &mut Vec<Out>) {
+        let response_id = self.next_id("resp");
+        let item_id = self.next_id("item");
+        let bytes_per_ms = bytes_per_ms(self.output);
+        let item = json!({
+            "id": item_id, "object": "realtime.item", "type": "message",
+            "status": "in_progress", "role": "assistant", "content": [],
+        });
+        out.push(Out::Text(self.enc.response_created(&response_id)));
+        out.push(Out::Text(self.enc.output_item_added(
+            &response_id,
+            0,
+            &item,
+        )));
+        self.audio_items.insert(item_id.clone(), 0);
+        self.last_item = Some(item_id.clone());
+        let log_index = self.responses;
+        self.responses += 1;
+        self.log(|log| {
+            log.responses.push(ResponseLog {
+                response_id: response_id.clone(),
+                item_id: item_id.clone(),
+                kind: ResponseKind::Audio,
+                transcript: transcript.clone(),
+                audio_ms_sent: 0,
+                deltas_sent: 0,
+                outcome: ResponseOutcome::InProgress,
+            })
+        });
+        self.active = Some(Streaming {
+            response_id,
+            item_id,
+            words: transcript.split_inclusive(' ').map(str::to_owned).collect(),
+            transcript,
+            audio: tone_bytes(self.output, self.config.tone_hz, ms),
+            bytes_per_ms,
+            chunk: bytes_per_ms * self.config.delta_ms.max(1) as usize,
+            offset: 0,
+            deltas: 0,
+            spoken: String::new(),
+            next_at: now,
+            log_index,
+        });
+        match self.config.pace {
+            Pace::Burst => {
+                while self.active.is_some() && !self.closed {
+                    self.emit_delta(out);
+                }
+            }
+            Pace::RealTime => self.emit_delta(out),
+        }
+    }
+
+    /// Sends the next audio delta (and transcript word) of the active reply; finishes it
+    /// after the last one.
+    pub(super) fn emit_delta(&mut self, out: &mut Vec<Out>) {
+        let delta_ms = u64::from(self.config.delta_ms.max(1));
+        let Some(s) = self.active.as_mut() else {
+            return;
+        };
+        let end = (s.offset + s.chunk).min(s.audio.len());
+        let audio = BASE64.encode(&s.audio[s.offset..end]);
+        s.offset = end;
+        s.deltas += 1;
+        s.next_at += Duration::from_millis(delta_ms);
+        out.push(Out::Text(self.enc.audio_delta(
+            &s.response_id,
+            &s.item_id,
+            &audio,
+        )));
+        if let Some(word) = s.words.pop_front() {
+            out.push(Out::Text(self.enc.transcript_delta(
+                &s.response_id,
+                &s.item_id,
+                &word,
+            )));
+            s.spoken.push_str(&word);
+        }
+        let sent_ms = (s.offset / s.bytes_per_ms) as u64;
+        self.audio_items.insert(s.item_id.clone(), sent_ms);
+        let (index, deltas, first, done) = (
+            s.log_index,
+            s.deltas,
+            s.deltas == 1,
+            s.offset >= s.audio.len(),
+        );
+        self.log(|log| {
+            if let Some(response) = log.responses.get_mut(index) {
+                response.audio_ms_sent = sent_ms;
+                response.deltas_sent = deltas;
+            }
+        });
+        if first && let Some(failure) = self.control.take(self.id, Moment::FirstDelta) {
+            self.took(failure);
+            self.abort();
+            out.push(Out::Drop);
+        } else if done {
+            self.finish(out);
+        }
+    }
+
+    fn finish(&mut self, out: &mut Vec<Out>) {
+        let Some(mut s) = self.active.take() else {
+            return;
+        };
+        let enc = &mut self.enc;
+        for word in s.words.drain(..) {
+            out.push(Out::Text(enc.transcript_delta(
+                &s.response_id,
+                &s.item_id,
+                &word,
+            )));
+        }
+        out.push(Out::Text(enc.audio_done(&s.response_id, &s.item_id)));
+        out.push(Out::Text(enc.transcript_done(
+            &s.response_id,
+            &s.item_id,
+            &s.transcript,
+        )));
+        let item = assistant_item(enc.dialect(), &s.item_id, "completed", &s.transcript);
+        out.push(Out::Text(enc.output_item_done(&s.response_id, 0, &item)));
+        out.push(Out::Text(enc.response_done(
+            &s.response_id,
+            ResponseStatus::Completed,
+            None,
+        )));
+        self.set_outcome(s.log_index, ResponseOutcome::Completed);
+    }
+
+    /// Cancels the active reply (if any) with `reason`.
+    pub(super) fn cancel(&mut self, reason: &str, out: &mut Vec<Out>) {
+        let Some(s) = self.active.take() else {
+            return;
+        };
+        let item = assistant_item(self.enc.dialect(), &s.item_id, "incomplete", &s.spoken);
+        out.push(Out::Text(self.enc.output_item_done(
+            &s.response_id,
+            0,
+            &item,
+        )));
+        out.push(Out::Text(self.enc.response_done(
+            &s.response_id,
+            ResponseStatus::Cancelled,
+            Some(reason),
+        )));
+        self.set_outcome(
+            s.log_index,
+            ResponseOutcome::Cancelled {
+                reason: reason.to_owned(),
+            },
+        );
+    }
+}
+
+/// An assistant audio message item with its transcript.
+fn assistant_item(dialect: Dialect, item_id: &str, status: &str, transcript: &str) -> Value {
+    let part = match dialect {
+        Dialect::Ga => "output_audio",
+        Dialect::Beta => "audio",
+    };
+    json!({
+        "id": item_id, "object": "realtime.item", "type": "message", "status": status,
+        "role": "assistant", "content": [{ "type": part, "transcript": transcript }],
+    })
+}
