@@ -109,12 +109,22 @@ impl Engine {
         &self.applied_migrations
     }
 
-    /// Binds `http.listen`.
+    /// Binds `http.listen`. Accepted sockets inherit `TCP_NODELAY` from the listener (Linux): a
+    /// burst of 20 ms media frames must not wait on Nagle's algorithm for the peer's next ACK.
     pub async fn bind(config: &Config) -> Result<TcpListener, EngineError> {
         let addr = config.http.listen;
-        TcpListener::bind(addr)
-            .await
-            .map_err(|source| EngineError::Listen { addr, source })
+        let listen = || -> std::io::Result<TcpListener> {
+            let socket = if addr.is_ipv4() {
+                tokio::net::TcpSocket::new_v4()?
+            } else {
+                tokio::net::TcpSocket::new_v6()?
+            };
+            socket.set_reuseaddr(true)?;
+            socket.set_nodelay(true)?;
+            socket.bind(addr)?;
+            socket.listen(1024)
+        };
+        listen().map_err(|source| EngineError::Listen { addr, source })
     }
 
     /// Serves HTTP on `listener` until `shutdown` resolves and the requests in flight finish.

@@ -3,3 +3,4 @@
 
 pub mod messages;
 pub mod realtime_peer;
+pub mod twilio_caller;

@@ -65,7 +65,8 @@ impl Actor for AiSession {
         }
         let (socket, _) = tokio::time::timeout(
             endpoint.connect_timeout,
-            tokio_tungstenite::connect_async(request),
+            // No Nagle: audio appends are small and latency-bound.
+            tokio_tungstenite::connect_async_with_config(request, None, true),
         )
         .await
         .map_err(|_| format!("connecting to {url} timed out"))??;
