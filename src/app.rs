@@ -133,12 +133,9 @@ impl Engine {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) {
-        http::run(
-            listener,
-            AppState::from_config(self.store.clone(), &self.config),
-            shutdown,
-        )
-        .await;
+        let state = AppState::from_config(self.store.clone(), &self.config)
+            .with_media(media_settings(&self.config, self.persistence.clone()));
+        http::run(listener, state, shutdown).await;
     }
 
     /// Drains the persistence actor (bounded by `persistence.shutdown_timeout_s`), closes the pool
