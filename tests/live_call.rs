@@ -228,3 +228,230 @@ async fn a_full_call_lands_in_postgres_in_order_and_is_recorded() {
     running.shutdown().await;
     peer.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn barge_in_clears_twilio_and_truncates_at_the_audio_played() {
+    let peer = RealtimePeer::start(PeerConfig::default()).unwrap();
+    let running = engine(&peer, &[]).await;
+    // The agent's 1.5 s reply starts ~300 ms after the caller stops; the caller talks over it.
+    let caller = CallerConfig::new(running.engine_url.clone(), TOKEN)
+        .script([
+            Step::Speak { ms: 1200, hz: 1000 },
+            Step::Silence { ms: 900 },
+            Step::Speak { ms: 800, hz: 1000 },
+            Step::Silence { ms: 600 },
+            Step::WaitForAgent { max_ms: 5000 },
+            Step::HangUp,
+        ])
+        .pace(Pace::RealTime);
+    let call_sid = caller.call_sid.clone();
+    let report = TwilioCaller::place(caller).await.expect("call placed");
+
+    assert_eq!(report.clears_received, 1, "{:#?}", report.timeline);
+    // What the caller had played of the first reply when the clear arrived.
+    let clear_at = report
+        .first(|e| matches!(e, switchboard::sim::twilio_caller::Event::Clear { .. }))
+        .unwrap();
+    let received_before: u64 = report
+        .all(|e| matches!(e, switchboard::sim::twilio_caller::Event::AgentMedia { .. }))
+        .iter()
+        .filter(|(at, _)| *at <= clear_at)
+        .map(|(_, e)| match e {
+            switchboard::sim::twilio_caller::Event::AgentMedia { bytes, .. } => *bytes as u64,
+            _ => 0,
+        })
+        .sum();
+    let dropped = report
+        .all(|e| matches!(e, switchboard::sim::twilio_caller::Event::Clear { .. }))
+        .iter()
+        .map(|(_, e)| match e {
+            switchboard::sim::twilio_caller::Event::Clear { dropped_bytes, .. } => *dropped_bytes,
+            _ => 0,
+        })
+        .sum::<u64>();
+    let played_ms = (received_before - dropped) / 8;
+
+    let log = peer
+        .wait_for(Duration::from_secs(5), |logs| {
+            logs.iter().any(|l| !l.truncates.is_empty())
+        })
+        .await
+        .expect("a truncate reached the peer");
+    let truncate = log
+        .iter()
+        .find_map(|l| l.truncates.first().cloned())
+        .unwrap();
+    assert!(truncate.valid, "{truncate:?}");
+    assert!(
+        truncate.audio_end_ms.abs_diff(played_ms) <= 20,
+        "truncate at {} ms, caller had played {played_ms} ms",
+        truncate.audio_end_ms
+    );
+    // The first reply was cut; the second one (to the interruption) was heard in full.
+    let client = running.client().await;
+    let messages = messages_after_end(&client, &call_sid).await;
+    let barge = client
+        .query_one(
+            "SELECT m.metadata FROM messages m JOIN calls c ON c.conversation_id = m.conversation_id
+             WHERE c.call_sid = $1 AND m.content = 'barge_in'",
+            &[&call_sid],
+        )
+        .await
+        .unwrap();
+    let barge: serde_json::Value = barge.get(0);
+    assert_eq!(barge["audio_end_ms"], truncate.audio_end_ms);
+    assert!(
+        messages
+            .iter()
+            .filter(|(_, s, k)| k == "transcript" && s == "customer")
+            .count()
+            >= 2
+    );
+    running.shutdown().await;
+    peer.shutdown().await;
+}
+
+/// The system message `kind` of a call, with its metadata.
+async fn system_message(
+    client: &tokio_postgres::Client,
+    call_sid: &str,
+    kind: &str,
+) -> Option<serde_json::Value> {
+    client
+        .query_opt(
+            "SELECT m.metadata FROM messages m JOIN calls c ON c.conversation_id = m.conversation_id
+             WHERE c.call_sid = $1 AND m.message_type = 'system' AND m.content = $2",
+            &[&call_sid, &kind],
+        )
+        .await
+        .unwrap()
+        .map(|r| r.get(0))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ai_socket_dropped_mid_response_is_restarted_with_the_conversation_replayed() {
+    use switchboard::sim::realtime_peer::Failure;
+    let peer = RealtimePeer::start(PeerConfig::default()).unwrap();
+    let running = engine(&peer, &[]).await;
+    peer.control().inject(Failure::CloseMidResponse);
+    let caller = CallerConfig::new(running.engine_url.clone(), TOKEN)
+        .script([
+            Step::Speak { ms: 1200, hz: 1000 },
+            Step::Silence { ms: 1500 },
+            Step::Speak { ms: 1200, hz: 1000 },
+            Step::Silence { ms: 600 },
+            Step::WaitForAgent { max_ms: 5000 },
+            Step::HangUp,
+        ])
+        .pace(Pace::RealTime);
+    let call_sid = caller.call_sid.clone();
+    let report = TwilioCaller::place(caller).await.expect("call placed");
+    assert!(!report.engine_hung_up, "the call went on");
+
+    let client = running.client().await;
+    let messages = messages_after_end(&client, &call_sid).await;
+    let reconnected = system_message(&client, &call_sid, "ai_reconnected")
+        .await
+        .expect("ai_reconnected");
+    assert!(
+        reconnected["gap_ms"].as_u64().unwrap() < 2000,
+        "{reconnected}"
+    );
+    assert!(!reconnected["cause"].as_str().unwrap().is_empty());
+    let logs = peer.connections();
+    assert_eq!(logs.len(), 2, "one reconnect");
+    let replayed = logs[1].created_messages();
+    assert!(
+        replayed
+            .iter()
+            .any(|(role, text)| role == "user" && text.starts_with("Caller utterance 1")),
+        "replay seen by the new session: {replayed:?}"
+    );
+    // The second utterance was answered on the new session.
+    assert!(
+        messages
+            .iter()
+            .any(|(content, sender, _)| sender == "ai" && content.starts_with("Agent reply"))
+    );
+    running.shutdown().await;
+    peer.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_session_is_replaced() {
+    use switchboard::sim::realtime_peer::Failure;
+    let peer = RealtimePeer::start(PeerConfig::default()).unwrap();
+    let running = engine(&peer, &[]).await;
+    peer.control().inject(Failure::SessionExpiredOnSpeech);
+    let caller = CallerConfig::new(running.engine_url.clone(), TOKEN)
+        .script([
+            Step::Speak { ms: 800, hz: 1000 },
+            Step::Silence { ms: 1000 },
+            Step::Speak { ms: 1200, hz: 1000 },
+            Step::Silence { ms: 600 },
+            Step::WaitForAgent { max_ms: 5000 },
+            Step::HangUp,
+        ])
+        .pace(Pace::RealTime);
+    let call_sid = caller.call_sid.clone();
+    TwilioCaller::place(caller).await.expect("call placed");
+    let client = running.client().await;
+    let messages = messages_after_end(&client, &call_sid).await;
+    let reconnected = system_message(&client, &call_sid, "ai_reconnected")
+        .await
+        .expect("ai_reconnected");
+    assert!(
+        reconnected["cause"]
+            .as_str()
+            .unwrap()
+            .contains("session_expired"),
+        "{reconnected}"
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|(content, sender, _)| sender == "ai" && content.starts_with("Agent reply"))
+    );
+    running.shutdown().await;
+    peer.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_reconnection_gives_up_the_call_ends_cleanly() {
+    let peer = RealtimePeer::start(PeerConfig::default()).unwrap();
+    let running = engine(
+        &peer,
+        &[
+            ("SWITCHBOARD_AI_RECONNECT_BASE_MS", "50".into()),
+            ("SWITCHBOARD_AI_RECONNECT_MAX_ATTEMPTS", "2".into()),
+        ],
+    )
+    .await;
+    let caller = CallerConfig::new(running.engine_url.clone(), TOKEN)
+        .script([
+            Step::Speak { ms: 600, hz: 1000 },
+            Step::Silence { ms: 4000 },
+            Step::HangUp,
+        ])
+        .pace(Pace::RealTime);
+    let call_sid = caller.call_sid.clone();
+    let placing = tokio::spawn(TwilioCaller::place(caller));
+    // Let the call connect to the AI, then take the AI service away.
+    peer.wait_for(Duration::from_secs(5), |logs| !logs.is_empty())
+        .await
+        .unwrap();
+    peer.shutdown().await;
+    let report = placing.await.unwrap().expect("call placed");
+    assert!(report.engine_hung_up, "the engine closed the stream");
+
+    let client = running.client().await;
+    let messages = messages_after_end(&client, &call_sid).await;
+    let kinds: Vec<&str> = messages
+        .iter()
+        .filter(|(_, _, k)| k == "system")
+        .map(|(c, _, _)| c.as_str())
+        .collect();
+    assert_eq!(kinds.last(), Some(&"call_ended"));
+    assert!(kinds.contains(&"ai_unavailable"), "{kinds:?}");
+    running.shutdown().await;
+}

@@ -325,14 +325,15 @@ impl CallState {
             ServerEvent::Error(error) => {
                 self.core
                     .on_ai_error(now, error.code.as_deref(), &error.message);
-                if error.is_fatal()
-                    && let Some(ai) = &self.ai
-                {
-                    ai.stop(Some(format!(
+                if error.is_fatal() {
+                    let cause = format!(
                         "{}: {}",
                         error.code.as_deref().unwrap_or("error"),
                         error.message
-                    )));
+                    );
+                    if let Some(ai) = &self.ai {
+                        ai.stop(Some(cause));
+                    }
                 }
             }
             _ => {}

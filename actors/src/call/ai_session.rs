@@ -19,7 +19,9 @@ use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use super::actor::CallMessage;
-use crate::realtime::{Dialect, SessionConfig, connect_headers, connect_url};
+use crate::realtime::{
+    Dialect, ServerEvent, SessionConfig, connect_headers, connect_url, parse_server_event,
+};
 
 /// Where and how to reach the realtime service.
 #[derive(Debug, Clone)]
@@ -72,12 +74,28 @@ impl Actor for AiSession {
         .map_err(|_| format!("connecting to {url} timed out"))??;
         let (sink, mut stream) = socket.split();
         let reader = tokio::spawn(async move {
+            // A fatal error event (e.g. session_expired) precedes the close: it is the better
+            // cause, and the supervision event that reports the stop overtakes queued frames.
+            let mut fatal: Option<String> = None;
             let cause = loop {
                 match stream.next().await {
                     Some(Ok(Message::Text(text))) => {
+                        if text.contains("\"error\"")
+                            && let Ok(ServerEvent::Error(error)) = parse_server_event(&text)
+                            && error.is_fatal()
+                        {
+                            fatal = Some(format!(
+                                "{}: {}",
+                                error.code.as_deref().unwrap_or("error"),
+                                error.message
+                            ));
+                        }
                         if call.cast(CallMessage::FromAi(text)).is_err() {
                             break "call gone".to_owned();
                         }
+                    }
+                    Some(Ok(Message::Close(_))) if fatal.is_some() => {
+                        break fatal.take().unwrap_or_default();
                     }
                     Some(Ok(Message::Close(frame))) => {
                         break match frame {
@@ -90,8 +108,8 @@ impl Actor for AiSession {
                         };
                     }
                     Some(Ok(_)) => {} // pings are answered by tungstenite; binary is not used
-                    Some(Err(err)) => break format!("read failed: {err}"),
-                    None => break "socket closed".to_owned(),
+                    Some(Err(err)) => break fatal.take().unwrap_or(format!("read failed: {err}")),
+                    None => break fatal.take().unwrap_or("socket closed".to_owned()),
                 }
             };
             myself.stop(Some(cause));
