@@ -177,9 +177,8 @@ async fn a_full_call_lands_in_postgres_in_order_and_is_recorded() {
 
     let call = client
         .query_one(
-            "SELECT c.status, c.duration_seconds IS NOT NULL, v.status, r.path, r.channels, r.sample_rate, r.duration_ms
-             FROM calls c JOIN conversations v ON v.id = c.conversation_id
-             JOIN recordings r ON r.call_id = c.id WHERE c.call_sid = $1",
+            "SELECT c.status, c.duration_seconds IS NOT NULL, v.status
+             FROM calls c JOIN conversations v ON v.id = c.conversation_id WHERE c.call_sid = $1",
             &[&call_sid],
         )
         .await
@@ -187,8 +186,7 @@ async fn a_full_call_lands_in_postgres_in_order_and_is_recorded() {
     assert_eq!(call.get::<_, String>(0), "completed");
     assert!(call.get::<_, bool>(1));
     assert_eq!(call.get::<_, String>(2), "completed");
-    let (path, channels, rate, duration_ms): (String, i16, i32, i64) =
-        (call.get(3), call.get(4), call.get(5), call.get(6));
+    let (path, channels, rate, duration_ms) = recording(&client, &call_sid).await;
     assert_eq!((channels, rate), (2, 16000));
     let expected_ms = report.caller_audio_ms as i64;
     assert!(
@@ -309,6 +307,29 @@ async fn barge_in_clears_twilio_and_truncates_at_the_audio_played() {
     );
     running.shutdown().await;
     peer.shutdown().await;
+}
+
+/// The call's recording row (path, channels, sample rate, duration), once the call has stored it.
+async fn recording(client: &tokio_postgres::Client, call_sid: &str) -> (String, i16, i32, i64) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(row) = client
+            .query_opt(
+                "SELECT r.path, r.channels, r.sample_rate, r.duration_ms FROM recordings r
+                 JOIN calls c ON c.id = r.call_id WHERE c.call_sid = $1",
+                &[&call_sid],
+            )
+            .await
+            .unwrap()
+        {
+            return (row.get(0), row.get(1), row.get(2), row.get(3));
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no recording row for {call_sid}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// The system message `kind` of a call, with its metadata.
@@ -454,4 +475,177 @@ async fn when_reconnection_gives_up_the_call_ends_cleanly() {
     assert_eq!(kinds.last(), Some(&"call_ended"));
     assert!(kinds.contains(&"ai_unavailable"), "{kinds:?}");
     running.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_frames_are_counted_and_neither_this_call_nor_another_is_disturbed() {
+    use std::sync::atomic::Ordering;
+    use switchboard::http::media::REJECTED_FRAMES;
+    use switchboard::sim::twilio_caller::{Event, MediaSession, Twiml};
+
+    let peer = RealtimePeer::start(PeerConfig::default()).unwrap();
+    let running = engine(&peer, &[]).await;
+    // A well-behaved call alongside.
+    let other = CallerConfig::new(running.engine_url.clone(), TOKEN)
+        .script([
+            Step::Speak { ms: 1200, hz: 1000 },
+            Step::Silence { ms: 600 },
+            Step::WaitForAgent { max_ms: 5000 },
+            Step::HangUp,
+        ])
+        .pace(Pace::RealTime);
+    let other_sid = other.call_sid.clone();
+    let other = tokio::spawn(TwilioCaller::place(other));
+
+    let config = CallerConfig::new(running.engine_url.clone(), TOKEN).pace(Pace::RealTime);
+    let call_sid = config.call_sid.clone();
+    let twiml = TwilioCaller::post_webhook(&config).await.unwrap();
+    let mut session = MediaSession::connect(&config, &twiml).await.unwrap();
+    session.send_connected().await.unwrap();
+    session.send_media(&[0xff; 160]).await.unwrap(); // before start
+    session.send_start().await.unwrap();
+    let sid = session.stream_sid().to_owned();
+    let junk = [
+        "this is not json".to_owned(),
+        r#"{"event":"teleport","streamSid":"MZ"}"#.to_owned(),
+        format!(
+            r#"{{"event":"media","sequenceNumber":"x","streamSid":"{sid}","media":{{"track":"inbound","chunk":"1","timestamp":"1","payload":"/w=="}}}}"#
+        ),
+        format!(
+            r#"{{"event":"media","sequenceNumber":"9","streamSid":"{sid}","media":{{"track":"inbound","chunk":"1","timestamp":"1","payload":"@@not base64@@"}}}}"#
+        ),
+        format!(
+            r#"{{"event":"mark","sequenceNumber":"9","streamSid":"{sid}","mark":{{"name":"{}"}}}}"#,
+            "y".repeat(70 * 1024)
+        ),
+    ];
+    for frame in &junk {
+        session.send_text(frame).await.unwrap();
+    }
+    session.send_binary(vec![1, 2, 3]).await.unwrap();
+    // The call still works: the caller speaks and is answered.
+    for step in [
+        Step::Speak { ms: 1200, hz: 1000 },
+        Step::Silence { ms: 600 },
+        Step::WaitForAgent { max_ms: 5000 },
+    ] {
+        session.run(&step).await.unwrap();
+    }
+    session.hang_up().await.unwrap();
+    let report = session.finish().await.unwrap();
+    assert!(
+        report.agent_audio_ms >= 1400,
+        "answered after the junk: {} ms",
+        report.agent_audio_ms
+    );
+
+    // A start naming no call of ours: the stream is closed, nothing else happens.
+    let bogus = Twiml {
+        parameters: vec![("call_id".into(), uuid::Uuid::now_v7().to_string())],
+        ..twiml.clone()
+    };
+    let stranger = CallerConfig::new(running.engine_url.clone(), TOKEN);
+    let mut lost = MediaSession::open(&stranger, &bogus).await.unwrap();
+    let (_, closed) = lost
+        .wait_for(Duration::from_secs(5), |e| {
+            matches!(e, Event::EngineClosed { .. })
+        })
+        .await
+        .expect("the engine closed the unknown stream");
+    assert!(matches!(closed, Event::EngineClosed { .. }));
+
+    let client = running.client().await;
+    messages_after_end(&client, &call_sid).await;
+    let other_report = other.await.unwrap().unwrap();
+    assert!(other_report.agent_audio_ms >= 1400);
+    let other_messages = messages_after_end(&client, &other_sid).await;
+    assert_eq!(
+        other_messages
+            .iter()
+            .filter(|(_, _, k)| k == "transcript")
+            .count(),
+        2
+    );
+    // Before start (1), junk (5), binary (1), unknown call (1).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while REJECTED_FRAMES.load(Ordering::Relaxed) < 8 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "rejections counted: {}",
+            REJECTED_FRAMES.load(Ordering::Relaxed)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    running.shutdown().await;
+    peer.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_calls_keep_their_own_messages_and_recordings() {
+    const CALLS: usize = 50;
+    let peer = RealtimePeer::start(PeerConfig {
+        reply_ms: 600,
+        ..PeerConfig::default()
+    })
+    .unwrap();
+    let running = engine(&peer, &[("SWITCHBOARD_DATABASE_POOL_SIZE", "24".into())]).await;
+    let mut calls = Vec::new();
+    for i in 0..CALLS {
+        let config = CallerConfig::new(running.engine_url.clone(), TOKEN)
+            .from(format!("+1415555{i:04}"))
+            .script([
+                Step::Speak {
+                    ms: 600 + 100 * (i as u32 % 10),
+                    hz: 1000,
+                },
+                Step::Silence { ms: 500 },
+                Step::WaitForAgent { max_ms: 8000 },
+                Step::HangUp,
+            ])
+            .pace(Pace::RealTime);
+        let sid = config.call_sid.clone();
+        calls.push((sid, i, tokio::spawn(TwilioCaller::place(config))));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let client = running.client().await;
+    for (sid, i, task) in calls {
+        let report = task
+            .await
+            .unwrap()
+            .unwrap_or_else(|e| panic!("call {i}: {e}"));
+        assert!(
+            report.agent_audio_ms >= 500,
+            "call {i} answered: {}",
+            report.agent_audio_ms
+        );
+        let messages = messages_after_end(&client, &sid).await;
+        let transcripts: Vec<&(String, String, String)> = messages
+            .iter()
+            .filter(|(_, _, k)| k == "transcript")
+            .collect();
+        assert_eq!(transcripts.len(), 2, "call {i}: {messages:?}");
+        // The caller's utterance length is this call's own (600 + 100·(i mod 10) ms, ±40 ms).
+        let said = &transcripts[0].0;
+        let ms: u32 = said
+            .split('(')
+            .nth(1)
+            .and_then(|s| s.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{said}"));
+        assert!(
+            ms.abs_diff(600 + 100 * (i as u32 % 10)) <= 40,
+            "call {i} heard its own caller: {said}"
+        );
+        let from: String = client
+            .query_one("SELECT from_number FROM calls WHERE call_sid = $1", &[&sid])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(from, format!("+1415555{i:04}"));
+        let (path, _, _, _) = recording(&client, &sid).await;
+        assert!(path.ends_with(&format!("{sid}.wav")), "{path}");
+    }
+    assert_eq!(peer.connections().len(), CALLS, "one AI session per call");
+    running.shutdown().await;
+    peer.shutdown().await;
 }

@@ -86,6 +86,9 @@ pub enum CallMessage {
 
 pub struct CallActor;
 
+/// Caller audio held while the first AI session connects: 2 s of 20 ms frames.
+const HELD_FRAMES_MAX: usize = 100;
+
 pub struct CallState {
     core: CallCore,
     call_sid: String,
@@ -94,6 +97,8 @@ pub struct CallState {
     ended: Option<oneshot::Sender<CallOutcome>>,
     ai: Option<ActorRef<AiSessionMessage>>,
     recorder: Option<RecorderThread>,
+    /// Append frames held while the first AI session connects (at most [`HELD_FRAMES_MAX`]).
+    held: std::collections::VecDeque<String>,
     next_tick: Option<Instant>,
     rejected_frames: u64,
     // Reused per-frame buffers.
@@ -126,6 +131,7 @@ impl Actor for CallActor {
             ended: args.ended,
             ai: None,
             recorder: None,
+            held: std::collections::VecDeque::new(),
             next_tick: None,
             rejected_frames: 0,
             mulaw: Vec::with_capacity(1024),
@@ -164,6 +170,12 @@ impl Actor for CallActor {
                 } else {
                     state.ai = Some(ai);
                     state.core.on_ai_connected(now);
+                    // session.update first, then the audio held while connecting.
+                    state.run_events(&myself);
+                    let held = std::mem::take(&mut state.held);
+                    for frame in held {
+                        state.send_ai(frame);
+                    }
                 }
             }
             CallMessage::AiFailed(cause) => {
@@ -234,14 +246,15 @@ impl CallState {
                     return;
                 }
                 let ms = self.mulaw.len() as u64 / 8;
-                let caller_at_ms = match self.core.on_media(media.timestamp_ms, ms) {
+                let action = self.core.on_media(media.timestamp_ms, ms);
+                let caller_at_ms = match action {
                     MediaAction::Reject => {
                         self.rejected_frames += 1;
                         tracing::warn!(call_sid = %self.call_sid, "media outside the stream ignored");
                         return;
                     }
                     MediaAction::RecordOnly { caller_at_ms } => caller_at_ms,
-                    MediaAction::Forward { caller_at_ms } => {
+                    MediaAction::Forward { caller_at_ms } | MediaAction::Hold { caller_at_ms } => {
                         if let Some(up) = &mut self.up {
                             g711::decode_ulaw_into_vec(&self.mulaw, &mut self.pcm8k);
                             let pcm24k = up.push(&self.pcm8k);
@@ -254,7 +267,12 @@ impl CallState {
                         } else {
                             realtime::encode_audio_append(media.payload_b64, &mut self.frame);
                         }
-                        if let Some(ai) = &self.ai {
+                        if let MediaAction::Hold { .. } = action {
+                            if self.held.len() == HELD_FRAMES_MAX {
+                                self.held.pop_front();
+                            }
+                            self.held.push_back(self.frame.clone());
+                        } else if let Some(ai) = &self.ai {
                             let _ = ai.cast(AiSessionMessage::Send(self.frame.clone()));
                         }
                         caller_at_ms

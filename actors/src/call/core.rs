@@ -84,8 +84,12 @@ pub struct CallConfig {
 pub enum MediaAction {
     /// Append it to the AI's input; record it at `caller_at_ms` (call clock).
     Forward { caller_at_ms: u64 },
-    /// The AI session is down: do not write to it (the audio is dropped for the AI and counted),
-    /// but record it.
+    /// The call's first AI session is still connecting: keep the frame (the shell bounds how much)
+    /// and send it once the session is configured, so the caller's first words are not lost.
+    Hold { caller_at_ms: u64 },
+    /// The AI session is down after a failure: do not write to it (the audio is dropped for the
+    /// AI and counted: replaying stale audio into a new session would garble the turn), but
+    /// record it.
     RecordOnly { caller_at_ms: u64 },
     /// Media before `start` or after `stop`: count and log, then ignore.
     Reject,
@@ -353,6 +357,10 @@ impl CallCore {
         self.clock_ms = self.clock_ms.max(timestamp_ms);
         if self.ai_ready() {
             MediaAction::Forward {
+                caller_at_ms: timestamp_ms,
+            }
+        } else if matches!(self.ai, AiLink::Connecting { lost: None }) {
+            MediaAction::Hold {
                 caller_at_ms: timestamp_ms,
             }
         } else {

@@ -88,10 +88,8 @@ fn caller_audio_reaches_the_ai_only_while_its_session_is_up() {
     let t0 = Instant::now();
     let mut core = CallCore::new(config(t0));
     core.on_start(t0, "MZ1");
-    assert_eq!(
-        core.on_media(0, 20),
-        MediaAction::RecordOnly { caller_at_ms: 0 }
-    );
+    // The first session is connecting: held, to be sent once it is configured.
+    assert_eq!(core.on_media(0, 20), MediaAction::Hold { caller_at_ms: 0 });
     core.on_ai_connected(t0);
     assert_eq!(
         drain(&mut core)
@@ -104,8 +102,19 @@ fn caller_audio_reaches_the_ai_only_while_its_session_is_up() {
         core.on_media(20, 20),
         MediaAction::Forward { caller_at_ms: 20 }
     );
+    assert_eq!(
+        core.counters().caller_ms_dropped_ai_down,
+        0,
+        "held, not dropped"
+    );
+    // After a failure, audio is recorded but not sent to the AI (stale audio would garble the turn).
+    core.on_ai_lost(t0, "socket closed");
+    assert_eq!(
+        core.on_media(40, 20),
+        MediaAction::RecordOnly { caller_at_ms: 40 }
+    );
     assert_eq!(core.counters().caller_ms_dropped_ai_down, 20);
-    assert_eq!(core.counters().media_frames, 2);
+    assert_eq!(core.counters().media_frames, 3);
 }
 
 /// Five 100 ms deltas of one item, each followed by a mark; returns the mark names.
