@@ -30,8 +30,16 @@ pub enum Command {
     /// Print the effective configuration (defaults < file < environment), secrets redacted.
     Config(ConfigArgs),
     /// Run the engine on the built-in defaults (plus environment overrides), with a managed
-    /// PostgreSQL under ./data, and print where it listens.
-    Demo,
+    /// PostgreSQL under ./data and the built-in realtime peer as the AI; place simulated Twilio
+    /// calls through the real path, print what they left, and keep serving until Ctrl-C.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Simulated calls to place once the engine is up (0: none).
+    #[arg(long, default_value_t = 3)]
+    pub calls: usize,
 }
 
 #[derive(Debug, Args)]
@@ -45,13 +53,10 @@ pub struct ConfigArgs {
 pub fn main() -> ExitCode {
     let cli = Cli::parse(); // usage errors exit 2, --help and --version exit 0
     let env: HashMap<String, String> = std::env::vars().collect();
-    let (config, demo) = match &cli.command {
-        Command::Demo => (
-            Config::from_sources(None, &env).map_err(|e| e.to_string()),
-            true,
-        ),
+    let config = match &cli.command {
+        Command::Demo(_) => Config::from_sources(None, &env).map_err(|e| e.to_string()),
         Command::Serve(args) | Command::Migrate(args) | Command::Config(args) => {
-            (load(args.config.as_deref(), &env), false)
+            load(args.config.as_deref(), &env)
         }
     };
     let config = match config {
@@ -68,8 +73,11 @@ pub fn main() -> ExitCode {
     }
 
     telemetry::init(&config.log);
-    for warning in config.warnings() {
-        tracing::warn!("{warning}");
+    // The demo supplies its own Twilio token and AI endpoint.
+    if !matches!(cli.command, Command::Demo(_)) {
+        for warning in config.warnings() {
+            tracing::warn!("{warning}");
+        }
     }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
@@ -81,7 +89,8 @@ pub fn main() -> ExitCode {
     let outcome = runtime.block_on(async move {
         match cli.command {
             Command::Migrate(_) => migrate(config).await,
-            _ => serve(config, demo).await,
+            Command::Demo(args) => crate::demo::run(config, args.calls).await,
+            _ => serve(config).await,
         }
     });
     match outcome {
@@ -128,7 +137,7 @@ async fn migrate(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
+async fn serve(config: Config) -> anyhow::Result<()> {
     // Bind first: a taken port fails before any database work.
     let listener = Engine::bind(&config).await?;
     let local = listener.local_addr()?;
@@ -138,12 +147,6 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
         None => format!("PostgreSQL at {}", engine.config().database.url.redacted()),
     };
     tracing::info!(%local, %database, "switchboard is up");
-    if demo {
-        println!("Switchboard demo is up.");
-        println!("  HTTP:     http://{local}  (GET /health, GET /ready)");
-        println!("  Database: {database}");
-        println!("  Stop with Ctrl-C.");
-    }
     engine.serve(listener, shutdown_signal()).await;
     tracing::info!("HTTP server stopped; stopping the engine");
     engine.stop().await?;

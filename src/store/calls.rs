@@ -269,3 +269,33 @@ impl Store {
         Ok(id)
     }
 }
+
+/// A finished call at a glance (for `demo` and logs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallSummary {
+    pub call_id: Uuid,
+    pub status: String,
+    pub messages: i64,
+    pub recording_path: Option<String>,
+}
+
+impl Store {
+    pub async fn call_summary(&self, call_sid: &str) -> Result<Option<CallSummary>, StoreError> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_opt(
+                "SELECT c.id, c.status,
+                        (SELECT count(*) FROM messages m WHERE m.conversation_id = c.conversation_id),
+                        (SELECT r.path FROM recordings r WHERE r.call_id = c.id ORDER BY r.created_at DESC LIMIT 1)
+                 FROM calls c WHERE c.call_sid = $1",
+                &[&call_sid],
+            )
+            .await?;
+        Ok(row.map(|r| CallSummary {
+            call_id: r.get(0),
+            status: r.get(1),
+            messages: r.get(2),
+            recording_path: r.get(3),
+        }))
+    }
+}

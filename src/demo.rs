@@ -1,0 +1,110 @@
+//! `switchboard demo`: the engine on its defaults, with the built-in realtime peer standing in for
+//! OpenAI and the built-in Twilio caller placing calls through the real path (signed webhook,
+//! TwiML, signed media socket, call actor, AI session, persistence, recording).
+
+use std::time::Duration;
+
+use crate::app::{Engine, shutdown_signal};
+use crate::config::{Config, Secret};
+use crate::sim::realtime_peer::{PeerConfig, RealtimePeer};
+use crate::sim::twilio_caller::{CallerConfig, Pace, Step, TwilioCaller};
+
+/// Runs the demo until SIGINT/SIGTERM.
+pub async fn run(mut config: Config, calls: usize) -> anyhow::Result<()> {
+    let listener = Engine::bind(&config).await?;
+    let local = listener.local_addr()?;
+    let peer = RealtimePeer::start(PeerConfig::default())?;
+    let engine_url = url::Url::parse(&format!("http://{local}"))?;
+    // The demo's Twilio is the built-in caller: signatures stay on, with a demo token.
+    config.http.public_url = engine_url.clone();
+    config.ai.realtime_url = url::Url::parse(&peer.url())?;
+    config.ai.api_key = Secret::new("sk-demo");
+    let token = format!("demo-{}", uuid::Uuid::new_v4().simple());
+    config.twilio.auth_token = Secret::new(token.clone());
+    config.twilio.validate_signatures = true;
+
+    let engine = Engine::start(config).await?;
+    let database = match engine.cluster() {
+        Some(cluster) => format!("managed PostgreSQL in {}", cluster.dir().display()),
+        None => format!("PostgreSQL at {}", engine.config().database.url.redacted()),
+    };
+    println!("Switchboard demo is up.");
+    println!(
+        "  HTTP:      {engine_url}  (GET /health, GET /ready; Twilio: POST /twilio/voice, /twilio/status, WS /twilio/media)"
+    );
+    println!("  Database:  {database}");
+    println!("  AI:        built-in realtime peer at {}", peer.url());
+    println!(
+        "  Recordings: {}",
+        engine.config().storage.recordings_dir.display()
+    );
+
+    let store = engine.store().clone();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(async move {
+        engine
+            .serve(listener, async {
+                tokio::select! {
+                    _ = shutdown_signal() => {}
+                    _ = stop_rx => {}
+                }
+            })
+            .await;
+        engine
+    });
+
+    if calls > 0 {
+        println!("Placing {calls} simulated call(s)…");
+        let mut placed = Vec::new();
+        for i in 0..calls {
+            let caller = CallerConfig::new(engine_url.clone(), token.clone())
+                .from(format!("+1415555{:04}", i % 10_000))
+                .script([
+                    Step::Silence { ms: 200 },
+                    Step::Speak {
+                        ms: 1200 + 200 * (i as u32 % 5),
+                        hz: 1000,
+                    },
+                    Step::Silence { ms: 700 },
+                    Step::WaitForAgent { max_ms: 8000 },
+                    Step::HangUp,
+                ])
+                .pace(Pace::RealTime);
+            let sid = caller.call_sid.clone();
+            placed.push((sid, tokio::spawn(TwilioCaller::place(caller))));
+        }
+        for (sid, task) in placed {
+            match task.await? {
+                Ok(report) => {
+                    // The call's last rows land just after it hangs up.
+                    let mut summary = None;
+                    for _ in 0..50 {
+                        summary = store.call_summary(&sid).await?;
+                        if summary.as_ref().is_some_and(|s| s.recording_path.is_some()) {
+                            break;
+                        }
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                    match summary {
+                        Some(s) => println!(
+                            "  {sid}  call {}  {}  agent audio {} ms  {} messages  recording {}",
+                            s.call_id,
+                            s.status,
+                            report.agent_audio_ms,
+                            s.messages,
+                            s.recording_path.as_deref().unwrap_or("(none)")
+                        ),
+                        None => println!("  {sid}  (no call row)"),
+                    }
+                }
+                Err(err) => println!("  {sid}  failed: {err}"),
+            }
+        }
+    }
+    println!("The engine keeps serving on {engine_url}; stop it with Ctrl-C.");
+    let engine = serving.await?;
+    drop(stop_tx);
+    engine.stop().await?;
+    peer.shutdown().await;
+    Ok(())
+}
