@@ -649,3 +649,86 @@ async fn concurrent_calls_keep_their_own_messages_and_recordings() {
     running.shutdown().await;
     peer.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pcm16_sessions_are_resampled_both_ways() {
+    let peer = RealtimePeer::start(PeerConfig::default()).unwrap();
+    let running = engine(&peer, &[("SWITCHBOARD_AI_AUDIO_FORMAT", "pcm16".into())]).await;
+    let caller = CallerConfig::new(running.engine_url.clone(), TOKEN)
+        .script([
+            Step::Speak { ms: 1200, hz: 1000 },
+            Step::Silence { ms: 600 },
+            Step::WaitForAgent { max_ms: 5000 },
+            Step::HangUp,
+        ])
+        .pace(Pace::RealTime);
+    let call_sid = caller.call_sid.clone();
+    let report = TwilioCaller::place(caller).await.expect("call placed");
+    // 1.5 s of 24 kHz PCM became 1.5 s of 8 kHz µ-law for the caller (± one 20 ms chunk of
+    // resampler delay).
+    assert!(
+        report.agent_audio_ms.abs_diff(1500) <= 20,
+        "{} ms",
+        report.agent_audio_ms
+    );
+    let log = &peer.connections()[0];
+    assert_eq!(
+        log.last_session_update().unwrap().input_format,
+        Some(switchboard_actors::realtime::AudioFormat::Pcm16)
+    );
+    // The peer heard 24 kHz audio of the caller's length.
+    assert!(
+        log.audio_ms.abs_diff(report.caller_audio_ms) <= 60,
+        "peer heard {} ms of {}",
+        log.audio_ms,
+        report.caller_audio_ms
+    );
+    let client = running.client().await;
+    let messages = messages_after_end(&client, &call_sid).await;
+    assert!(
+        messages[1].0.starts_with("Caller utterance 1 (12"),
+        "the VAD heard the whole utterance: {}",
+        messages[1].0
+    );
+    running.shutdown().await;
+    peer.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_agent_ends_the_call_after_its_goodbye_has_played() {
+    let peer = RealtimePeer::start(PeerConfig {
+        end_call_on_utterance: Some(1),
+        ..PeerConfig::default()
+    })
+    .unwrap();
+    let running = engine(&peer, &[]).await;
+    let caller = CallerConfig::new(running.engine_url.clone(), TOKEN)
+        .script([
+            Step::Speak { ms: 1000, hz: 1000 },
+            Step::Silence { ms: 5000 },
+            Step::HangUp,
+        ])
+        .pace(Pace::RealTime);
+    let call_sid = caller.call_sid.clone();
+    let report = TwilioCaller::place(caller).await.expect("call placed");
+    assert!(report.engine_hung_up, "the engine closed the stream");
+    assert!(report.agent_audio_ms > 0, "the goodbye was heard");
+    assert_eq!(
+        report.agent_audio_unplayed_bytes, 0,
+        "and played out before the hangup"
+    );
+    let client = running.client().await;
+    messages_after_end(&client, &call_sid).await;
+    let event = client
+        .query_one(
+            "SELECT e.details FROM events e JOIN calls c ON c.conversation_id = e.conversation_id
+             WHERE c.call_sid = $1 AND e.event_type = 'function_called'",
+            &[&call_sid],
+        )
+        .await
+        .unwrap();
+    let details: serde_json::Value = event.get(0);
+    assert_eq!(details["name"], "end_call");
+    running.shutdown().await;
+    peer.shutdown().await;
+}

@@ -248,7 +248,9 @@ pub struct CallCore {
     /// Agent item spans by item id: (start on the call clock, ms sent, cut at).
     agent_spans: HashMap<String, (u64, u64, Option<u64>)>,
     history: Vec<HistoryItem>,
-    hangup_after_playback: Option<String>,
+    /// `end_call` was requested: the reason, and whether the goodbye response has started (the
+    /// call ends once it has played out).
+    hangup_after_goodbye: Option<(String, bool)>,
     version: i64,
     counters: CallCounters,
     events: VecDeque<CallEvent>,
@@ -273,7 +275,7 @@ impl CallCore {
             spans: HashMap::new(),
             agent_spans: HashMap::new(),
             history: Vec::new(),
-            hangup_after_playback: None,
+            hangup_after_goodbye: None,
             version,
             counters: CallCounters::default(),
             events: VecDeque::new(),
@@ -515,6 +517,9 @@ impl CallCore {
 
     pub fn on_response_created(&mut self) {
         self.response_active = true;
+        if let Some((_, goodbye_started)) = &mut self.hangup_after_goodbye {
+            *goodbye_started = true;
+        }
     }
 
     pub fn on_response_done(&mut self) {
@@ -684,12 +689,13 @@ impl CallCore {
             json!({ "call_id": call_id, "name": name, "arguments": args }),
         );
         let output = if name == "end_call" {
-            self.hangup_after_playback = Some(
-                args.get("reason")
-                    .and_then(|r| r.as_str())
-                    .unwrap_or("agent ended the call")
-                    .to_owned(),
-            );
+            let reason = args
+                .get("reason")
+                .and_then(|r| r.as_str())
+                .unwrap_or("agent ended the call")
+                .to_owned();
+            // The response carrying the call is still finishing; the goodbye is the next one.
+            self.hangup_after_goodbye = Some((reason, false));
             json!({ "ok": true, "note": "the call ends after your goodbye" })
         } else {
             json!({ "ok": false, "error": format!("unknown function {name}") })
@@ -716,11 +722,11 @@ impl CallCore {
     // ---- internals ---------------------------------------------------------------------------
 
     fn hang_up_if_played(&mut self) {
-        if self.marks.is_empty()
+        let goodbye_played = matches!(self.hangup_after_goodbye, Some((_, true)))
+            && self.marks.is_empty()
             && !self.response_active
-            && self.phase == Phase::Live
-            && let Some(reason) = self.hangup_after_playback.take()
-        {
+            && self.phase == Phase::Live;
+        if goodbye_played && let Some((reason, _)) = self.hangup_after_goodbye.take() {
             self.events.push_back(CallEvent::Hangup { reason });
         }
     }

@@ -406,6 +406,9 @@ fn end_call_hangs_up_after_the_goodbye_has_played() {
         events.last(),
         Some(&CallEvent::Ai(AiCommand::CreateResponse))
     );
+    // The response that carried the function call ends: the goodbye has not started yet.
+    core.on_response_done();
+    assert!(drain(&mut core).is_empty());
     // The goodbye streams; no hangup until it is done and played.
     let marks = five_deltas(&mut core, "bye");
     core.on_response_done();
