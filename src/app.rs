@@ -13,7 +13,9 @@ use crate::config::Config;
 use crate::http::{self, AppState};
 use crate::store::{ClusterError, ManagedCluster, PgBinaries, Store, StoreError, cluster};
 use std::sync::Arc;
-use switchboard_actors::call::{AiEndpoint, CallDeps, ReconnectPolicy, RecordingTarget};
+use switchboard_actors::call::{
+    AiEndpoint, CallDeps, CallRegistryHandle, ReconnectPolicy, RecordingTarget,
+};
 use switchboard_actors::domain::AudioFormat;
 use switchboard_actors::persistence::PersistenceHandle;
 
@@ -42,6 +44,7 @@ pub struct Engine {
     config: Config,
     store: Store,
     persistence: PersistenceHandle,
+    calls: CallRegistryHandle,
     cluster: Option<ManagedCluster>,
     applied_migrations: Vec<String>,
 }
@@ -77,10 +80,12 @@ impl Engine {
         })?;
         let persistence =
             PersistenceHandle::start(store.clone(), config.persistence.to_actor_config()).await?;
+        let calls = CallRegistryHandle::start().await?;
         Ok(Engine {
             config,
             store,
             persistence,
+            calls,
             cluster,
             applied_migrations,
         })
@@ -97,6 +102,11 @@ impl Engine {
     /// Where producers send messages, events and updates.
     pub fn persistence(&self) -> &PersistenceHandle {
         &self.persistence
+    }
+
+    /// The live calls.
+    pub fn calls(&self) -> &CallRegistryHandle {
+        &self.calls
     }
 
     /// The managed cluster, when the engine runs one.
@@ -133,14 +143,16 @@ impl Engine {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) {
-        let state = AppState::from_config(self.store.clone(), &self.config)
-            .with_media(media_settings(&self.config, self.persistence.clone()));
+        let state = AppState::from_config(self.store.clone(), &self.config).with_media(
+            media_settings(&self.config, self.persistence.clone(), self.calls.clone()),
+        );
         http::run(listener, state, shutdown).await;
     }
 
     /// Drains the persistence actor (bounded by `persistence.shutdown_timeout_s`), closes the pool
     /// and stops the managed cluster.
     pub async fn stop(mut self) -> Result<(), EngineError> {
+        self.calls.stop();
         let report = self.persistence.shutdown().await;
         let stats = self.persistence.metrics().snapshot();
         tracing::info!(
@@ -159,7 +171,11 @@ impl Engine {
 }
 
 /// What live calls need, from the configuration.
-pub fn media_settings(config: &Config, persistence: PersistenceHandle) -> MediaSettings {
+pub fn media_settings(
+    config: &Config,
+    persistence: PersistenceHandle,
+    registry: CallRegistryHandle,
+) -> MediaSettings {
     use switchboard_actors::realtime::{self, Dialect, SessionConfig, Tool};
     let ai = &config.ai;
     let dialect = Dialect::for_model(&ai.model);
@@ -179,6 +195,7 @@ pub fn media_settings(config: &Config, persistence: PersistenceHandle) -> MediaS
         ..SessionConfig::for_dialect(dialect)
     };
     MediaSettings {
+        registry,
         deps: CallDeps {
             persistence,
             ai: Arc::new(AiEndpoint {

@@ -15,6 +15,7 @@ const TOKEN: &str = "twilio-live-token";
 
 struct Running {
     engine_url: Url,
+    calls: switchboard_actors::call::CallRegistryHandle,
     stop: tokio::sync::oneshot::Sender<()>,
     server: tokio::task::JoinHandle<Engine>,
     pg: tokio_postgres::Config,
@@ -50,6 +51,7 @@ async fn engine(peer: &RealtimePeer, extra: &[(&str, String)]) -> Running {
         .await
         .unwrap();
     let pg = engine.cluster().unwrap().pg_config();
+    let calls = engine.calls().clone();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(async move {
         engine
@@ -61,6 +63,7 @@ async fn engine(peer: &RealtimePeer, extra: &[(&str, String)]) -> Running {
     });
     Running {
         engine_url,
+        calls,
         stop,
         server,
         pg,
@@ -729,6 +732,61 @@ async fn the_agent_ends_the_call_after_its_goodbye_has_played() {
         .unwrap();
     let details: serde_json::Value = event.get(0);
     assert_eq!(details["name"], "end_call");
+    running.shutdown().await;
+    peer.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_actor_that_panics_is_restarted_and_the_call_goes_on() {
+    let peer = RealtimePeer::start(PeerConfig::default()).unwrap();
+    let running = engine(&peer, &[]).await;
+    let caller = CallerConfig::new(running.engine_url.clone(), TOKEN)
+        .script([
+            Step::Speak { ms: 1200, hz: 1000 },
+            Step::Silence { ms: 600 },
+            Step::WaitForAgent { max_ms: 5000 },
+            Step::Silence { ms: 1000 },
+            Step::Speak { ms: 1000, hz: 1000 },
+            Step::Silence { ms: 600 },
+            Step::WaitForAgent { max_ms: 5000 },
+            Step::HangUp,
+        ])
+        .pace(Pace::RealTime);
+    let call_sid = caller.call_sid.clone();
+    let placing = tokio::spawn(TwilioCaller::place(caller));
+    // After the first reply, the call's actor panics (as a bug would make it).
+    peer.wait_for(Duration::from_secs(10), |logs| {
+        logs.iter().any(|l| l.responses_completed() >= 1)
+    })
+    .await
+    .expect("first reply");
+    assert!(
+        running.calls.inject_panic(&call_sid).await,
+        "call found in the registry"
+    );
+    let report = placing.await.unwrap().expect("call placed");
+    assert!(!report.engine_hung_up, "the call went on");
+    assert_eq!(running.calls.restarts(), 1);
+
+    let client = running.client().await;
+    let messages = messages_after_end(&client, &call_sid).await;
+    let replies = messages
+        .iter()
+        .filter(|(_, s, k)| k == "transcript" && s == "ai")
+        .count();
+    assert_eq!(
+        replies, 2,
+        "answered before and after the restart: {messages:#?}"
+    );
+    let reconnected = system_message(&client, &call_sid, "ai_reconnected")
+        .await
+        .expect("ai_reconnected");
+    assert_eq!(reconnected["cause"], "call actor restarted");
+    assert_eq!(
+        reconnected["replayed_items"], 2,
+        "the new AI session got the conversation so far"
+    );
+    recording(&client, &call_sid).await;
     running.shutdown().await;
     peer.shutdown().await;
 }

@@ -9,9 +9,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
-use ractor::{Actor, ActorRef};
+use ractor::ActorRef;
 use switchboard_actors::call::{
-    CallActor, CallArgs, CallConfig, CallDeps, CallMessage, ReconnectPolicy, TwilioOut,
+    CallArgs, CallConfig, CallDeps, CallMessage, CallRegistryHandle, CallShared, ReconnectPolicy,
+    TwilioOut,
 };
 use switchboard_actors::domain::AudioFormat;
 use switchboard_actors::twilio::{self, Inbound, MAX_FRAME_BYTES};
@@ -29,6 +30,7 @@ use crate::twilio::signature;
 #[derive(Clone)]
 pub struct MediaSettings {
     pub deps: CallDeps,
+    pub registry: CallRegistryHandle,
     pub reconnect: ReconnectPolicy,
     pub agent_name: String,
     pub audio_format: AudioFormat,
@@ -119,8 +121,23 @@ async fn session(socket: WebSocket, state: AppState, media: Arc<MediaSettings>) 
             reject(call_sid, "media-socket frame over 64 KiB ignored");
             continue;
         }
-        if let Some((actor, _)) = &call {
-            let _ = actor.cast(CallMessage::FromTwilio(text.to_owned()));
+        if let Some((actor, call_sid)) = &mut call {
+            if actor
+                .cast(CallMessage::FromTwilio(text.to_owned()))
+                .is_err()
+            {
+                // The call's actor was restarted (or the call is over): ask the registry.
+                match media.registry.lookup(call_sid).await {
+                    Some(current) => {
+                        let _ = current.cast(CallMessage::FromTwilio(text.to_owned()));
+                        *actor = current;
+                    }
+                    None => reject(
+                        Some(call_sid),
+                        "media-socket frame after the call ended ignored",
+                    ),
+                }
+            }
             continue;
         }
         match twilio::parse_inbound(text) {
@@ -148,8 +165,11 @@ async fn session(socket: WebSocket, state: AppState, media: Arc<MediaSettings>) 
             ),
         }
     }
-    if let Some((actor, _)) = call {
-        let _ = actor.cast(CallMessage::TwilioClosed);
+    if let Some((actor, call_sid)) = call
+        && actor.cast(CallMessage::TwilioClosed).is_err()
+        && let Some(current) = media.registry.lookup(&call_sid).await
+    {
+        let _ = current.cast(CallMessage::TwilioClosed);
     }
     drop(tx);
     let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
@@ -187,14 +207,13 @@ async fn start_call(
     };
     let (ended_tx, ended_rx) = oneshot::channel();
     let args = CallArgs {
-        config,
+        shared: CallShared::new(config, Some(ended_tx)),
         call_sid: call.call_sid.clone(),
         twilio: tx,
         deps: media.deps.clone(),
-        ended: Some(ended_tx),
     };
-    let (actor, _) = match Actor::spawn(None, CallActor, args).await {
-        Ok(spawned) => spawned,
+    let actor = match media.registry.start_call(args).await {
+        Ok(actor) => actor,
         Err(err) => {
             tracing::error!(%err, call_sid = %call.call_sid, "cannot start the call actor");
             return None;

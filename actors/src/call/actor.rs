@@ -7,7 +7,8 @@
 //! audio to the recorder thread, and (re)starts of the AI session, which is its supervised child.
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
 use base64::Engine as _;
@@ -59,12 +60,42 @@ pub struct CallOutcome {
     pub rejected_frames: u64,
 }
 
+/// What survives a restart of the call's actor: the call's logic and its recording.
+pub struct CallShared {
+    core: Mutex<CallCore>,
+    recorder: Mutex<Option<RecorderThread>>,
+    ended: Mutex<Option<oneshot::Sender<CallOutcome>>>,
+    rejected_frames: AtomicU64,
+}
+
+impl CallShared {
+    pub fn new(config: CallConfig, ended: Option<oneshot::Sender<CallOutcome>>) -> Arc<Self> {
+        Arc::new(CallShared {
+            core: Mutex::new(CallCore::new(config)),
+            recorder: Mutex::new(None),
+            ended: Mutex::new(ended),
+            rejected_frames: AtomicU64::new(0),
+        })
+    }
+
+    /// A panic in the actor leaves the core between two complete operations (each `CallCore`
+    /// method finishes its own mutation), so a poisoned lock is used as is.
+    fn core(&self) -> MutexGuard<'_, CallCore> {
+        self.core.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn recorder(&self) -> MutexGuard<'_, Option<RecorderThread>> {
+        self.recorder.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// How to start (or restart) one call's actor.
+#[derive(Clone)]
 pub struct CallArgs {
-    pub config: CallConfig,
+    pub shared: Arc<CallShared>,
     pub call_sid: String,
     pub twilio: mpsc::UnboundedSender<TwilioOut>,
     pub deps: CallDeps,
-    pub ended: Option<oneshot::Sender<CallOutcome>>,
 }
 
 /// Messages of a call.
@@ -82,6 +113,9 @@ pub enum CallMessage {
     AiFailed(String),
     /// A timer of the core may be due.
     Tick,
+    /// Chaos hook for tests: the actor panics, as a bug in it would.
+    #[doc(hidden)]
+    InjectPanic,
 }
 
 pub struct CallActor;
@@ -90,17 +124,14 @@ pub struct CallActor;
 const HELD_FRAMES_MAX: usize = 100;
 
 pub struct CallState {
-    core: CallCore,
+    shared: Arc<CallShared>,
     call_sid: String,
     twilio: mpsc::UnboundedSender<TwilioOut>,
     deps: CallDeps,
-    ended: Option<oneshot::Sender<CallOutcome>>,
     ai: Option<ActorRef<AiSessionMessage>>,
-    recorder: Option<RecorderThread>,
     /// Append frames held while the first AI session connects (at most [`HELD_FRAMES_MAX`]).
     held: std::collections::VecDeque<String>,
     next_tick: Option<Instant>,
-    rejected_frames: u64,
     // Reused per-frame buffers.
     mulaw: Vec<u8>,
     pcm8k: Vec<i16>,
@@ -119,21 +150,18 @@ impl Actor for CallActor {
 
     async fn pre_start(
         &self,
-        _: ActorRef<CallMessage>,
+        myself: ActorRef<CallMessage>,
         args: CallArgs,
     ) -> Result<CallState, ActorProcessingErr> {
-        let pcm16 = args.config.audio_format == AudioFormat::Pcm16;
-        Ok(CallState {
-            core: CallCore::new(args.config),
+        let pcm16 = args.shared.core().config().audio_format == AudioFormat::Pcm16;
+        let mut state = CallState {
+            shared: args.shared,
             call_sid: args.call_sid,
             twilio: args.twilio,
             deps: args.deps,
-            ended: args.ended,
             ai: None,
-            recorder: None,
             held: std::collections::VecDeque::new(),
             next_tick: None,
-            rejected_frames: 0,
             mulaw: Vec::with_capacity(1024),
             pcm8k: Vec::with_capacity(1024),
             pcm_bytes: Vec::with_capacity(4096),
@@ -150,7 +178,18 @@ impl Actor for CallActor {
             } else {
                 None
             },
-        })
+        };
+        // A restart: the previous instance's AI session went with it (it stops once its call is
+        // gone); open a new one and replay the conversation, as after any AI failure.
+        if state.shared.core().stream_sid().is_some() && !state.shared.core().is_ended() {
+            tracing::warn!(call_sid = %state.call_sid, "call actor restarted; reopening the AI session");
+            state
+                .shared
+                .core()
+                .on_ai_lost(Instant::now(), "call actor restarted");
+            state.run_events(&myself);
+        }
+        Ok(state)
     }
 
     async fn handle(
@@ -162,14 +201,14 @@ impl Actor for CallActor {
         let now = Instant::now();
         match message {
             CallMessage::FromTwilio(text) => state.on_twilio(now, &text),
-            CallMessage::TwilioClosed => state.core.on_stop(now, "stream closed"),
+            CallMessage::TwilioClosed => state.shared.core().on_stop(now, "stream closed"),
             CallMessage::FromAi(text) => state.on_ai(now, &text),
             CallMessage::AiUp(ai) => {
-                if state.core.is_ended() || state.ai.is_some() {
+                if state.shared.core().is_ended() || state.ai.is_some() {
                     ai.stop(None);
                 } else {
                     state.ai = Some(ai);
-                    state.core.on_ai_connected(now);
+                    state.shared.core().on_ai_connected(now);
                     // session.update first, then the audio held while connecting.
                     state.run_events(&myself);
                     let held = std::mem::take(&mut state.held);
@@ -180,12 +219,13 @@ impl Actor for CallActor {
             }
             CallMessage::AiFailed(cause) => {
                 tracing::warn!(call_sid = %state.call_sid, %cause, "AI session could not start");
-                state.core.on_ai_lost(now, &cause);
+                state.shared.core().on_ai_lost(now, &cause);
             }
             CallMessage::Tick => {
                 state.next_tick = None;
-                state.core.handle_timeout(now);
+                state.shared.core().handle_timeout(now);
             }
+            CallMessage::InjectPanic => panic!("call actor: injected panic"),
         }
         state.run_events(&myself);
         Ok(())
@@ -212,7 +252,7 @@ impl Actor for CallActor {
         {
             state.ai = None;
             tracing::warn!(call_sid = %state.call_sid, %cause, "AI session lost");
-            state.core.on_ai_lost(Instant::now(), &cause);
+            state.shared.core().on_ai_lost(Instant::now(), &cause);
             state.run_events(&myself);
         }
         Ok(())
@@ -224,7 +264,7 @@ impl CallState {
         let frame = match twilio::parse_inbound(text) {
             Ok(frame) => frame,
             Err(err) => {
-                self.rejected_frames += 1;
+                self.shared.rejected_frames.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(call_sid = %self.call_sid, %err, "malformed Twilio frame ignored");
                 return;
             }
@@ -232,24 +272,24 @@ impl CallState {
         match frame {
             Inbound::Connected { .. } => {}
             Inbound::Start(start) => {
-                if self.core.on_start(now, &start.stream_sid) {
+                if self.shared.core().on_start(now, &start.stream_sid) {
                     self.start_recorder();
                 } else {
-                    self.rejected_frames += 1;
+                    self.shared.rejected_frames.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(call_sid = %self.call_sid, "second start ignored");
                 }
             }
             Inbound::Media(media) => {
                 if let Err(err) = media.decode_payload(&mut self.mulaw) {
-                    self.rejected_frames += 1;
+                    self.shared.rejected_frames.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(call_sid = %self.call_sid, %err, "media frame with bad payload ignored");
                     return;
                 }
                 let ms = self.mulaw.len() as u64 / 8;
-                let action = self.core.on_media(media.timestamp_ms, ms);
+                let action = self.shared.core().on_media(media.timestamp_ms, ms);
                 let caller_at_ms = match action {
                     MediaAction::Reject => {
-                        self.rejected_frames += 1;
+                        self.shared.rejected_frames.fetch_add(1, Ordering::Relaxed);
                         tracing::warn!(call_sid = %self.call_sid, "media outside the stream ignored");
                         return;
                     }
@@ -278,16 +318,16 @@ impl CallState {
                         caller_at_ms
                     }
                 };
-                if let Some(recorder) = &mut self.recorder {
+                if let Some(recorder) = self.shared.recorder().as_mut() {
                     g711::decode_ulaw_into_vec(&self.mulaw, &mut self.pcm8k);
                     recorder.caller(caller_at_ms, &self.pcm8k);
                 }
             }
-            Inbound::Mark { name, .. } => self.core.on_mark(&name),
-            Inbound::Dtmf { digit, .. } => self.core.on_dtmf(now, digit),
-            Inbound::Stop { .. } => self.core.on_stop(now, "caller hung up"),
+            Inbound::Mark { name, .. } => self.shared.core().on_mark(&name),
+            Inbound::Dtmf { digit, .. } => self.shared.core().on_dtmf(now, digit),
+            Inbound::Stop { .. } => self.shared.core().on_stop(now, "caller hung up"),
             Inbound::Unknown { event } => {
-                self.rejected_frames += 1;
+                self.shared.rejected_frames.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(call_sid = %self.call_sid, %event, "unknown Twilio event ignored");
             }
         }
@@ -308,40 +348,51 @@ impl CallState {
             ServerEvent::SpeechStarted {
                 item_id,
                 audio_start_ms,
-            } => self.core.on_speech_started(now, &item_id, audio_start_ms),
+            } => self
+                .shared
+                .core()
+                .on_speech_started(now, &item_id, audio_start_ms),
             ServerEvent::SpeechStopped {
                 item_id,
                 audio_end_ms,
-            } => self.core.on_speech_stopped(&item_id, audio_end_ms),
+            } => self.shared.core().on_speech_stopped(&item_id, audio_end_ms),
             ServerEvent::InputTranscriptionCompleted {
                 item_id,
                 transcript,
                 ..
             } => {
                 let language = self.deps.ai.session.language.clone();
-                self.core
-                    .on_input_transcript(now, &item_id, &transcript, language.as_deref())
+                self.shared.core().on_input_transcript(
+                    now,
+                    &item_id,
+                    &transcript,
+                    language.as_deref(),
+                )
             }
             ServerEvent::TranscriptDone {
                 item_id,
                 transcript,
                 ..
-            } => self.core.on_output_transcript(now, &item_id, &transcript),
-            ServerEvent::ResponseCreated { .. } => self.core.on_response_created(),
-            ServerEvent::ResponseDone { .. } => self.core.on_response_done(),
+            } => self
+                .shared
+                .core()
+                .on_output_transcript(now, &item_id, &transcript),
+            ServerEvent::ResponseCreated { .. } => self.shared.core().on_response_created(),
+            ServerEvent::ResponseDone { .. } => self.shared.core().on_response_done(),
             ServerEvent::FunctionCallDone {
                 call_id,
                 name,
                 arguments,
                 ..
-            } => self.core.on_function_call(
+            } => self.shared.core().on_function_call(
                 now,
                 &call_id,
                 name.as_deref().unwrap_or_default(),
                 &arguments,
             ),
             ServerEvent::Error(error) => {
-                self.core
+                self.shared
+                    .core()
                     .on_ai_error(now, error.code.as_deref(), &error.message);
                 if error.is_fatal() {
                     let cause = format!(
@@ -376,21 +427,25 @@ impl CallState {
             g711::encode_ulaw_into_vec(&self.pcm8k, &mut self.mulaw);
         }
         let ms = self.mulaw.len() as u64 / 8;
-        let DeltaAction::Forward { play_at_ms } = self.core.on_audio_delta(item_id, ms) else {
+        let DeltaAction::Forward { play_at_ms } = self.shared.core().on_audio_delta(item_id, ms)
+        else {
             return;
         };
-        let Some(stream_sid) = self.core.stream_sid() else {
-            return;
-        };
-        if self.down.is_some() {
-            twilio::encode_media(stream_sid, &self.mulaw, &mut self.frame);
-        } else {
-            twilio::encode_media_base64(stream_sid, delta_b64, &mut self.frame);
+        {
+            let core = self.shared.core();
+            let Some(stream_sid) = core.stream_sid() else {
+                return;
+            };
+            if self.down.is_some() {
+                twilio::encode_media(stream_sid, &self.mulaw, &mut self.frame);
+            } else {
+                twilio::encode_media_base64(stream_sid, delta_b64, &mut self.frame);
+            }
+            twilio::encode_mark(stream_sid, core.mark_name(), &mut self.mark);
         }
-        twilio::encode_mark(stream_sid, self.core.mark_name(), &mut self.mark);
         let _ = self.twilio.send(TwilioOut::Text(self.frame.clone()));
         let _ = self.twilio.send(TwilioOut::Text(self.mark.clone()));
-        if let Some(recorder) = &mut self.recorder {
+        if let Some(recorder) = self.shared.recorder().as_mut() {
             g711::decode_ulaw_into_vec(&self.mulaw, &mut self.pcm8k);
             recorder.agent(play_at_ms, &self.pcm8k);
         }
@@ -402,7 +457,7 @@ impl CallState {
         };
         let path = target.dir.join(format!("{}.wav", self.call_sid));
         match RecorderThread::start(path.clone(), target.sample_rate) {
-            Ok(recorder) => self.recorder = Some(recorder),
+            Ok(recorder) => *self.shared.recorder() = Some(recorder),
             Err(err) => {
                 tracing::error!(call_sid = %self.call_sid, path = %path.display(), %err, "cannot record this call")
             }
@@ -417,7 +472,10 @@ impl CallState {
 
     fn run_events(&mut self, myself: &ActorRef<CallMessage>) {
         let dialect = self.deps.ai.dialect;
-        while let Some(event) = self.core.poll_event() {
+        loop {
+            // Taken in its own statement: the core's lock is not held while the event is handled.
+            let event = self.shared.core().poll_event();
+            let Some(event) = event else { break };
             match event {
                 CallEvent::Persist(row) => {
                     if let Err(full) = self.deps.persistence.persist(row) {
@@ -444,7 +502,8 @@ impl CallState {
                     AiCommand::CreateResponse => realtime::response_create(),
                 }),
                 CallEvent::ClearTwilio => {
-                    if let Some(stream_sid) = self.core.stream_sid() {
+                    let core = self.shared.core();
+                    if let Some(stream_sid) = core.stream_sid() {
                         twilio::encode_clear(stream_sid, &mut self.frame);
                         let _ = self.twilio.send(TwilioOut::Text(self.frame.clone()));
                     }
@@ -479,11 +538,16 @@ impl CallState {
                     if let Some(ai) = self.ai.take() {
                         ai.stop(Some("call ended".into()));
                     }
-                    let recorder = self.recorder.take();
+                    let recorder = self.shared.recorder().take();
                     let persistence = self.deps.persistence.clone();
-                    let ended = self.ended.take();
-                    let counters = self.core.counters();
-                    let rejected_frames = self.rejected_frames;
+                    let ended = self
+                        .shared
+                        .ended
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .take();
+                    let counters = self.shared.core().counters();
+                    let rejected_frames = self.shared.rejected_frames.load(Ordering::Relaxed);
                     let call_sid = self.call_sid.clone();
                     let me = myself.clone();
                     tokio::spawn(async move {
@@ -512,7 +576,8 @@ impl CallState {
                 }
             }
         }
-        if let Some(at) = self.core.poll_timeout()
+        let timeout = self.shared.core().poll_timeout();
+        if let Some(at) = timeout
             && self.next_tick.is_none_or(|t| at < t)
         {
             self.next_tick = Some(at);

@@ -282,6 +282,10 @@ impl CallCore {
         }
     }
 
+    pub fn config(&self) -> &CallConfig {
+        &self.config
+    }
+
     pub fn counters(&self) -> CallCounters {
         self.counters
     }

@@ -1,17 +1,20 @@
 //! One live call: the sans-IO [`CallCore`] that decides what every frame and event means, the
 //! [`CallActor`] shell that feeds it from the Twilio and realtime sockets, the [`AiSession`] child
-//! that owns the realtime websocket, and the recorder thread.
+//! that owns the realtime websocket, the recorder thread, and the [`CallRegistry`] that supervises
+//! every call and restarts a failed call actor on the call's surviving state.
 
 pub mod actor;
 pub mod ai_session;
 pub mod core;
 pub mod recording;
+pub mod registry;
 
 pub use actor::{
-    CallActor, CallArgs, CallDeps, CallMessage, CallOutcome, RecordingTarget, TwilioOut,
+    CallActor, CallArgs, CallDeps, CallMessage, CallOutcome, CallShared, RecordingTarget, TwilioOut,
 };
 pub use ai_session::{AiEndpoint, AiSession, AiSessionMessage};
 pub use core::{
     AiCommand, CallConfig, CallCore, CallCounters, CallEvent, DeltaAction, MediaAction,
     ReconnectPolicy,
 };
+pub use registry::{CallRegistry, CallRegistryHandle};

@@ -1,0 +1,181 @@
+//! `CallRegistry`: the root supervisor of live calls. It spawns one `CallActor` per stream, linked
+//! to itself, finds calls by CallSid, and restarts a call actor that failed while its Twilio socket
+//! is still open — on the same shared call state, so the call goes on (its AI session is reopened
+//! and the conversation replayed).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use ractor::{
+    Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SpawnErr, SupervisionEvent,
+};
+use ractor_cluster::RactorMessage;
+
+use super::actor::{CallActor, CallArgs, CallMessage};
+
+/// Requests to the registry.
+#[derive(RactorMessage)]
+pub enum RegistryMessage {
+    /// Start a call's actor.
+    Start(
+        CallArgs,
+        RpcReplyPort<Result<ActorRef<CallMessage>, String>>,
+    ),
+    /// The current actor of a call, by CallSid.
+    Lookup(String, RpcReplyPort<Option<ActorRef<CallMessage>>>),
+}
+
+pub struct CallRegistry;
+
+pub struct RegistryState {
+    calls: HashMap<ActorId, (CallArgs, ActorRef<CallMessage>)>,
+    by_sid: HashMap<String, ActorId>,
+    restarts: Arc<AtomicU64>,
+}
+
+impl Actor for CallRegistry {
+    type Msg = RegistryMessage;
+    type State = RegistryState;
+    type Arguments = Arc<AtomicU64>;
+
+    async fn pre_start(
+        &self,
+        _: ActorRef<RegistryMessage>,
+        restarts: Arc<AtomicU64>,
+    ) -> Result<RegistryState, ActorProcessingErr> {
+        Ok(RegistryState {
+            calls: HashMap::new(),
+            by_sid: HashMap::new(),
+            restarts,
+        })
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<RegistryMessage>,
+        message: RegistryMessage,
+        state: &mut RegistryState,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            RegistryMessage::Start(args, reply) => {
+                let started = state.spawn(&myself, args).await.map_err(|e| e.to_string());
+                let _ = reply.send(started);
+            }
+            RegistryMessage::Lookup(call_sid, reply) => {
+                let actor = state
+                    .by_sid
+                    .get(&call_sid)
+                    .and_then(|id| state.calls.get(id))
+                    .map(|(_, actor)| actor.clone());
+                let _ = reply.send(actor);
+            }
+        }
+        Ok(())
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<RegistryMessage>,
+        event: SupervisionEvent,
+        state: &mut RegistryState,
+    ) -> Result<(), ActorProcessingErr> {
+        match event {
+            SupervisionEvent::ActorFailed(cell, err) => {
+                let Some((args, _)) = state.forget(cell.get_id()) else {
+                    return Ok(());
+                };
+                if args.twilio.is_closed() {
+                    tracing::error!(call_sid = %args.call_sid, %err, "call actor failed after its stream closed");
+                    return Ok(());
+                }
+                tracing::error!(call_sid = %args.call_sid, %err, "call actor failed; restarting it");
+                state.restarts.fetch_add(1, Ordering::Relaxed);
+                if let Err(err) = state.spawn(&myself, args).await {
+                    tracing::error!(%err, "cannot restart the call actor");
+                }
+            }
+            SupervisionEvent::ActorTerminated(cell, ..) => {
+                state.forget(cell.get_id());
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+impl RegistryState {
+    async fn spawn(
+        &mut self,
+        registry: &ActorRef<RegistryMessage>,
+        args: CallArgs,
+    ) -> Result<ActorRef<CallMessage>, SpawnErr> {
+        let (actor, _) =
+            Actor::spawn_linked(None, CallActor, args.clone(), registry.get_cell()).await?;
+        self.by_sid.insert(args.call_sid.clone(), actor.get_id());
+        self.calls.insert(actor.get_id(), (args, actor.clone()));
+        Ok(actor)
+    }
+
+    fn forget(&mut self, id: ActorId) -> Option<(CallArgs, ActorRef<CallMessage>)> {
+        let entry = self.calls.remove(&id)?;
+        if self.by_sid.get(&entry.0.call_sid) == Some(&id) {
+            self.by_sid.remove(&entry.0.call_sid);
+        }
+        Some(entry)
+    }
+}
+
+/// What the service holds: starts calls, finds them, counts restarts.
+#[derive(Clone)]
+pub struct CallRegistryHandle {
+    actor: ActorRef<RegistryMessage>,
+    restarts: Arc<AtomicU64>,
+}
+
+impl CallRegistryHandle {
+    pub async fn start() -> Result<Self, SpawnErr> {
+        let restarts = Arc::new(AtomicU64::new(0));
+        let (actor, _) = Actor::spawn(None, CallRegistry, restarts.clone()).await?;
+        Ok(CallRegistryHandle { actor, restarts })
+    }
+
+    /// Starts a call's actor.
+    pub async fn start_call(&self, args: CallArgs) -> Result<ActorRef<CallMessage>, String> {
+        self.actor
+            .call(|reply| RegistryMessage::Start(args, reply), None)
+            .await
+            .map_err(|e| e.to_string())?
+            .success_or("the registry did not answer".to_owned())?
+    }
+
+    /// The current actor of a live call.
+    pub async fn lookup(&self, call_sid: &str) -> Option<ActorRef<CallMessage>> {
+        let sid = call_sid.to_owned();
+        self.actor
+            .call(|reply| RegistryMessage::Lookup(sid, reply), None)
+            .await
+            .ok()?
+            .success_or(())
+            .ok()
+            .flatten()
+    }
+
+    /// Call actors restarted after a failure.
+    pub fn restarts(&self) -> u64 {
+        self.restarts.load(Ordering::Relaxed)
+    }
+
+    /// Makes a call's actor panic (tests of supervision).
+    #[doc(hidden)]
+    pub async fn inject_panic(&self, call_sid: &str) -> bool {
+        match self.lookup(call_sid).await {
+            Some(actor) => actor.cast(CallMessage::InjectPanic).is_ok(),
+            None => false,
+        }
+    }
+
+    pub fn stop(&self) {
+        self.actor.stop(None);
+    }
+}
