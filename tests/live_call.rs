@@ -165,6 +165,7 @@ async fn a_full_call_lands_in_postgres_in_order_and_is_recorded() {
         kinds,
         [
             ("system", "call_started"),
+            ("system", "call_answered"),
             ("transcript", "customer"),
             ("transcript", "ai"),
             ("system", "call_ended")
@@ -172,11 +173,11 @@ async fn a_full_call_lands_in_postgres_in_order_and_is_recorded() {
         "{messages:#?}"
     );
     assert!(
-        messages[1].0.starts_with("Caller utterance 1"),
+        messages[2].0.starts_with("Caller utterance 1"),
         "{}",
-        messages[1].0
+        messages[2].0
     );
-    assert_eq!(messages[2].0, "Agent reply 1 to utterance 1");
+    assert_eq!(messages[3].0, "Agent reply 1 to utterance 1");
 
     let call = client
         .query_one(
@@ -689,9 +690,9 @@ async fn pcm16_sessions_are_resampled_both_ways() {
     let client = running.client().await;
     let messages = messages_after_end(&client, &call_sid).await;
     assert!(
-        messages[1].0.starts_with("Caller utterance 1 (12"),
+        messages[2].0.starts_with("Caller utterance 1 (12"),
         "the VAD heard the whole utterance: {}",
-        messages[1].0
+        messages[2].0
     );
     running.shutdown().await;
     peer.shutdown().await;
@@ -754,12 +755,28 @@ async fn a_call_actor_that_panics_is_restarted_and_the_call_goes_on() {
         .pace(Pace::RealTime);
     let call_sid = caller.call_sid.clone();
     let placing = tokio::spawn(TwilioCaller::place(caller));
-    // After the first reply, the call's actor panics (as a bug would make it).
-    peer.wait_for(Duration::from_secs(10), |logs| {
-        logs.iter().any(|l| l.responses_completed() >= 1)
-    })
-    .await
-    .expect("first reply");
+    // Once the first reply is stored, the call's actor panics (as a bug would make it).
+    let client = running.client().await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let stored: i64 = client
+            .query_one(
+                "SELECT count(*) FROM messages m JOIN calls c ON c.conversation_id = m.conversation_id
+                 WHERE c.call_sid = $1 AND m.sender->>'type' = 'ai'",
+                &[&call_sid],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if stored == 1 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "first reply never stored"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert!(
         running.calls.inject_panic(&call_sid).await,
         "call found in the registry"
@@ -768,7 +785,6 @@ async fn a_call_actor_that_panics_is_restarted_and_the_call_goes_on() {
     assert!(!report.engine_hung_up, "the call went on");
     assert_eq!(running.calls.restarts(), 1);
 
-    let client = running.client().await;
     let messages = messages_after_end(&client, &call_sid).await;
     let replies = messages
         .iter()

@@ -135,6 +135,7 @@ pub struct CallState {
     // Reused per-frame buffers.
     mulaw: Vec<u8>,
     pcm8k: Vec<i16>,
+    pcm24k: Vec<i16>,
     pcm_bytes: Vec<u8>,
     b64: String,
     frame: String,
@@ -164,6 +165,7 @@ impl Actor for CallActor {
             next_tick: None,
             mulaw: Vec::with_capacity(1024),
             pcm8k: Vec::with_capacity(1024),
+            pcm24k: Vec::with_capacity(4096),
             pcm_bytes: Vec::with_capacity(4096),
             b64: String::with_capacity(8192),
             frame: String::with_capacity(8192),
@@ -417,13 +419,14 @@ impl CallState {
         }
         // In pcm16 the decoded bytes are 24 kHz PCM: bring them to 8 kHz µ-law.
         if let Some(down) = &mut self.down {
-            let pcm24k: Vec<i16> = self
-                .mulaw
-                .chunks_exact(2)
-                .map(|b| i16::from_le_bytes([b[0], b[1]]))
-                .collect();
+            self.pcm24k.clear();
+            self.pcm24k.extend(
+                self.mulaw
+                    .chunks_exact(2)
+                    .map(|b| i16::from_le_bytes([b[0], b[1]])),
+            );
             self.pcm8k.clear();
-            self.pcm8k.extend_from_slice(down.push(&pcm24k));
+            self.pcm8k.extend_from_slice(down.push(&self.pcm24k));
             g711::encode_ulaw_into_vec(&self.pcm8k, &mut self.mulaw);
         }
         let ms = self.mulaw.len() as u64 / 8;

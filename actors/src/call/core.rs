@@ -251,6 +251,8 @@ pub struct CallCore {
     /// `end_call` was requested: the reason, and whether the goodbye response has started (the
     /// call ends once it has played out).
     hangup_after_goodbye: Option<(String, bool)>,
+    /// `call_answered` has been written (the first AI session came up).
+    answered: bool,
     version: i64,
     counters: CallCounters,
     events: VecDeque<CallEvent>,
@@ -276,6 +278,7 @@ impl CallCore {
             agent_spans: HashMap::new(),
             history: Vec::new(),
             hangup_after_goodbye: None,
+            answered: false,
             version,
             counters: CallCounters::default(),
             events: VecDeque::new(),
@@ -427,6 +430,11 @@ impl CallCore {
         };
         self.events
             .push_back(CallEvent::Ai(AiCommand::SessionUpdate));
+        if lost.is_none() && !self.answered {
+            // The agent is on the line.
+            self.answered = true;
+            self.system_message(now, "call_answered", json!({}));
+        }
         if let Some(lost) = lost {
             for item in &self.history {
                 self.events.push_back(CallEvent::Ai(match item {

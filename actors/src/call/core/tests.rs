@@ -76,6 +76,12 @@ fn media_before_start_is_rejected_and_start_asks_for_the_ai() {
     assert!(core.on_start(t0, "MZ1"));
     let events = drain(&mut core);
     assert_eq!(system_kinds(&events), ["call_started"]);
+    core.on_ai_connected(t0);
+    assert_eq!(
+        system_kinds(&drain(&mut core)),
+        ["call_answered"],
+        "the agent is on the line"
+    );
     assert!(events.iter().any(|e| matches!(e, CallEvent::Persist(PersistItem::CallUpdate(u))
         if u.status == Some(CallStatus::InProgress) && u.stream_sid.as_deref() == Some("MZ1") && u.version == 1_001)));
     assert_eq!(events.last(), Some(&CallEvent::ConnectAi));
