@@ -10,6 +10,7 @@
 pub mod audio;
 pub mod call;
 pub mod domain;
+mod json_text;
 pub mod persistence;
 pub mod realtime;
 pub mod twilio;

@@ -13,32 +13,7 @@ use super::wire::BASE64;
 /// Everything else, including non-ASCII, is copied as UTF-8.
 pub(crate) fn push_str(out: &mut String, s: &str) {
     out.push('"');
-    let mut start = 0;
-    for (i, b) in s.bytes().enumerate() {
-        let short = match b {
-            b'"' => "\\\"",
-            b'\\' => "\\\\",
-            b'\n' => "\\n",
-            b'\r' => "\\r",
-            b'\t' => "\\t",
-            0x08 => "\\b",
-            0x0c => "\\f",
-            0x00..=0x1f => "",
-            _ => continue,
-        };
-        // `i` is at an ASCII byte, hence a char boundary.
-        out.push_str(&s[start..i]);
-        start = i + 1;
-        if short.is_empty() {
-            const HEX: &[u8; 16] = b"0123456789abcdef";
-            out.push_str("\\u00");
-            out.push(char::from(HEX[usize::from(b >> 4)]));
-            out.push(char::from(HEX[usize::from(b & 0xf)]));
-        } else {
-            out.push_str(short);
-        }
-    }
-    out.push_str(&s[start..]);
+    crate::json_text::push_json_str_body(s, out);
     out.push('"');
 }
 
