@@ -223,7 +223,13 @@ async fn connections_killed_mid_batch_lose_and_duplicate_nothing() {
         .unwrap();
 
     assert!(killed > 0, "no connection was terminated");
-    assert_eq!(tally(&client).await, (50_000, 50_000, 0));
+    assert_eq!(
+        tally(&client).await,
+        (50_000, 50_000, 0),
+        "rejections: {:?}, stats: {:?}",
+        handle.rejections(),
+        handle.metrics().snapshot()
+    );
     let stats = handle.metrics().snapshot();
     assert!(stats.retries > 0, "{stats:?}");
     assert_eq!(stats.rows_rejected, 0);

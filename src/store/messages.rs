@@ -116,7 +116,17 @@ pub struct StoredMessage {
 
 impl PersistenceBackend for Store {
     async fn write(&self, rows: &[PersistItem]) -> Result<(), WriteError> {
-        self.write_batch(rows).await.map_err(classify)
+        self.write_batch(rows)
+            .await
+            .map_err(|(err, connection_alive)| {
+                // A poison row fails its statement and leaves the connection usable; an error that
+                // also ended the connection (terminated backend, server restart) is never the rows'.
+                if connection_alive {
+                    classify(err)
+                } else {
+                    WriteError::Transient(err.to_string())
+                }
+            })
     }
 }
 
@@ -143,40 +153,22 @@ fn classify(err: StoreError) -> WriteError {
 }
 
 impl Store {
-    /// Writes one batch of mixed rows idempotently; see the module documentation.
-    pub async fn write_batch(&self, rows: &[PersistItem]) -> Result<(), StoreError> {
-        let mut messages = Vec::new();
-        let mut events = Vec::new();
-        let mut calls: HashMap<Uuid, CallUpdate> = HashMap::new();
-        let mut conversations: HashMap<Uuid, ConversationUpdate> = HashMap::new();
-        for row in rows {
-            match row {
-                PersistItem::Message(m) => messages.push(m),
-                PersistItem::Event(e) => events.push(e),
-                // Several updates of one row in a batch fold into one (an UPDATE … FROM applies
-                // only one source row per target).
-                PersistItem::CallUpdate(u) => fold(&mut calls, u.call_id, u, CallUpdate::merge),
-                PersistItem::ConversationUpdate(u) => fold(
-                    &mut conversations,
-                    u.conversation_id,
-                    u,
-                    ConversationUpdate::merge,
-                ),
-            }
+    /// Writes one batch of mixed rows idempotently; see the module documentation. On error, says
+    /// whether the connection survived; a connection that saw an error is not reused (its
+    /// protocol state after an interrupted COPY is not to be trusted).
+    pub async fn write_batch(&self, rows: &[PersistItem]) -> Result<(), (StoreError, bool)> {
+        let client = self
+            .pool
+            .get()
+            .await
+            .map_err(|e| (StoreError::from(e), false))?;
+        let result = write_rows(&client, rows, self.message_write).await;
+        if let Err(err) = result {
+            let alive = !client.is_closed();
+            drop(deadpool_postgres::Object::take(client));
+            return Err((err, alive));
         }
-        let client = self.pool.get().await?;
-        // Messages first: events may refer to them.
-        match self.message_write {
-            MessageWrite::Copy => copy_messages(&client, &messages).await?,
-            MessageWrite::Unnest => insert_messages(&client, &messages).await?,
-        }
-        // Pipelined: sent together, executed in this order by the server.
-        let (e, c, v) = tokio::join!(
-            insert_events(&client, &events),
-            update_calls(&client, calls.into_values().collect()),
-            update_conversations(&client, conversations.into_values().collect()),
-        );
-        e.and(c).and(v)
+        Ok(())
     }
 
     /// The same store writing messages the given way (for the bench's comparison).
@@ -212,6 +204,44 @@ impl Store {
             })
             .collect())
     }
+}
+
+async fn write_rows(
+    client: &Object,
+    rows: &[PersistItem],
+    message_write: MessageWrite,
+) -> Result<(), StoreError> {
+    let mut messages = Vec::new();
+    let mut events = Vec::new();
+    let mut calls: HashMap<Uuid, CallUpdate> = HashMap::new();
+    let mut conversations: HashMap<Uuid, ConversationUpdate> = HashMap::new();
+    for row in rows {
+        match row {
+            PersistItem::Message(m) => messages.push(m),
+            PersistItem::Event(e) => events.push(e),
+            // Several updates of one row in a batch fold into one (an UPDATE … FROM applies
+            // only one source row per target).
+            PersistItem::CallUpdate(u) => fold(&mut calls, u.call_id, u, CallUpdate::merge),
+            PersistItem::ConversationUpdate(u) => fold(
+                &mut conversations,
+                u.conversation_id,
+                u,
+                ConversationUpdate::merge,
+            ),
+        }
+    }
+    // Messages first: events may refer to them.
+    match message_write {
+        MessageWrite::Copy => copy_messages(client, &messages).await?,
+        MessageWrite::Unnest => insert_messages(client, &messages).await?,
+    }
+    // Pipelined: sent together, executed in this order by the server.
+    let (e, c, v) = tokio::join!(
+        insert_events(client, &events),
+        update_calls(client, calls.into_values().collect()),
+        update_conversations(client, conversations.into_values().collect()),
+    );
+    e.and(c).and(v)
 }
 
 fn fold<T: Clone>(map: &mut HashMap<Uuid, T>, id: Uuid, update: &T, merge: fn(T, T) -> T) {
@@ -251,7 +281,11 @@ async fn copy_messages(client: &Object, rows: &[&NewMessage]) -> Result<(), Stor
     }
     .await;
     match copied {
-        Ok(_) => Ok(()),
+        Ok(n) if n == rows.len() as u64 => Ok(()),
+        Ok(n) => Err(StoreError::Incomplete {
+            expected: rows.len() as u64,
+            written: n,
+        }),
         Err(err)
             if err.code() == Some(&SqlState::UNIQUE_VIOLATION)
                 && err.as_db_error().and_then(|e| e.constraint()) == Some("messages_pkey") =>

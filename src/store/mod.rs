@@ -43,6 +43,8 @@ pub enum StoreError {
     Migration(#[from] refinery::Error),
     #[error(transparent)]
     Cluster(#[from] ClusterError),
+    #[error("the database confirmed {written} of {expected} rows")]
+    Incomplete { expected: u64, written: u64 },
 }
 
 /// Why the store is not ready to serve; safe to show to a client.
