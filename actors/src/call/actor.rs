@@ -288,6 +288,10 @@ impl CallState {
                     return;
                 }
                 let ms = self.mulaw.len() as u64 / 8;
+                // Decoded once per frame, for both the PCM16 session and the recorder.
+                if self.up.is_some() || self.deps.recording.is_some() {
+                    g711::decode_ulaw_into_vec(&self.mulaw, &mut self.pcm8k);
+                }
                 let action = self.shared.core().on_media(media.timestamp_ms, ms);
                 let caller_at_ms = match action {
                     MediaAction::Reject => {
@@ -298,7 +302,6 @@ impl CallState {
                     MediaAction::RecordOnly { caller_at_ms } => caller_at_ms,
                     MediaAction::Forward { caller_at_ms } | MediaAction::Hold { caller_at_ms } => {
                         if let Some(up) = &mut self.up {
-                            g711::decode_ulaw_into_vec(&self.mulaw, &mut self.pcm8k);
                             let pcm24k = up.push(&self.pcm8k);
                             self.pcm_bytes.clear();
                             self.pcm_bytes
@@ -321,7 +324,6 @@ impl CallState {
                     }
                 };
                 if let Some(recorder) = self.shared.recorder().as_mut() {
-                    g711::decode_ulaw_into_vec(&self.mulaw, &mut self.pcm8k);
                     recorder.caller(caller_at_ms, &self.pcm8k);
                 }
             }
