@@ -2,62 +2,19 @@
 //! (per thread, so concurrently running tests do not disturb the count) around
 //! `encode_audio_append` into a reused buffer and `parse_server_event` of audio deltas.
 
-use std::alloc::{GlobalAlloc, Layout, System};
+mod common;
+
 use std::borrow::Cow;
-use std::cell::Cell;
 use std::hint::black_box;
 
+use common::{Counting, allocations_during};
 use switchboard_actors::realtime::{
     ClientEvent, Dialect, ServerEncoder, ServerEvent, encode_audio_append, parse_client_event,
     parse_server_event,
 };
 
-thread_local! {
-    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
-}
-
-struct CountingAllocator;
-
-fn count() {
-    // `try_with`: the thread-local may already be gone while a thread shuts down.
-    let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
-}
-
-// SAFETY: every method forwards to `System` unchanged; counting touches only a `Cell`
-// in a const-initialized thread-local, which never allocates.
-unsafe impl GlobalAlloc for CountingAllocator {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count();
-        // SAFETY: same contract as our caller's.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        count();
-        // SAFETY: same contract as our caller's.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count();
-        // SAFETY: same contract as our caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as our caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: CountingAllocator = CountingAllocator;
-
-fn allocations_during(f: impl FnOnce()) -> usize {
-    let before = ALLOCATIONS.with(Cell::get);
-    f();
-    ALLOCATIONS.with(Cell::get) - before
-}
+static GLOBAL: Counting = Counting;
 
 /// Deterministic base64-alphabet text of `len` characters (a 20 ms µ-law frame is 160
 /// bytes, i.e. 216 base64 characters; OpenAI deltas are usually several KB).

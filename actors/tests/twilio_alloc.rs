@@ -4,62 +4,20 @@
 //! by the *current thread* while counting is switched on, so the test
 //! harness's other threads cannot disturb the count.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+mod common;
 
+use common::{Counting, allocator_calls_during};
 use switchboard_actors::twilio::{
     Inbound, Outbound, encode_inbound_media, encode_mark, encode_media, parse_inbound,
     parse_outbound,
 };
 
-struct Counting;
-
-thread_local! {
-    static ON: Cell<bool> = const { Cell::new(false) };
-    static COUNT: Cell<u64> = const { Cell::new(0) };
-}
-
-fn bump() {
-    if ON.with(Cell::get) {
-        COUNT.with(|c| c.set(c.get() + 1));
-    }
-}
-
-// SAFETY: forwards every call unchanged to the system allocator.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        bump();
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        bump();
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        bump();
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        bump();
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-/// Runs `f` and returns how many allocator calls this thread made during it.
-fn count_allocs(f: impl FnOnce()) -> u64 {
-    COUNT.with(|c| c.set(0));
-    ON.with(|on| on.set(true));
-    f();
-    ON.with(|on| on.set(false));
-    COUNT.with(Cell::get)
-}
-
 #[test]
 fn counter_sees_allocations() {
-    let n = count_allocs(|| drop(std::hint::black_box(vec![1u8; 10])));
+    let n = allocator_calls_during(|| drop(std::hint::black_box(vec![1u8; 10])));
     assert_eq!(n, 2, "one alloc and one dealloc");
 }
 
@@ -110,7 +68,7 @@ fn media_hot_path_allocates_nothing_once_warm() {
         assert!(matches!(parse_outbound(&sim), Ok(Outbound::Mark { .. })));
     };
     run(&frames[0].0, &frames[0].1);
-    let n = count_allocs(|| {
+    let n = allocator_calls_during(|| {
         for (mulaw, frame) in &frames {
             run(mulaw, frame);
         }
