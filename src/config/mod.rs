@@ -38,6 +38,9 @@ macro_rules! settings {
 settings! {
     HTTP_LISTEN = "http"."listen", default "127.0.0.1:8080";
     HTTP_PUBLIC_URL = "http"."public_url", default "http://127.0.0.1:8080";
+    HTTP_MAX_BODY_BYTES = "http"."max_body_bytes", default "4194304";
+    HTTP_SSE_REPLAY_EVENTS = "http"."sse_replay_events", default "4096";
+    HTTP_SSE_KEEPALIVE_S = "http"."sse_keepalive_s", default "15";
     STORAGE_DATA_DIR = "storage"."data_dir", default "data";
     STORAGE_RECORDINGS_DIR = "storage"."recordings_dir", default "";
     DATABASE_URL = "database"."url", default "";
@@ -98,6 +101,12 @@ pub struct HttpConfig {
     pub listen: SocketAddr,
     /// The externally visible base URL: used in TwiML and to check Twilio's signatures.
     pub public_url: Url,
+    /// The largest request body the API accepts (413 above it).
+    pub max_body_bytes: u64,
+    /// How many recent live events `/api/v1/events` keeps for `Last-Event-ID` resumption.
+    pub sse_replay_events: u32,
+    /// Seconds between keep-alive comments on an idle event stream.
+    pub sse_keepalive_s: u64,
 }
 
 /// Where the engine keeps files.
@@ -244,6 +253,9 @@ impl Config {
             http: HttpConfig {
                 listen: r.get(HTTP_LISTEN, values::socket_addr()),
                 public_url: r.get(HTTP_PUBLIC_URL, values::http_url()),
+                max_body_bytes: r.get(HTTP_MAX_BODY_BYTES, values::positive_bytes()),
+                sse_replay_events: r.get(HTTP_SSE_REPLAY_EVENTS, values::positive_u32()),
+                sse_keepalive_s: r.get(HTTP_SSE_KEEPALIVE_S, values::positive_seconds()),
             },
             storage: StorageConfig {
                 recordings_dir: recordings_dir.unwrap_or_else(|| data_dir.join("recordings")),

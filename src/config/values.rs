@@ -222,6 +222,15 @@ fn positive_u64(s: &str) -> Result<u64, String> {
     }
 }
 
+pub fn positive_bytes() -> Kind<u64> {
+    Kind {
+        toml: TomlType::Integer,
+        expected: "a whole number of bytes, at least 1",
+        parse: positive_u64,
+        secret: false,
+    }
+}
+
 pub fn positive_seconds() -> Kind<u64> {
     Kind {
         toml: TomlType::Integer,
