@@ -143,9 +143,13 @@ impl Engine {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) {
-        let state = AppState::from_config(self.store.clone(), &self.config).with_media(
-            media_settings(&self.config, self.persistence.clone(), self.calls.clone()),
-        );
+        let state = AppState::from_config(self.store.clone(), &self.config)
+            .with_media(media_settings(
+                &self.config,
+                self.persistence.clone(),
+                self.calls.clone(),
+            ))
+            .with_persistence(self.persistence.clone());
         http::run(listener, state, shutdown).await;
     }
 

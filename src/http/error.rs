@@ -23,6 +23,14 @@ pub enum ApiError {
     NotFound(String),
     #[error("{0}")]
     Forbidden(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Unprocessable(String),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("{0}")]
+    Unavailable(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -35,6 +43,12 @@ impl From<crate::store::StoreError> for ApiError {
     }
 }
 
+impl From<crate::store::StoreError> for Rejection {
+    fn from(err: crate::store::StoreError) -> Self {
+        warp::reject::custom(ApiError::from(err))
+    }
+}
+
 impl ApiError {
     fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
@@ -42,6 +56,12 @@ impl ApiError {
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            ApiError::Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "unprocessable"),
+            ApiError::UnsupportedMediaType(_) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+            }
+            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -51,7 +71,9 @@ impl ApiError {
 pub async fn recover(rejection: Rejection) -> Result<impl Reply, Infallible> {
     let (status, code, message) = if let Some(err) = rejection.find::<ApiError>() {
         let (status, code) = err.status_and_code();
-        let message = if status.is_server_error() && !matches!(err, ApiError::NotReady(_)) {
+        let message = if status.is_server_error()
+            && !matches!(err, ApiError::NotReady(_) | ApiError::Unavailable(_))
+        {
             tracing::error!(%err, "request failed");
             "internal error; see the server log".to_owned()
         } else {
@@ -63,12 +85,6 @@ pub async fn recover(rejection: Rejection) -> Result<impl Reply, Infallible> {
             StatusCode::NOT_FOUND,
             "not_found",
             "no such route".to_owned(),
-        )
-    } else if let Some(err) = rejection.find::<warp::reject::MethodNotAllowed>() {
-        (
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
-            err.to_string(),
         )
     } else if let Some(err) = rejection.find::<warp::reject::InvalidQuery>() {
         (StatusCode::BAD_REQUEST, "invalid_query", err.to_string())
@@ -96,6 +112,14 @@ pub async fn recover(rejection: Rejection) -> Result<impl Reply, Infallible> {
         (StatusCode::BAD_REQUEST, "missing_header", err.to_string())
     } else if let Some(err) = rejection.find::<warp::reject::InvalidHeader>() {
         (StatusCode::BAD_REQUEST, "invalid_header", err.to_string())
+    } else if let Some(err) = rejection.find::<warp::reject::MethodNotAllowed>() {
+        // Last of the known ones (as warp ranks them): a route whose path matched but whose
+        // method did not says less than a route that matched and refused the request itself.
+        (
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            err.to_string(),
+        )
     } else {
         tracing::error!(?rejection, "unhandled rejection");
         (

@@ -14,7 +14,8 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = I
         .or(ready(state.clone()))
         .or(twilio_voice(state.clone()))
         .or(twilio_status(state.clone()))
-        .or(twilio_media(state))
+        .or(twilio_media(state.clone()))
+        .or(super::api::routes(state))
         .recover(error::recover)
         .with(warp::log::custom(log_request))
 }

@@ -1,6 +1,7 @@
 //! The HTTP layer (warp): routes in [`filters`], logic in [`handlers`], JSON shapes in [`models`],
 //! and every error turned into the one JSON error body in [`error`].
 
+pub mod api;
 pub mod error;
 pub mod filters;
 pub mod handlers;
@@ -14,6 +15,8 @@ use std::time::Instant;
 
 use tokio::net::TcpListener;
 
+use switchboard_actors::persistence::PersistenceHandle;
+
 use crate::config::{Config, Secret};
 use crate::store::Store;
 
@@ -25,6 +28,10 @@ pub struct AppState {
     pub twilio: Arc<TwilioSettings>,
     /// Live calls (absent in processes that only serve history).
     pub media: Option<Arc<media::MediaSettings>>,
+    /// Where the API writes messages (the engine's persistence actor).
+    pub persistence: Option<PersistenceHandle>,
+    /// The largest request body the API accepts.
+    pub max_body_bytes: u64,
 }
 
 /// How Twilio's requests are checked and answered.
@@ -39,14 +46,16 @@ pub struct TwilioSettings {
 impl AppState {
     /// With Twilio settings from the configuration.
     pub fn from_config(store: Store, config: &Config) -> Self {
-        Self::new(
+        let mut state = Self::new(
             store,
             TwilioSettings {
                 public_url: config.http.public_url.clone(),
                 auth_token: config.twilio.auth_token.clone(),
                 validate_signatures: config.twilio.validate_signatures,
             },
-        )
+        );
+        state.max_body_bytes = config.http.max_body_bytes;
+        state
     }
 
     pub fn new(store: Store, twilio: TwilioSettings) -> Self {
@@ -55,7 +64,15 @@ impl AppState {
             started: Instant::now(),
             twilio: Arc::new(twilio),
             media: None,
+            persistence: None,
+            max_body_bytes: 4 * 1024 * 1024,
         }
+    }
+
+    /// With the persistence actor the API writes messages through.
+    pub fn with_persistence(mut self, persistence: PersistenceHandle) -> Self {
+        self.persistence = Some(persistence);
+        self
     }
 
     /// With live calls.

@@ -1,14 +1,15 @@
 //! The JSON shapes of the API.
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// `{ "error": { "code", "message" } }`: every error the API returns.
-#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
 pub struct ErrorBody {
     pub error: ErrorDetail,
 }
 
-#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
 pub struct ErrorDetail {
     /// Stable, machine-readable: `not_found`, `not_ready`, `bad_request`, …
     pub code: String,

@@ -5,9 +5,13 @@
 //! schema lives in `sql/` and is applied by refinery (`migrate`), under an advisory lock so that
 //! engines starting together do not race.
 
+pub mod analytics;
 pub mod calls;
 pub mod cluster;
+pub mod conversations;
+pub mod history;
 pub mod messages;
+mod rows;
 
 use std::time::{Duration, Instant};
 
@@ -45,6 +49,8 @@ pub enum StoreError {
     Cluster(#[from] ClusterError),
     #[error("the database confirmed {written} of {expected} rows")]
     Incomplete { expected: u64, written: u64 },
+    #[error("unexpected stored value: {0}")]
+    Decode(String),
 }
 
 /// Why the store is not ready to serve; safe to show to a client.

@@ -263,6 +263,14 @@ pub struct PersistenceHandle {
     supervisor: ActorRef<PersistenceSupervisorMessage>,
 }
 
+impl std::fmt::Debug for PersistenceHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PersistenceHandle")
+            .field("pending_rows", &self.shared.metrics.pending_rows)
+            .finish_non_exhaustive()
+    }
+}
+
 impl PersistenceHandle {
     /// Starts the supervisor and the persistence actor writing to `backend`.
     pub async fn start<B: PersistenceBackend>(

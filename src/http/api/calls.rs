@@ -1,0 +1,262 @@
+//! Call routes: the list, one call, its transcript, summary, notes and conversation figures.
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use switchboard_actors::domain::{CallDirection, CallStatus, Sentiment};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+use warp::http::StatusCode;
+use warp::reply::Response;
+use warp::{Rejection, Reply};
+
+use super::messages::{self, MessageBody, SenderBody};
+use super::params::{self, Paging};
+use crate::history::analytics::CallAnalytics;
+use crate::history::transcript::{self, Transcript, TranscriptSegment};
+use crate::history::{CallDetail, CallFilter, CallSummary, Message, Page};
+use crate::http::AppState;
+use crate::http::error::ApiError;
+use crate::http::models::ErrorBody;
+use crate::store::history::CallRef;
+use switchboard_actors::domain::{MessageType, SenderType};
+
+/// Filters of `GET /api/v1/calls` (with `limit` 1–100, default 20; `offset` or `cursor`).
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CallListQuery {
+    pub status: Option<CallStatus>,
+    pub direction: Option<CallDirection>,
+    /// The caller's number, exactly (E.164, `+` encoded as `%2B`).
+    pub from: Option<String>,
+    /// The called number, exactly.
+    pub to: Option<String>,
+    pub customer_id: Option<Uuid>,
+    /// The agent that handled the call.
+    pub agent: Option<String>,
+    /// The conversation's scored sentiment.
+    pub sentiment: Option<Sentiment>,
+    /// Calls started at or after this instant (RFC 3339).
+    pub start_date: Option<DateTime<Utc>>,
+    /// Calls started before this instant (RFC 3339).
+    pub end_date: Option<DateTime<Utc>>,
+    /// Full-text search (words, any order) over what was said and written in the call.
+    pub q: Option<String>,
+}
+
+/// The calls list's page sizes.
+const CALLS_PAGE: (u32, u32) = (20, 100);
+
+/// List calls, newest first.
+#[utoipa::path(get, path = "/api/v1/calls", tag = "calls",
+    params(CallListQuery, Paging),
+    responses((status = 200, body = Page<CallSummary>), (status = 400, body = ErrorBody)))]
+pub async fn list(state: AppState, org: Uuid, raw: String) -> Result<Response, Rejection> {
+    let (q, paging) = params::list_query::<CallListQuery>(&raw)?;
+    let page = paging.request(CALLS_PAGE.0, CALLS_PAGE.1)?;
+    for (name, value, max) in [
+        ("from", &q.from, 32),
+        ("to", &q.to, 32),
+        ("agent", &q.agent, 200),
+        ("q", &q.q, 200),
+    ] {
+        params::text(name, value, max)?;
+    }
+    params::date_range(("start_date", q.start_date), ("end_date", q.end_date))?;
+    let filter = CallFilter {
+        status: q.status,
+        direction: q.direction,
+        from: q.from,
+        to: q.to,
+        customer_id: q.customer_id,
+        agent: q.agent,
+        sentiment: q.sentiment,
+        start_date: q.start_date,
+        end_date: q.end_date,
+        q: q.q,
+    };
+    let calls = state.store.list_calls(org, &filter, &page).await?;
+    Ok(warp::reply::json(&calls).into_response())
+}
+
+/// The call `id` (UUID or CallSid) names, or 404.
+pub async fn resolve(state: &AppState, org: Uuid, id: &str) -> Result<CallRef, ApiError> {
+    let key = params::call_key(id)?;
+    state
+        .store
+        .find_call(org, &key)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("call `{id}`")))
+}
+
+/// One call with its conversation, customer, recordings, message counts and latest summary.
+#[utoipa::path(get, path = "/api/v1/calls/{id}", tag = "calls",
+    params(("id" = String, Path, description = "The call's UUID or Twilio CallSid")),
+    responses((status = 200, body = CallDetail), (status = 404, body = ErrorBody)))]
+pub async fn detail(
+    state: AppState,
+    org: Uuid,
+    id: String,
+    raw: String,
+) -> Result<Response, Rejection> {
+    params::query::<NoParams>(&raw)?;
+    let key = params::call_key(&id)?;
+    let call = state
+        .store
+        .call_detail(org, &key)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("call `{id}`")))?;
+    Ok(warp::reply::json(&call).into_response())
+}
+
+/// A route without query parameters (any given is refused).
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct NoParams {}
+
+/// How a transcript is rendered.
+#[derive(Debug, Clone, Copy, Default, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum TranscriptFormat {
+    #[default]
+    Json,
+    Text,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TranscriptQuery {
+    /// `json` (segments, the default) or `text` (`[mm:ss] Speaker: words` lines).
+    pub format: Option<TranscriptFormat>,
+}
+
+/// The call's transcript in order.
+#[utoipa::path(get, path = "/api/v1/calls/{id}/transcript", tag = "calls",
+    params(("id" = String, Path, description = "The call's UUID or Twilio CallSid"), TranscriptQuery),
+    responses((status = 200, body = Transcript, description = "JSON segments, or `text/plain` lines with `format=text`"),
+              (status = 404, body = ErrorBody)))]
+pub async fn transcript(
+    state: AppState,
+    org: Uuid,
+    id: String,
+    raw: String,
+) -> Result<Response, Rejection> {
+    let q = params::query::<TranscriptQuery>(&raw)?;
+    let call = resolve(&state, org, &id).await?;
+    let messages = state
+        .store
+        .transcript_messages(call.conversation_id)
+        .await?;
+    let segments: Vec<TranscriptSegment> = messages
+        .iter()
+        .map(|m| TranscriptSegment::from_message(m, call.started_at))
+        .collect();
+    Ok(match q.format.unwrap_or_default() {
+        TranscriptFormat::Text => warp::reply::with_header(
+            transcript::render_text(&segments),
+            "content-type",
+            "text/plain; charset=utf-8",
+        )
+        .into_response(),
+        TranscriptFormat::Json => warp::reply::json(&Transcript {
+            call_id: call.id,
+            call_sid: call.call_sid,
+            started_at: call.started_at,
+            segments,
+        })
+        .into_response(),
+    })
+}
+
+/// The call's latest summary message.
+#[utoipa::path(get, path = "/api/v1/calls/{id}/summary", tag = "calls",
+    params(("id" = String, Path, description = "The call's UUID or Twilio CallSid")),
+    responses((status = 200, body = Message), (status = 404, body = ErrorBody, description = "No such call, or no summary yet")))]
+pub async fn summary(
+    state: AppState,
+    org: Uuid,
+    id: String,
+    raw: String,
+) -> Result<Response, Rejection> {
+    params::query::<NoParams>(&raw)?;
+    let call = resolve(&state, org, &id).await?;
+    let summary = state
+        .store
+        .latest_summary(call.conversation_id)
+        .await?
+        .ok_or_else(|| {
+            ApiError::NotFound(format!(
+                "summary of call `{id}` (none has been written yet)"
+            ))
+        })?;
+    Ok(warp::reply::json(&summary).into_response())
+}
+
+/// An operator's note.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoteBody {
+    /// Give an id to make retries safe: the same id is stored once.
+    pub id: Option<Uuid>,
+    pub content: String,
+    /// Who wrote it (shown as the sender's name).
+    pub author: Option<String>,
+}
+
+/// Adds a `note` message from the operator (and appends it to the call's `notes`).
+#[utoipa::path(post, path = "/api/v1/calls/{id}/notes", tag = "calls",
+    params(("id" = String, Path, description = "The call's UUID or Twilio CallSid")),
+    request_body = NoteBody,
+    responses((status = 201, body = Message), (status = 200, body = Message, description = "Already stored (same id)"),
+              (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 413, body = ErrorBody)))]
+pub async fn add_note(
+    state: AppState,
+    org: Uuid,
+    id: String,
+    body: bytes::Bytes,
+) -> Result<Response, Rejection> {
+    let note: NoteBody = params::json_body(&body)?;
+    let call = resolve(&state, org, &id).await?;
+    let message = MessageBody {
+        id: note.id,
+        message_type: MessageType::Note,
+        direction: None,
+        sender: SenderBody {
+            sender_type: SenderType::Operator,
+            identifier: note.author.clone(),
+            name: note.author,
+            phone_number: None,
+        },
+        content: note.content,
+        timestamp: None,
+        metadata: None,
+    };
+    let (stored, created) = messages::store_one(&state, &call, message).await?;
+    if created {
+        state
+            .store
+            .append_call_note(call.id, &stored.content)
+            .await?;
+    }
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok(warp::reply::with_status(warp::reply::json(&stored), status).into_response())
+}
+
+/// The call's conversation figures: counts by type and sender, talk time per side, longest
+/// silence, interruptions, average transcript confidence.
+#[utoipa::path(get, path = "/api/v1/calls/{id}/messages/analytics", tag = "calls",
+    params(("id" = String, Path, description = "The call's UUID or Twilio CallSid")),
+    responses((status = 200, body = CallAnalytics), (status = 404, body = ErrorBody)))]
+pub async fn analytics(
+    state: AppState,
+    org: Uuid,
+    id: String,
+    raw: String,
+) -> Result<Response, Rejection> {
+    params::query::<NoParams>(&raw)?;
+    let call = resolve(&state, org, &id).await?;
+    let facts = state.store.message_facts(call.conversation_id).await?;
+    Ok(warp::reply::json(&CallAnalytics::compute(call.id, &facts)).into_response())
+}
