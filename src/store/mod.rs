@@ -8,6 +8,7 @@
 pub mod calls;
 pub mod cluster;
 pub mod messages;
+pub mod recordings;
 
 use std::time::{Duration, Instant};
 
