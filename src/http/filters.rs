@@ -14,6 +14,7 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = I
         .or(ready(state.clone()))
         .or(twilio_voice(state.clone()))
         .or(twilio_status(state.clone()))
+        .or(super::recording::route(state.clone()))
         .or(twilio_media(state))
         .recover(error::recover)
         .with(warp::log::custom(log_request))
