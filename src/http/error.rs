@@ -6,6 +6,7 @@
 use std::convert::Infallible;
 
 use warp::http::StatusCode;
+use warp::http::header::{CONTENT_RANGE, HeaderValue};
 use warp::reject::Reject;
 use warp::{Rejection, Reply};
 
@@ -31,6 +32,9 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     #[error("{0}")]
     Unavailable(String),
+    /// A byte range outside a file of `size` bytes; answered with `Content-Range: bytes */size`.
+    #[error("the requested range is not within the {size} bytes of the file")]
+    RangeNotSatisfiable { size: u64 },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -62,6 +66,9 @@ impl ApiError {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             }
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            ApiError::RangeNotSatisfiable { .. } => {
+                (StatusCode::RANGE_NOT_SATISFIABLE, "range_not_satisfiable")
+            }
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -128,8 +135,13 @@ pub async fn recover(rejection: Rejection) -> Result<impl Reply, Infallible> {
             "internal error; see the server log".to_owned(),
         )
     };
-    Ok(warp::reply::with_status(
-        warp::reply::json(&ErrorBody::new(code, message)),
-        status,
-    ))
+    let mut response =
+        warp::reply::with_status(warp::reply::json(&ErrorBody::new(code, message)), status)
+            .into_response();
+    if let Some(ApiError::RangeNotSatisfiable { size }) = rejection.find::<ApiError>()
+        && let Ok(value) = HeaderValue::try_from(format!("bytes */{size}"))
+    {
+        response.headers_mut().insert(CONTENT_RANGE, value);
+    }
+    Ok(response)
 }

@@ -15,6 +15,7 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = I
         .or(twilio_voice(state.clone()))
         .or(twilio_status(state.clone()))
         .or(twilio_media(state.clone()))
+        .or(super::recording::route(state.clone()))
         .or(super::api::routes(state))
         .recover(error::recover)
         .with(warp::log::custom(log_request))

@@ -7,6 +7,7 @@ pub mod filters;
 pub mod handlers;
 pub mod media;
 pub mod models;
+pub mod recording;
 pub mod twilio;
 
 use std::future::Future;

@@ -11,6 +11,7 @@ pub mod cluster;
 pub mod conversations;
 pub mod history;
 pub mod messages;
+pub mod recordings;
 mod rows;
 
 use std::time::{Duration, Instant};

@@ -19,6 +19,7 @@ use super::{calls, insights, messages};
         calls::summary,
         calls::add_note,
         calls::analytics,
+        crate::http::recording::get_recording,
         messages::list,
         messages::create,
         messages::bulk,

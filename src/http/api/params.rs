@@ -83,11 +83,8 @@ pub fn json_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
 
 /// The `{id}` of a call route: its UUID or CallSid.
 pub fn call_key(segment: &str) -> Result<CallKey, ApiError> {
-    CallKey::parse(segment).ok_or_else(|| {
-        ApiError::BadRequest(format!(
-            "path parameter `id`: `{}` is neither a call UUID nor a Twilio CallSid",
-            truncate(segment)
-        ))
+    segment.parse().map_err(|e: crate::history::CallKeyError| {
+        ApiError::BadRequest(format!("path parameter `id`: {e}"))
     })
 }
 
