@@ -1121,3 +1121,149 @@ async fn bad_requests_name_their_parameter_and_unknown_or_foreign_ids_are_404() 
     );
     api.stop().await;
 }
+
+/// Every route the server answers, as (method, OpenAPI path).
+const ROUTES: &[(&str, &str)] = &[
+    ("get", "/health"),
+    ("get", "/ready"),
+    ("get", "/api/v1/calls"),
+    ("get", "/api/v1/calls/{id}"),
+    ("get", "/api/v1/calls/{id}/messages"),
+    ("post", "/api/v1/calls/{id}/messages"),
+    ("patch", "/api/v1/calls/{id}/messages/{message_id}"),
+    ("delete", "/api/v1/calls/{id}/messages/{message_id}"),
+    ("post", "/api/v1/calls/{id}/messages/bulk"),
+    ("get", "/api/v1/calls/{id}/messages/analytics"),
+    ("get", "/api/v1/calls/{id}/transcript"),
+    ("get", "/api/v1/calls/{id}/summary"),
+    ("post", "/api/v1/calls/{id}/notes"),
+    ("get", "/api/v1/calls/{id}/recording"),
+    ("get", "/api/v1/analytics"),
+    ("get", "/api/v1/conversations"),
+    ("get", "/api/v1/conversations/{id}"),
+    ("get", "/api/v1/customers/{id}/timeline"),
+    ("get", "/api/v1/openapi.json"),
+];
+
+#[tokio::test]
+async fn the_openapi_document_parses_and_lists_every_route_the_server_answers() {
+    let api = Api::start().await;
+    let (status, text) = {
+        let response = api
+            .http
+            .get(format!("{}/api/v1/openapi.json", api.base))
+            .send()
+            .await
+            .unwrap();
+        (response.status().as_u16(), response.text().await.unwrap())
+    };
+    assert_eq!(status, 200);
+    // An independent OpenAPI 3.1 parser reads it.
+    let spec = oas3::from_json(&text).expect("a valid OpenAPI 3.1 document");
+    assert!(spec.openapi.starts_with("3."));
+    let doc: Value = serde_json::from_str(&text).unwrap();
+    let mut documented = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            documented.insert((method.clone(), path.clone()));
+        }
+    }
+    let served: BTreeSet<(String, String)> = ROUTES
+        .iter()
+        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .collect();
+    assert_eq!(
+        documented, served,
+        "the document and the server's routes differ"
+    );
+
+    // Each documented operation reaches its handler on the real server (not "no such route", not
+    // a wrong method), with ids of real rows substituted.
+    let mut call = CallSeed::new(1, t(0));
+    let alice = customer(
+        &api.pg,
+        switchboard_actors::persistence::DEFAULT_ORG,
+        "Alice",
+        "+14155550001",
+    )
+    .await;
+    call.customer = Some(alice);
+    call.messages
+        .push(("transcript", "customer", "hello".into(), 1, json!({})));
+    let s = seed(&api.pg, &call).await;
+    let message: Uuid = api
+        .pg
+        .query_one(
+            "SELECT id FROM messages WHERE conversation_id = $1",
+            &[&s.conversation],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    for (method, path) in &documented {
+        let id = match path.as_str() {
+            p if p.starts_with("/api/v1/conversations/") => s.conversation.to_string(),
+            p if p.starts_with("/api/v1/customers/") => alice.to_string(),
+            _ => s.call.to_string(),
+        };
+        let url = path
+            .replace("{id}", &id)
+            .replace("{message_id}", &message.to_string());
+        let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+        let body =
+            matches!(method, reqwest::Method::POST | reqwest::Method::PATCH).then(|| json!({}));
+        let (status, body) = api.send(method.clone(), &url, body).await;
+        let no_route = status == 404 && body["error"]["message"] == "no such route";
+        assert!(
+            !no_route && status != 405,
+            "{method} {url}: {status} {body}"
+        );
+        // Every operation documents its responses and names its path parameters.
+        let operation = &doc["paths"][path][method.as_str().to_lowercase()];
+        assert!(
+            operation["responses"]
+                .as_object()
+                .is_some_and(|r| !r.is_empty()),
+            "{method} {path}"
+        );
+        for name in ["id", "message_id"] {
+            if path.contains(&format!("{{{name}}}")) {
+                let params = operation["parameters"].as_array().unwrap();
+                assert!(
+                    params
+                        .iter()
+                        .any(|p| p["name"] == name && p["in"] == "path"),
+                    "{method} {path}: {name}"
+                );
+            }
+        }
+    }
+    // The list endpoints document their filters and paging.
+    let list_params: BTreeSet<String> = doc["paths"]["/api/v1/calls"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap().to_owned())
+        .collect();
+    for name in [
+        "limit",
+        "offset",
+        "cursor",
+        "status",
+        "direction",
+        "from",
+        "to",
+        "customer_id",
+        "agent",
+        "sentiment",
+        "start_date",
+        "end_date",
+        "q",
+    ] {
+        assert!(
+            list_params.contains(name),
+            "calls list does not document `{name}`"
+        );
+    }
+    api.stop().await;
+}

@@ -8,6 +8,7 @@ use super::models::{Health, Ready};
 use crate::store::Store;
 
 /// Liveness: answers while the process runs, whatever the database does.
+#[utoipa::path(get, path = "/health", tag = "meta", responses((status = 200, body = Health)))]
 pub async fn health(state: AppState) -> Result<impl Reply, Rejection> {
     Ok(warp::reply::json(&Health {
         status: "ok".to_owned(),
@@ -17,6 +18,8 @@ pub async fn health(state: AppState) -> Result<impl Reply, Rejection> {
 }
 
 /// Readiness: 200 only when the database answers and the schema is current; else 503 and why.
+#[utoipa::path(get, path = "/ready", tag = "meta",
+    responses((status = 200, body = Ready), (status = 503, body = super::models::ErrorBody)))]
 pub async fn ready(state: AppState) -> Result<impl Reply, Rejection> {
     state.store.readiness().await.map_err(ApiError::from)?;
     Ok(warp::reply::json(&Ready {

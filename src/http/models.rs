@@ -29,7 +29,7 @@ impl ErrorBody {
 }
 
 /// `GET /health`: the process is alive.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Health {
     pub status: String,
     pub version: String,
@@ -37,7 +37,7 @@ pub struct Health {
 }
 
 /// `GET /ready`: the engine can serve (database up, schema current).
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Ready {
     pub status: String,
     pub schema_version: i32,

@@ -30,13 +30,15 @@ use super::{calls, insights, messages};
         insights::conversation,
         insights::timeline,
         openapi_json,
+        crate::http::handlers::health,
+        crate::http::handlers::ready,
     ),
     tags(
         (name = "calls", description = "Voice calls and what was said in them"),
         (name = "messages", description = "A call's messages: transcript segments, system events, summaries, notes"),
         (name = "analytics", description = "Figures over the organization's calls"),
         (name = "conversations", description = "Omnichannel threads and customer timelines"),
-        (name = "meta", description = "This document"),
+        (name = "meta", description = "This document, liveness, readiness"),
     )
 )]
 pub struct ApiDoc;
