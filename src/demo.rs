@@ -32,6 +32,9 @@ pub async fn run(mut config: Config, calls: usize) -> anyhow::Result<()> {
     println!(
         "  HTTP:      {engine_url}  (GET /health, GET /ready; Twilio: POST /twilio/voice, /twilio/status, WS /twilio/media)"
     );
+    println!(
+        "  REST:      {engine_url}api/v1/calls  (all routes: {engine_url}api/v1/openapi.json; live events: {engine_url}api/v1/events)"
+    );
     println!("  Database:  {database}");
     println!("  AI:        built-in realtime peer at {}", peer.url());
     println!(
@@ -86,14 +89,21 @@ pub async fn run(mut config: Config, calls: usize) -> anyhow::Result<()> {
                         tokio::time::sleep(Duration::from_millis(100)).await;
                     }
                     match summary {
-                        Some(s) => println!(
-                            "  {sid}  call {}  {}  agent audio {} ms  {} messages  recording {}",
-                            s.call_id,
-                            s.status,
-                            report.agent_audio_ms,
-                            s.messages,
-                            s.recording_path.as_deref().unwrap_or("(none)")
-                        ),
+                        Some(s) => {
+                            println!(
+                                "  {sid}  call {}  {}  agent audio {} ms  {} messages  recording {}",
+                                s.call_id,
+                                s.status,
+                                report.agent_audio_ms,
+                                s.messages,
+                                s.recording_path.as_deref().unwrap_or("(none)")
+                            );
+                            let call = format!("{engine_url}api/v1/calls/{}", s.call_id);
+                            println!("      {call}");
+                            println!("      {call}/messages");
+                            println!("      {call}/transcript?format=text");
+                            println!("      {call}/recording");
+                        }
                         None => println!("  {sid}  (no call row)"),
                     }
                 }
