@@ -33,7 +33,7 @@ use uuid::Uuid;
 
 pub use plan::COMPANY_NUMBER;
 use plan::{CallRows, Plan, Speaker, at};
-pub use words::{AGENTS, SEARCH_WORDS};
+pub use words::{AGENTS, Rng, SEARCH_WORDS};
 
 /// Calls generated and written per batch (one `COPY` per table per batch).
 const BATCH_CALLS: usize = 1_000;
