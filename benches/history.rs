@@ -836,6 +836,15 @@ fn main() -> anyhow::Result<()> {
         "load: {} clients, {} s per scenario and mode after {} s warm-up",
         knobs.clients, knobs.seconds, knobs.warmup_seconds
     );
+    let mut rng = Rng::new(1);
+    for scenario in &knobs.scenarios {
+        let example = targets.url(scenario, &mut rng);
+        println!(
+            "{}: e.g. GET {}",
+            scenario.name,
+            &example[targets.base.len()..]
+        );
+    }
     println!();
     println!(
         "| scenario | mode | requests | errors | req/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | target p99 | verdict |"
