@@ -71,6 +71,11 @@ impl Engine {
                 (cluster.pg_config(), Some(cluster))
             }
         };
+        let mut pg = pg;
+        pg.options(format!(
+            "-c statement_timeout={}",
+            config.database.statement_timeout_ms
+        ));
         let store = Store::connect(pg, config.database.pool_size, timeout).await?;
         let applied_migrations = store.migrate().await?;
         let recordings = &config.storage.recordings_dir;

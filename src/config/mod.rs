@@ -46,6 +46,7 @@ settings! {
     DATABASE_URL = "database"."url", default "";
     DATABASE_POOL_SIZE = "database"."pool_size", default "16";
     DATABASE_CONNECT_TIMEOUT_S = "database"."connect_timeout_s", default "30";
+    DATABASE_STATEMENT_TIMEOUT_MS = "database"."statement_timeout_ms", default "10000";
     AI_REALTIME_URL = "ai"."realtime_url", default "wss://api.openai.com/v1/realtime";
     AI_API_BASE = "ai"."api_base", default "https://api.openai.com/v1";
     AI_MODEL = "ai"."model", default "gpt-realtime";
@@ -127,6 +128,9 @@ pub struct DatabaseConfig {
     pub pool_size: u32,
     /// How long start-up keeps retrying the database before giving up.
     pub connect_timeout_s: u64,
+    /// The longest any one statement of the engine may run (migrations excepted): a runaway
+    /// query is cancelled instead of holding a pooled connection.
+    pub statement_timeout_ms: u64,
 }
 
 /// The AI voice agent (OpenAI Realtime) and the chat-completions API used for call analysis.
@@ -265,6 +269,8 @@ impl Config {
                 url: r.get(DATABASE_URL, values::database_url()),
                 pool_size: r.get(DATABASE_POOL_SIZE, values::positive_u32()),
                 connect_timeout_s: r.get(DATABASE_CONNECT_TIMEOUT_S, values::positive_seconds()),
+                statement_timeout_ms: r
+                    .get(DATABASE_STATEMENT_TIMEOUT_MS, values::positive_millis()),
             },
             ai: AiConfig {
                 realtime_url: r.get(AI_REALTIME_URL, values::ws_url()),

@@ -43,6 +43,12 @@ impl Reject for ApiError {}
 
 impl From<crate::store::StoreError> for ApiError {
     fn from(err: crate::store::StoreError) -> Self {
+        if err.is_timeout() {
+            return ApiError::Unavailable(
+                "the query took longer than the database's statement timeout; narrow the filters"
+                    .to_owned(),
+            );
+        }
         ApiError::Internal(err.to_string())
     }
 }

@@ -1,6 +1,7 @@
-//! Organization-wide call analytics: one scan of the period's calls (by the
-//! `(org_id, started_at, id)` index), grouped by bucket, status, direction and sentiment, folded
-//! into totals, breakdowns and a gap-free time series in Rust.
+//! Organization-wide call analytics: two index-only range scans sent together — the period's
+//! calls grouped by bucket, status and direction, and its voice conversations grouped by
+//! sentiment (a voice conversation is created with its call, at the same instant) — folded into
+//! totals, breakdowns and a gap-free time series in Rust.
 
 use std::collections::BTreeMap;
 
@@ -11,12 +12,17 @@ use super::{Store, StoreError};
 use crate::history::analytics::{Analytics, Interval, SeriesPoint, Totals};
 
 const GROUPS: &str = "
-SELECT date_trunc($4, c.started_at, 'UTC') AS bucket, c.status, c.direction,
-       coalesce(v.sentiment, 'unscored'), count(*), coalesce(sum(c.duration_seconds), 0)::bigint,
-       count(c.duration_seconds)
-FROM calls c JOIN conversations v ON v.id = c.conversation_id
-WHERE c.org_id = $1 AND c.started_at >= $2 AND c.started_at < $3
-GROUP BY 1, 2, 3, 4";
+SELECT date_trunc($4, started_at, 'UTC') AS bucket, status, direction, count(*),
+       coalesce(sum(duration_seconds), 0)::bigint, count(duration_seconds)
+FROM calls
+WHERE org_id = $1 AND started_at >= $2 AND started_at < $3
+GROUP BY 1, 2, 3";
+
+const SENTIMENTS: &str = "
+SELECT coalesce(sentiment, 'unscored'), count(*)
+FROM conversations
+WHERE org_id = $1 AND channel = 'voice' AND initiated_at >= $2 AND initiated_at < $3
+GROUP BY 1";
 
 /// One group of the scan.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,7 +30,6 @@ pub struct Group {
     pub bucket: DateTime<Utc>,
     pub status: String,
     pub direction: String,
-    pub sentiment: String,
     pub calls: i64,
     pub duration_sum: i64,
     pub durations: i64,
@@ -40,9 +45,17 @@ impl Store {
         interval: Interval,
     ) -> Result<Analytics, StoreError> {
         let client = self.pool.get().await?;
-        let rows = client
-            .query(GROUPS, &[&org_id, &start, &end, &interval.as_str()])
-            .await?;
+        let interval_name = interval.as_str();
+        let groups_params: super::history::P<'_, 4> = [&org_id, &start, &end, &interval_name];
+        let sentiment_params: super::history::P<'_, 3> = [&org_id, &start, &end];
+        let (rows, sentiments) = tokio::try_join!(
+            client.query(GROUPS, &groups_params),
+            client.query(SENTIMENTS, &sentiment_params),
+        )?;
+        let by_sentiment = sentiments
+            .iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect::<Result<BTreeMap<String, i64>, StoreError>>()?;
         let groups = rows
             .iter()
             .map(|r| {
@@ -50,14 +63,13 @@ impl Store {
                     bucket: r.try_get(0)?,
                     status: r.try_get(1)?,
                     direction: r.try_get(2)?,
-                    sentiment: r.try_get(3)?,
-                    calls: r.try_get(4)?,
-                    duration_sum: r.try_get(5)?,
-                    durations: r.try_get(6)?,
+                    calls: r.try_get(3)?,
+                    duration_sum: r.try_get(4)?,
+                    durations: r.try_get(5)?,
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
-        Ok(fold(start, end, interval, &groups))
+        Ok(fold(start, end, interval, &groups, by_sentiment))
     }
 }
 
@@ -88,6 +100,7 @@ pub fn fold(
     end: DateTime<Utc>,
     interval: Interval,
     groups: &[Group],
+    by_sentiment: BTreeMap<String, i64>,
 ) -> Analytics {
     let mut totals = Totals {
         calls: 0,
@@ -96,8 +109,7 @@ pub fn fold(
         total_duration_seconds: 0,
         average_duration_seconds: None,
     };
-    let (mut by_status, mut by_direction, mut by_sentiment) =
-        (BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
+    let (mut by_status, mut by_direction) = (BTreeMap::new(), BTreeMap::new());
     // bucket → (calls, completed, duration sum, calls with a duration)
     let mut buckets: BTreeMap<DateTime<Utc>, (i64, i64, i64, i64)> = BTreeMap::new();
     let mut durations = 0;
@@ -112,7 +124,6 @@ pub fn fold(
         durations += g.durations;
         *by_status.entry(g.status.clone()).or_insert(0) += g.calls;
         *by_direction.entry(g.direction.clone()).or_insert(0) += g.calls;
-        *by_sentiment.entry(g.sentiment.clone()).or_insert(0) += g.calls;
         let b = buckets.entry(g.bucket).or_default();
         b.0 += g.calls;
         if g.status == "completed" {
@@ -186,25 +197,25 @@ mod tests {
 
     #[test]
     fn series_has_every_bucket_and_totals_add_up() {
-        let g = |bucket: &str, status: &str, sentiment: &str, calls, sum, n| Group {
+        let g = |bucket: &str, status: &str, calls, sum, n| Group {
             bucket: at(bucket),
             status: status.into(),
             direction: "inbound".into(),
-            sentiment: sentiment.into(),
             calls,
             duration_sum: sum,
             durations: n,
         };
         let groups = [
-            g("2026-11-01T00:00:00Z", "completed", "positive", 3, 300, 3),
-            g("2026-11-01T00:00:00Z", "no-answer", "unscored", 1, 0, 0),
-            g("2026-11-03T00:00:00Z", "completed", "negative", 1, 60, 1),
+            g("2026-11-01T00:00:00Z", "completed", 3, 300, 3),
+            g("2026-11-01T00:00:00Z", "no-answer", 1, 0, 0),
+            g("2026-11-03T00:00:00Z", "completed", 1, 60, 1),
         ];
         let a = fold(
             at("2026-11-01T00:00:00Z"),
             at("2026-11-04T00:00:00Z"),
             Interval::Day,
             &groups,
+            BTreeMap::from([("unscored".to_owned(), 1)]),
         );
         assert_eq!(a.totals.calls, 5);
         assert_eq!(a.totals.completed, 4);

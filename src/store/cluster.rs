@@ -371,6 +371,9 @@ impl ManagedCluster {
              max_wal_size = '4GB'\n\
              checkpoint_timeout = '15min'\n\
              wal_compression = '{wal_compression}'\n\
+             # Full-text matches of a common word form large bitmaps; at the 4MB default they\n\
+             # turn lossy and every row of their pages is searched again.\n\
+             work_mem = '16MB'\n\
              logging_collector = off\n"
         );
         fs::write(&path, text).map_err(io_err("write", &path))?;

@@ -10,7 +10,7 @@ use super::rows::{
 use super::{Store, StoreError};
 use crate::history::{
     ConversationDetail, ConversationFilter, ConversationSummary, Cursor, Customer, Event, Page,
-    PageRequest, Timeline,
+    PageRequest, TOTAL_CAP, Timeline,
 };
 
 /// Columns of a conversation summary: conversation (13), customer (6), call id, message count.
@@ -39,10 +39,11 @@ const LIST: &str = concat!(
       ORDER BY v.last_activity_at DESC, v.id DESC LIMIT $7 OFFSET $8"
 );
 
-const COUNT: &str = "SELECT count(*) FROM conversations v WHERE v.org_id = $1
+const COUNT: &str = "SELECT count(*) FROM (SELECT 1 FROM conversations v WHERE v.org_id = $1
         AND ($2::text IS NULL OR v.channel = $2)
         AND ($3::text IS NULL OR v.status = $3)
-        AND ($4::uuid IS NULL OR v.customer_id = $4)";
+        AND ($4::uuid IS NULL OR v.customer_id = $4)
+      LIMIT $5) capped";
 
 const ONE: &str = concat!(summary_select!(), " WHERE v.id = $1 AND v.org_id = $2");
 
@@ -104,7 +105,7 @@ impl Store {
             &limit,
             &offset,
         ];
-        let count: P<'_, 4> = [&org_id, &channel, &status, &filter.customer_id];
+        let count: P<'_, 5> = [&org_id, &channel, &status, &filter.customer_id, &TOTAL_CAP];
         let (rows, total) =
             tokio::try_join!(client.query(LIST, &list), client.query_one(COUNT, &count))?;
         let items = rows.iter().map(summary).collect::<Result<Vec<_>, _>>()?;
@@ -185,11 +186,12 @@ impl Store {
         let (after_at, after_id) = (after.map(|c| c.at), after.map(|c| c.id));
         let limit = i64::from(page.limit) + 1;
         let list: P<'_, 6> = [&customer_id, &org_id, &after_at, &after_id, &limit, &offset];
-        let count: P<'_, 2> = [&customer_id, &org_id];
+        let count: P<'_, 3> = [&customer_id, &org_id, &TOTAL_CAP];
         let (rows, total) = tokio::try_join!(
             client.query(TIMELINE, &list),
             client.query_one(
-                "SELECT count(*) FROM conversations WHERE customer_id = $1 AND org_id = $2",
+                "SELECT count(*) FROM (SELECT 1 FROM conversations
+                 WHERE customer_id = $1 AND org_id = $2 LIMIT $3) capped",
                 &count
             ),
         )?;

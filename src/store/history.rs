@@ -17,7 +17,7 @@ use super::{Store, StoreError};
 use crate::history::analytics::MessageFacts;
 use crate::history::{
     CallDetail, CallFilter, CallKey, CallSummary, Cursor, Message, MessageEdit, MessageFilter,
-    Page, PageRequest, PageStart, Recording,
+    Page, PageRequest, PageStart, Recording, TOTAL_CAP,
 };
 
 /// Bound parameters of a statement.
@@ -45,26 +45,79 @@ macro_rules! calls_where {
             AND ($7::text IS NULL OR c.agent = $7)
             AND ($8::text IS NULL OR v.sentiment = $8)
             AND ($9::timestamptz IS NULL OR c.started_at >= $9)
-            AND ($10::timestamptz IS NULL OR c.started_at < $10)
-            AND ($11::text IS NULL OR c.conversation_id IN (
-                  SELECT m.conversation_id FROM messages m
-                  WHERE m.message_type <> 'system'
-                    AND to_tsvector('simple', m.content) @@ plainto_tsquery('simple', $11)))"
+            AND ($10::timestamptz IS NULL OR c.started_at < $10)"
     };
 }
 
+/// The page of a list or a search: after the keyset position, newest first.
+macro_rules! calls_page {
+    () => {
+        " AND ($12::timestamptz IS NULL OR (c.started_at, c.id) < ($12, $13))
+          ORDER BY c.started_at DESC, c.id DESC LIMIT $14 OFFSET $15"
+    };
+}
+
+// `$11` (the search) is `NULL` for this statement; naming it keeps one parameter list for both.
 const LIST_CALLS: &str = concat!(
     "SELECT ",
     call_summary_columns!(),
-    " FROM calls c JOIN conversations v ON v.id = c.conversation_id",
+    " FROM calls c LEFT JOIN conversations v ON v.id = c.conversation_id",
     calls_where!(),
-    " AND ($12::timestamptz IS NULL OR (c.started_at, c.id) < ($12, $13))
-      ORDER BY c.started_at DESC, c.id DESC LIMIT $14 OFFSET $15"
+    " AND $11::text IS NULL",
+    calls_page!()
 );
 
+/// How many matching messages a search collects from the full-text index before it stops and
+/// searches the newest calls' messages instead.
+const SEARCH_HIT_CAP: i64 = 20_000;
+
+// A search first asks the full-text index for the matching conversations, up to the cap: cheap
+// for a rare word (the index hands over a short list), and then the page and its exact count are
+// taken among those conversations.
+const SEARCH_HITS: &str = "
+SELECT coalesce(array_agg(DISTINCT conversation_id), '{}'), count(*) FROM (
+    SELECT m.conversation_id FROM messages m
+    WHERE m.org_id = $1 AND m.message_type <> 'system'
+      AND to_tsvector('simple', m.content) @@ plainto_tsquery('simple', $2)
+    LIMIT $3) hits";
+
+const LIST_AMONG: &str = concat!(
+    "SELECT ",
+    call_summary_columns!(),
+    " FROM calls c LEFT JOIN conversations v ON v.id = c.conversation_id",
+    calls_where!(),
+    " AND c.conversation_id = ANY($11::uuid[])",
+    calls_page!()
+);
+
+const COUNT_AMONG: &str = concat!(
+    "SELECT count(*) FROM (SELECT 1 FROM calls c LEFT JOIN conversations v ON v.id = c.conversation_id",
+    calls_where!(),
+    " AND c.conversation_id = ANY($11::uuid[]) LIMIT $12) capped"
+);
+
+// A word too common for that list is searched by this statement: a sub-select under `$11 IS NULL OR …` is planned as a hashed
+// sub-plan that reads every match (seconds for a common word), while at the top level PostgreSQL
+// chooses a semi-join by the word's frequency: probing the newest calls' messages for a common
+// word, the full-text index for a rare one.
+const SEARCH_CALLS: &str = concat!(
+    "SELECT ",
+    call_summary_columns!(),
+    " FROM calls c LEFT JOIN conversations v ON v.id = c.conversation_id",
+    calls_where!(),
+    " AND c.conversation_id IN (
+          SELECT m.conversation_id FROM messages m
+          WHERE m.message_type <> 'system'
+            AND to_tsvector('simple', m.content) @@ plainto_tsquery('simple', $11))",
+    calls_page!()
+);
+
+// LEFT JOIN: calls.conversation_id is NOT NULL and unique in conversations, so the rows are the
+// same as an inner join's, and PostgreSQL drops the join when no conversation filter is given.
 const COUNT_CALLS: &str = concat!(
-    "SELECT count(*) FROM calls c JOIN conversations v ON v.id = c.conversation_id",
-    calls_where!()
+    "SELECT count(*) FROM (SELECT 1 FROM calls c LEFT JOIN conversations v ON v.id = c.conversation_id",
+    calls_where!(),
+    " AND $11::text IS NULL LIMIT $12) capped"
 );
 
 const CALL_DETAIL: &str = concat!(
@@ -92,12 +145,13 @@ const LIST_MESSAGES: &str = concat!(
       ORDER BY m.\"timestamp\", m.id LIMIT $8 OFFSET $9"
 );
 
-const COUNT_MESSAGES: &str = "SELECT count(*) FROM messages m
+const COUNT_MESSAGES: &str = "SELECT count(*) FROM (SELECT 1 FROM messages m
       WHERE m.conversation_id = $1
         AND ($2::text IS NULL OR m.message_type = $2)
         AND ($3::text IS NULL OR m.sender->>'type' = $3)
         AND ($4::timestamptz IS NULL OR m.\"timestamp\" >= $4)
-        AND ($5::timestamptz IS NULL OR m.\"timestamp\" < $5)";
+        AND ($5::timestamptz IS NULL OR m.\"timestamp\" < $5)
+      LIMIT $6) capped";
 
 const GET_MESSAGE: &str = concat!(
     "SELECT ",
@@ -229,10 +283,47 @@ impl Store {
         let mut params: Vec<&(dyn ToSql + Sync)> = filters.to_vec();
         let (after_at, after_id) = (after.map(|c| c.at), after.map(|c| c.id));
         params.extend::<[&(dyn ToSql + Sync); 4]>([&after_at, &after_id, &limit, &offset]);
+        let mut count: Vec<&(dyn ToSql + Sync)> = filters.to_vec();
+        count.push(&TOTAL_CAP);
+        if let Some(q) = &filter.q {
+            let hits = client
+                .query_one(SEARCH_HITS, &[&org_id, q, &SEARCH_HIT_CAP])
+                .await?;
+            let (conversations, matches): (Vec<Uuid>, i64) = (hits.try_get(0)?, hits.try_get(1)?);
+            if matches < SEARCH_HIT_CAP {
+                params[10] = &conversations;
+                count[10] = &conversations;
+                let (rows, total) = tokio::try_join!(
+                    client.query(LIST_AMONG, &params),
+                    client.query_one(COUNT_AMONG, &count),
+                )?;
+                let items = rows
+                    .iter()
+                    .map(|r| rows::call_summary(r, 0))
+                    .collect::<Result<Vec<_>, _>>()?;
+                return Ok(page_of(items, total.try_get(0)?, page.limit, |c| {
+                    Cursor::new(c.started_at, c.id)
+                }));
+            }
+            // A common word is not counted past the page: over millions of messages that count
+            // would cost seconds. `total` then counts the matches this request knows of
+            // (`offset` plus this page); `total_exact` says whether that is all.
+            let rows = client.query(SEARCH_CALLS, &params).await?;
+            let items = rows
+                .iter()
+                .map(|r| rows::call_summary(r, 0))
+                .collect::<Result<Vec<_>, _>>()?;
+            let known = offset + items.len().min(page.limit as usize) as i64;
+            let mut page = page_of(items, known, page.limit, |c| {
+                Cursor::new(c.started_at, c.id)
+            });
+            page.total_exact = !page.has_more && after.is_none();
+            return Ok(page);
+        }
         // Both statements go out together on the one connection (pipelined).
         let (rows, total) = tokio::try_join!(
             client.query(LIST_CALLS, &params),
-            client.query_one(COUNT_CALLS, &filters),
+            client.query_one(COUNT_CALLS, &count),
         )?;
         let items = rows
             .iter()
@@ -335,9 +426,11 @@ impl Store {
         ];
         let mut params: Vec<&(dyn ToSql + Sync)> = filters.to_vec();
         params.extend::<[&(dyn ToSql + Sync); 4]>([&after_at, &after_id, &limit, &offset]);
+        let mut count: Vec<&(dyn ToSql + Sync)> = filters.to_vec();
+        count.push(&TOTAL_CAP);
         let (rows, total) = tokio::try_join!(
             client.query(LIST_MESSAGES, &params),
-            client.query_one(COUNT_MESSAGES, &filters),
+            client.query_one(COUNT_MESSAGES, &count),
         )?;
         let items = rows
             .iter()
@@ -509,6 +602,7 @@ pub(super) fn page_of<T>(
     Page {
         items,
         total,
+        total_exact: total < TOTAL_CAP,
         has_more,
         next_cursor,
     }

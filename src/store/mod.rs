@@ -54,6 +54,13 @@ pub enum StoreError {
     Decode(String),
 }
 
+impl StoreError {
+    /// The statement ran past `database.statement_timeout_ms` and was cancelled.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, StoreError::Db(e) if e.code() == Some(&tokio_postgres::error::SqlState::QUERY_CANCELED))
+    }
+}
+
 /// Why the store is not ready to serve; safe to show to a client.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NotReady {
@@ -134,6 +141,8 @@ impl Store {
     pub async fn migrate(&self) -> Result<Vec<String>, StoreError> {
         let mut conn = self.pool.get().await?;
         let client: &mut tokio_postgres::Client = &mut conn;
+        // Building an index over a large table may outlast the engine's statement timeout.
+        client.batch_execute("SET statement_timeout = 0").await?;
         client
             .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
             .await?;
@@ -141,6 +150,7 @@ impl Store {
         client
             .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
             .await?;
+        client.batch_execute("RESET statement_timeout").await?;
         let applied: Vec<String> = report?
             .applied_migrations()
             .iter()
