@@ -3,20 +3,29 @@
 
 use std::convert::Infallible;
 
+use switchboard_actors::persistence::DEFAULT_ORG;
+use uuid::Uuid;
 use warp::{Filter, Reply};
 
+use super::metrics::HttpMetrics;
 use super::twilio::{self, MAX_FORM_BYTES, Webhook};
-use super::{AppState, error, handlers};
+use super::{AppState, error, handlers, metrics, sse};
 
-/// Every route of the API, with request logging and the JSON error recovery.
+/// Every route of the API, with request logging (and its latency metric) and the JSON error
+/// recovery.
 pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone {
+    let http_metrics = state.metrics.clone();
     health(state.clone())
         .or(ready(state.clone()))
+        .or(events(state.clone()))
+        .or(metrics_route(state.clone()))
         .or(twilio_voice(state.clone()))
         .or(twilio_status(state.clone()))
         .or(twilio_media(state))
         .recover(error::recover)
-        .with(warp::log::custom(log_request))
+        .with(warp::log::custom(move |info| {
+            log_request(&http_metrics, info)
+        }))
 }
 
 fn with_state(state: AppState) -> impl Filter<Extract = (AppState,), Error = Infallible> + Clone {
@@ -39,6 +48,35 @@ fn ready(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = warp::
         .and(warp::get())
         .and(with_state(state))
         .and_then(handlers::ready)
+}
+
+/// The organization a request acts for. Until accounts exist every request is the default
+/// organization's; authentication will supply it here.
+fn organization() -> impl Filter<Extract = (Uuid,), Error = Infallible> + Clone {
+    warp::any().map(|| DEFAULT_ORG)
+}
+
+/// `GET /api/v1/events` (Server-Sent Events)
+fn events(
+    state: AppState,
+) -> impl Filter<Extract = (impl Reply,), Error = warp::Rejection> + Clone {
+    warp::path!("api" / "v1" / "events")
+        .and(warp::get())
+        .and(with_state(state))
+        .and(organization())
+        .and(warp::header::optional::<String>("last-event-id"))
+        .and(warp::query::<sse::EventsQuery>())
+        .and_then(sse::events)
+}
+
+/// `GET /metrics`
+fn metrics_route(
+    state: AppState,
+) -> impl Filter<Extract = (impl Reply,), Error = warp::Rejection> + Clone {
+    warp::path!("metrics")
+        .and(warp::get())
+        .and(with_state(state))
+        .and_then(metrics::metrics)
 }
 
 /// A Twilio webhook: path, raw query, signature header and form body (size-limited).
@@ -90,7 +128,8 @@ fn twilio_media(
         .and_then(super::media::upgrade)
 }
 
-fn log_request(info: warp::log::Info<'_>) {
+fn log_request(metrics: &HttpMetrics, info: warp::log::Info<'_>) {
+    metrics.observe_request(info.path(), info.status(), info.elapsed());
     tracing::info!(
         target: "switchboard::http",
         method = %info.method(),

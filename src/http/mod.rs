@@ -1,20 +1,26 @@
 //! The HTTP layer (warp): routes in [`filters`], logic in [`handlers`], JSON shapes in [`models`],
-//! and every error turned into the one JSON error body in [`error`].
+//! and every error turned into the one JSON error body in [`error`]. The live event stream is in
+//! [`sse`], the Prometheus exposition in [`metrics`].
 
 pub mod error;
 pub mod filters;
 pub mod handlers;
 pub mod media;
+pub mod metrics;
 pub mod models;
+pub mod sse;
 pub mod twilio;
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
 
 use tokio::net::TcpListener;
 
 use crate::config::{Config, Secret};
+use crate::events::EventBus;
 use crate::store::Store;
 
 /// What the handlers share.
@@ -25,6 +31,11 @@ pub struct AppState {
     pub twilio: Arc<TwilioSettings>,
     /// Live calls (absent in processes that only serve history).
     pub media: Option<Arc<media::MediaSettings>>,
+    /// Live events (`GET /api/v1/events`), how their streams run, and what the HTTP layer counts
+    /// for `GET /metrics`.
+    pub events: EventBus,
+    pub sse: sse::SseSettings,
+    pub metrics: Arc<metrics::HttpMetrics>,
 }
 
 /// How Twilio's requests are checked and answered.
@@ -39,14 +50,17 @@ pub struct TwilioSettings {
 impl AppState {
     /// With Twilio settings from the configuration.
     pub fn from_config(store: Store, config: &Config) -> Self {
-        Self::new(
+        let mut state = Self::new(
             store,
             TwilioSettings {
                 public_url: config.http.public_url.clone(),
                 auth_token: config.twilio.auth_token.clone(),
                 validate_signatures: config.twilio.validate_signatures,
             },
-        )
+        );
+        state.events = EventBus::new(config.http.sse_replay_events as usize);
+        state.sse.keepalive = Duration::from_secs(config.http.sse_keepalive_s);
+        state
     }
 
     pub fn new(store: Store, twilio: TwilioSettings) -> Self {
@@ -55,6 +69,9 @@ impl AppState {
             started: Instant::now(),
             twilio: Arc::new(twilio),
             media: None,
+            events: EventBus::new(4096),
+            sse: sse::SseSettings::default(),
+            metrics: Arc::default(),
         }
     }
 
@@ -63,18 +80,29 @@ impl AppState {
         self.media = Some(Arc::new(media));
         self
     }
+
+    /// Publishing on (and streaming from) `events`: the engine's bus, which its persistence
+    /// backend also publishes on.
+    pub fn with_events(mut self, events: EventBus) -> Self {
+        self.events = events;
+        self
+    }
 }
 
-/// Serves the API on `listener` until `shutdown` resolves, then stops accepting and waits for the
-/// requests in flight to finish.
+/// Serves the API on `listener` until `shutdown` resolves, then stops accepting, ends the event
+/// streams (which would otherwise never finish) and waits for the requests in flight to finish.
 pub async fn run(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
+    let streams: CancellationToken = state.sse.shutdown.clone();
     warp::serve(filters::routes(state))
         .incoming(listener)
-        .graceful(shutdown)
+        .graceful(async move {
+            shutdown.await;
+            streams.cancel();
+        })
         .run()
         .await;
 }
