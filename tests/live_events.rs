@@ -426,6 +426,29 @@ async fn a_dashboard_follows_a_call_live_and_resumes_after_its_last_event_id() {
     assert!(after.get("switchboard_sse_clients", &[]) >= 1.0);
     assert_eq!(after.get("switchboard_sse_clients_cut_off_total", &[]), 0.0);
 
+    // A voice webhook Twilio repeats publishes `call.created` once.
+    let repeated = CallerConfig::new(running.url.clone(), TOKEN);
+    let published = running.events.last_id();
+    let first = TwilioCaller::post_webhook(&repeated).await.unwrap();
+    let again = TwilioCaller::post_webhook(&repeated).await.unwrap();
+    assert_eq!(first.parameters, again.parameters, "the same call");
+    assert_eq!(running.events.last_id(), published + 1);
+    let created = live.events_until(|e| e.kind() == "call.created").await;
+    assert_eq!(created.len(), 1, "{created:#?}");
+    assert_eq!(created[0].id(), Some(published + 1));
+    assert_eq!(
+        created[0].data()["data"]["call_sid"],
+        repeated.call_sid.as_str()
+    );
+    assert_eq!(
+        created[0].data()["call_id"].as_str(),
+        first
+            .parameters
+            .iter()
+            .find(|(k, _)| k == "call_id")
+            .map(|(_, v)| v.as_str())
+    );
+
     // Shutting down ends the open streams (rather than waiting on them).
     running.shutdown().await;
     while let Some(item) = live.next_within(Duration::from_secs(10)).await {

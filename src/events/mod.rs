@@ -166,6 +166,9 @@ impl NewLiveEvent {
     }
 }
 
+/// The replay ring's size when not configured (`http.sse_replay_events`' default).
+pub const DEFAULT_REPLAY_EVENTS: usize = 4096;
+
 /// The most events a subscriber may be behind before it is cut off (the broadcast channel's
 /// size), unless the replay ring is smaller.
 pub const LIVE_BUFFER_MAX: usize = 1024;

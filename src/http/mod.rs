@@ -15,8 +15,6 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio_util::sync::CancellationToken;
-
 use tokio::net::TcpListener;
 
 use crate::config::{Config, Secret};
@@ -69,7 +67,7 @@ impl AppState {
             started: Instant::now(),
             twilio: Arc::new(twilio),
             media: None,
-            events: EventBus::new(4096),
+            events: EventBus::new(crate::events::DEFAULT_REPLAY_EVENTS),
             sse: sse::SseSettings::default(),
             metrics: Arc::default(),
         }
@@ -96,7 +94,7 @@ pub async fn run(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
-    let streams: CancellationToken = state.sse.shutdown.clone();
+    let streams = state.sse.shutdown.clone();
     warp::serve(filters::routes(state))
         .incoming(listener)
         .graceful(async move {
