@@ -1,5 +1,6 @@
-//! The engine assembled: database (managed or configured), schema, and the HTTP server, with an
-//! orderly stop. `main` and the end-to-end tests drive the same [`Engine`].
+//! The engine assembled: database (managed or configured), schema, the persistence actor (which
+//! publishes what becomes durable on the live event bus), the call registry, and the HTTP server,
+//! with an orderly stop. `main` and the end-to-end tests drive the same [`Engine`].
 
 use std::future::Future;
 use std::io;
@@ -10,11 +11,12 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 
 use crate::config::Config;
+use crate::events::{EventBus, PublishingBackend};
 use crate::http::{self, AppState};
 use crate::store::{ClusterError, ManagedCluster, PgBinaries, Store, StoreError, cluster};
 use std::sync::Arc;
 use switchboard_actors::call::{
-    AiEndpoint, CallDeps, CallRegistryHandle, ReconnectPolicy, RecordingTarget,
+    AiEndpoint, CallDeps, CallMetrics, CallRegistryHandle, ReconnectPolicy, RecordingTarget,
 };
 use switchboard_actors::domain::AudioFormat;
 use switchboard_actors::persistence::PersistenceHandle;
@@ -45,6 +47,8 @@ pub struct Engine {
     store: Store,
     persistence: PersistenceHandle,
     calls: CallRegistryHandle,
+    call_metrics: Arc<CallMetrics>,
+    events: EventBus,
     cluster: Option<ManagedCluster>,
     applied_migrations: Vec<String>,
 }
@@ -83,14 +87,20 @@ impl Engine {
             path: recordings.clone(),
             source,
         })?;
-        let persistence =
-            PersistenceHandle::start(store.clone(), config.persistence.to_actor_config()).await?;
+        let events = EventBus::new(config.http.sse_replay_events as usize);
+        let persistence = PersistenceHandle::start(
+            PublishingBackend::new(store.clone(), events.clone()),
+            config.persistence.to_actor_config(),
+        )
+        .await?;
         let calls = CallRegistryHandle::start().await?;
         Ok(Engine {
             config,
             store,
             persistence,
             calls,
+            call_metrics: Arc::default(),
+            events,
             cluster,
             applied_migrations,
         })
@@ -112,6 +122,12 @@ impl Engine {
     /// The live calls.
     pub fn calls(&self) -> &CallRegistryHandle {
         &self.calls
+    }
+
+    /// The live event bus (`GET /api/v1/events`); durable messages and call changes are published
+    /// on it by the persistence actor.
+    pub fn events(&self) -> &EventBus {
+        &self.events
     }
 
     /// The managed cluster, when the engine runs one.
@@ -153,8 +169,10 @@ impl Engine {
                 &self.config,
                 self.persistence.clone(),
                 self.calls.clone(),
+                self.call_metrics.clone(),
             ))
-            .with_persistence(self.persistence.clone());
+            .with_persistence(self.persistence.clone())
+            .with_events(self.events.clone());
         http::run(listener, state, shutdown).await;
     }
 
@@ -184,6 +202,7 @@ pub fn media_settings(
     config: &Config,
     persistence: PersistenceHandle,
     registry: CallRegistryHandle,
+    metrics: Arc<CallMetrics>,
 ) -> MediaSettings {
     use switchboard_actors::realtime::{self, Dialect, SessionConfig, Tool};
     let ai = &config.ai;
@@ -218,6 +237,7 @@ pub fn media_settings(
                 dir: config.storage.recordings_dir.clone(),
                 sample_rate: config.recording.sample_rate,
             }),
+            metrics,
         },
         reconnect: ReconnectPolicy {
             base: Duration::from_millis(ai.reconnect_base_ms),

@@ -7,6 +7,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod events;
 pub mod history;
 pub mod http;
 pub mod sim;

@@ -1143,6 +1143,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/conversations/{id}"),
     ("get", "/api/v1/customers/{id}/timeline"),
     ("get", "/api/v1/openapi.json"),
+    ("get", "/api/v1/events"),
+    ("get", "/metrics"),
 ];
 
 #[tokio::test]

@@ -455,7 +455,9 @@ async fn when_reconnection_gives_up_the_call_ends_cleanly() {
     let caller = CallerConfig::new(running.engine_url.clone(), TOKEN)
         .script([
             Step::Speak { ms: 600, hz: 1000 },
-            Step::Silence { ms: 4000 },
+            // Long enough for the engine to give up even on a loaded machine; the engine's hang-up
+            // ends the call before it.
+            Step::Silence { ms: 15000 },
             Step::HangUp,
         ])
         .pace(Pace::RealTime);

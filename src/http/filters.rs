@@ -5,20 +5,27 @@ use std::convert::Infallible;
 
 use warp::{Filter, Reply};
 
+use super::metrics::HttpMetrics;
 use super::twilio::{self, MAX_FORM_BYTES, Webhook};
-use super::{AppState, error, handlers};
+use super::{AppState, error, handlers, metrics, sse};
 
-/// Every route of the API, with request logging and the JSON error recovery.
+/// Every route of the API, with request logging (and its latency metric) and the JSON error
+/// recovery.
 pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone {
+    let http_metrics = state.metrics.clone();
     health(state.clone())
         .or(ready(state.clone()))
+        .or(events(state.clone()))
+        .or(metrics_route(state.clone()))
         .or(twilio_voice(state.clone()))
         .or(twilio_status(state.clone()))
         .or(twilio_media(state.clone()))
         .or(super::recording::route(state.clone()))
         .or(super::api::routes(state))
         .recover(error::recover)
-        .with(warp::log::custom(log_request))
+        .with(warp::log::custom(move |info| {
+            log_request(&http_metrics, info)
+        }))
 }
 
 fn with_state(state: AppState) -> impl Filter<Extract = (AppState,), Error = Infallible> + Clone {
@@ -41,6 +48,29 @@ fn ready(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = warp::
         .and(warp::get())
         .and(with_state(state))
         .and_then(handlers::ready)
+}
+
+/// `GET /api/v1/events` (Server-Sent Events)
+fn events(
+    state: AppState,
+) -> impl Filter<Extract = (impl Reply,), Error = warp::Rejection> + Clone {
+    warp::path!("api" / "v1" / "events")
+        .and(warp::get())
+        .and(with_state(state))
+        .and(super::api::org())
+        .and(warp::header::optional::<String>("last-event-id"))
+        .and(warp::query::raw().or(warp::any().map(String::new)).unify())
+        .and_then(sse::events)
+}
+
+/// `GET /metrics`
+fn metrics_route(
+    state: AppState,
+) -> impl Filter<Extract = (impl Reply,), Error = warp::Rejection> + Clone {
+    warp::path!("metrics")
+        .and(warp::get())
+        .and(with_state(state))
+        .and_then(metrics::metrics)
 }
 
 /// A Twilio webhook: path, raw query, signature header and form body (size-limited).
@@ -92,7 +122,8 @@ fn twilio_media(
         .and_then(super::media::upgrade)
 }
 
-fn log_request(info: warp::log::Info<'_>) {
+fn log_request(metrics: &HttpMetrics, info: warp::log::Info<'_>) {
+    metrics.observe_request(info.path(), info.status(), info.elapsed());
     tracing::info!(
         target: "switchboard::http",
         method = %info.method(),

@@ -1,24 +1,28 @@
 //! The HTTP layer (warp): routes in [`filters`], logic in [`handlers`], JSON shapes in [`models`],
-//! and every error turned into the one JSON error body in [`error`].
+//! and every error turned into the one JSON error body in [`error`]. The live event stream is in
+//! [`sse`], the Prometheus exposition in [`metrics`].
 
 pub mod api;
 pub mod error;
 pub mod filters;
 pub mod handlers;
 pub mod media;
+pub mod metrics;
 pub mod models;
 pub mod recording;
+pub mod sse;
 pub mod twilio;
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::net::TcpListener;
 
 use switchboard_actors::persistence::PersistenceHandle;
 
 use crate::config::{Config, Secret};
+use crate::events::EventBus;
 use crate::store::Store;
 
 /// What the handlers share.
@@ -33,6 +37,11 @@ pub struct AppState {
     pub persistence: Option<PersistenceHandle>,
     /// The largest request body the API accepts.
     pub max_body_bytes: u64,
+    /// Live events (`GET /api/v1/events`), how their streams run, and what the HTTP layer counts
+    /// for `GET /metrics`.
+    pub events: EventBus,
+    pub sse: sse::SseSettings,
+    pub metrics: Arc<metrics::HttpMetrics>,
 }
 
 /// How Twilio's requests are checked and answered.
@@ -56,6 +65,8 @@ impl AppState {
             },
         );
         state.max_body_bytes = config.http.max_body_bytes;
+        state.events = EventBus::new(config.http.sse_replay_events as usize);
+        state.sse.keepalive = Duration::from_secs(config.http.sse_keepalive_s);
         state
     }
 
@@ -67,6 +78,9 @@ impl AppState {
             media: None,
             persistence: None,
             max_body_bytes: 4 * 1024 * 1024,
+            events: EventBus::new(crate::events::DEFAULT_REPLAY_EVENTS),
+            sse: sse::SseSettings::default(),
+            metrics: Arc::default(),
         }
     }
 
@@ -81,18 +95,29 @@ impl AppState {
         self.media = Some(Arc::new(media));
         self
     }
+
+    /// Publishing on (and streaming from) `events`: the engine's bus, which its persistence
+    /// backend also publishes on.
+    pub fn with_events(mut self, events: EventBus) -> Self {
+        self.events = events;
+        self
+    }
 }
 
-/// Serves the API on `listener` until `shutdown` resolves, then stops accepting and waits for the
-/// requests in flight to finish.
+/// Serves the API on `listener` until `shutdown` resolves, then stops accepting, ends the event
+/// streams (which would otherwise never finish) and waits for the requests in flight to finish.
 pub async fn run(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
+    let streams = state.sse.shutdown.clone();
     warp::serve(filters::routes(state))
         .incoming(listener)
-        .graceful(shutdown)
+        .graceful(async move {
+            shutdown.await;
+            streams.cancel();
+        })
         .run()
         .await;
 }

@@ -1,5 +1,5 @@
-//! Twilio's webhooks: `POST /twilio/voice` (an incoming call: create its rows, answer TwiML that
-//! connects the call's audio to the media socket) and `POST /twilio/status` (status callbacks, in
+//! Twilio's webhooks: `POST /twilio/voice` (an incoming call: create its rows, publish
+//! `call.created`, answer TwiML that connects the call's audio to the media socket) and `POST /twilio/status` (status callbacks, in
 //! any order). Both are refused with 403, before anything is written, unless `X-Twilio-Signature`
 //! is Twilio's for this URL and these parameters (when `twilio.validate_signatures` is on).
 
@@ -11,6 +11,7 @@ use warp::{Rejection, Reply};
 
 use super::AppState;
 use super::error::ApiError;
+use crate::events::{EventKind, NewLiveEvent};
 use crate::store::calls::{CallStatusUpdate, NewInboundCall, StatusOutcome};
 use crate::twilio::signature;
 
@@ -119,6 +120,25 @@ pub async fn voice(state: AppState, hook: Webhook) -> Result<impl Reply, Rejecti
         .await
         .map_err(ApiError::from)?;
     tracing::info!(%call_sid, call_id = %ids.call_id, created = ids.created, "incoming call");
+    if ids.created {
+        state.events.publish(
+            NewLiveEvent::new(
+                EventKind::CallCreated,
+                call.org_id,
+                serde_json::json!({
+                    "call_id": ids.call_id,
+                    "conversation_id": ids.conversation_id,
+                    "call_sid": call.call_sid,
+                    "from": call.from_number,
+                    "to": call.to_number,
+                    "direction": call.direction,
+                    "status": call.status,
+                }),
+            )
+            .conversation(ids.conversation_id)
+            .call(Some(ids.call_id)),
+        );
+    }
     let stream_url = signature::websocket_url(&state.twilio.public_url, MEDIA_PATH);
     let twiml = format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Connect><Stream url=\"{}\">\

@@ -22,6 +22,7 @@ use super::ai_session::{AiEndpoint, AiSession, AiSessionMessage};
 use super::core::{
     AiCommand, CallConfig, CallCore, CallCounters, CallEvent, DeltaAction, MediaAction,
 };
+use super::metrics::CallMetrics;
 use super::recording::RecorderThread;
 use crate::audio::{RecordingInfo, Resampler, g711};
 use crate::domain::AudioFormat;
@@ -50,6 +51,8 @@ pub struct CallDeps {
     pub persistence: PersistenceHandle,
     pub ai: Arc<AiEndpoint>,
     pub recording: Option<RecordingTarget>,
+    /// The process's call counters.
+    pub metrics: Arc<CallMetrics>,
 }
 
 /// What the call reports when it is over (the service stores the recording row).
@@ -210,7 +213,15 @@ impl Actor for CallActor {
                     ai.stop(None);
                 } else {
                     state.ai = Some(ai);
-                    state.shared.core().on_ai_connected(now);
+                    let reconnected = {
+                        let mut core = state.shared.core();
+                        let before = core.counters().ai_reconnects;
+                        core.on_ai_connected(now);
+                        core.counters().ai_reconnects > before
+                    };
+                    if reconnected {
+                        CallMetrics::add(&state.deps.metrics.ai_reconnects);
+                    }
                     // session.update first, then the audio held while connecting.
                     state.run_events(&myself);
                     let held = std::mem::take(&mut state.held);
@@ -275,6 +286,7 @@ impl CallState {
             Inbound::Connected { .. } => {}
             Inbound::Start(start) => {
                 if self.shared.core().on_start(now, &start.stream_sid) {
+                    CallMetrics::add(&self.deps.metrics.calls_started);
                     self.start_recorder();
                 } else {
                     self.shared.rejected_frames.fetch_add(1, Ordering::Relaxed);
@@ -282,6 +294,7 @@ impl CallState {
                 }
             }
             Inbound::Media(media) => {
+                CallMetrics::add(&self.deps.metrics.media_frames_in);
                 if let Err(err) = media.decode_payload(&mut self.mulaw) {
                     self.shared.rejected_frames.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(call_sid = %self.call_sid, %err, "media frame with bad payload ignored");
@@ -450,6 +463,7 @@ impl CallState {
         }
         let _ = self.twilio.send(TwilioOut::Text(self.frame.clone()));
         let _ = self.twilio.send(TwilioOut::Text(self.mark.clone()));
+        CallMetrics::add(&self.deps.metrics.media_frames_out);
         if let Some(recorder) = self.shared.recorder().as_mut() {
             g711::decode_ulaw_into_vec(&self.mulaw, &mut self.pcm8k);
             recorder.agent(play_at_ms, &self.pcm8k);
@@ -540,6 +554,7 @@ impl CallState {
                     let _ = self.twilio.send(TwilioOut::Close);
                 }
                 CallEvent::Ended => {
+                    CallMetrics::add(&self.deps.metrics.calls_ended);
                     if let Some(ai) = self.ai.take() {
                         ai.stop(Some("call ended".into()));
                     }

@@ -827,6 +827,8 @@ impl CallCore {
 
     fn system_message(&mut self, now: Instant, kind: &str, mut details: serde_json::Value) {
         details["system_event_type"] = json!(kind);
+        // Names the call, not only its conversation (live events are published per call).
+        details["call_id"] = json!(self.config.call_id);
         details["is_automated"] = json!(true);
         details["call_clock_ms"] = json!(self.clock_ms);
         let sender = Sender {

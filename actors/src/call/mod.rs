@@ -1,11 +1,13 @@
 //! One live call: the sans-IO [`CallCore`] that decides what every frame and event means, the
 //! [`CallActor`] shell that feeds it from the Twilio and realtime sockets, the [`AiSession`] child
-//! that owns the realtime websocket, the recorder thread, and the [`CallRegistry`] that supervises
-//! every call and restarts a failed call actor on the call's surviving state.
+//! that owns the realtime websocket, the recorder thread, the [`CallRegistry`] that supervises
+//! every call and restarts a failed call actor on the call's surviving state, and the
+//! [`CallMetrics`] every call counts into.
 
 pub mod actor;
 pub mod ai_session;
 pub mod core;
+pub mod metrics;
 pub mod recording;
 pub mod registry;
 
@@ -17,4 +19,5 @@ pub use core::{
     AiCommand, CallConfig, CallCore, CallCounters, CallEvent, DeltaAction, MediaAction,
     ReconnectPolicy,
 };
+pub use metrics::{CallMetrics, CallStats};
 pub use registry::{CallRegistry, CallRegistryHandle};

@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use ractor::{
     Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SpawnErr, SupervisionEvent,
@@ -31,23 +31,32 @@ pub struct CallRegistry;
 pub struct RegistryState {
     calls: HashMap<ActorId, (CallArgs, ActorRef<CallMessage>)>,
     by_sid: HashMap<String, ActorId>,
-    restarts: Arc<AtomicU64>,
+    counts: Arc<RegistryCounts>,
+}
+
+/// What the registry counts, readable without asking it.
+#[derive(Debug, Default)]
+pub struct RegistryCounts {
+    /// Call actors restarted after a failure.
+    restarts: AtomicU64,
+    /// Call actors alive now.
+    live: AtomicUsize,
 }
 
 impl Actor for CallRegistry {
     type Msg = RegistryMessage;
     type State = RegistryState;
-    type Arguments = Arc<AtomicU64>;
+    type Arguments = Arc<RegistryCounts>;
 
     async fn pre_start(
         &self,
         _: ActorRef<RegistryMessage>,
-        restarts: Arc<AtomicU64>,
+        counts: Arc<RegistryCounts>,
     ) -> Result<RegistryState, ActorProcessingErr> {
         Ok(RegistryState {
             calls: HashMap::new(),
             by_sid: HashMap::new(),
-            restarts,
+            counts,
         })
     }
 
@@ -90,7 +99,7 @@ impl Actor for CallRegistry {
                     return Ok(());
                 }
                 tracing::error!(call_sid = %args.call_sid, %err, "call actor failed; restarting it");
-                state.restarts.fetch_add(1, Ordering::Relaxed);
+                state.counts.restarts.fetch_add(1, Ordering::Relaxed);
                 if let Err(err) = state.spawn(&myself, args).await {
                     tracing::error!(%err, "cannot restart the call actor");
                 }
@@ -114,11 +123,13 @@ impl RegistryState {
             Actor::spawn_linked(None, CallActor, args.clone(), registry.get_cell()).await?;
         self.by_sid.insert(args.call_sid.clone(), actor.get_id());
         self.calls.insert(actor.get_id(), (args, actor.clone()));
+        self.counts.live.store(self.calls.len(), Ordering::Relaxed);
         Ok(actor)
     }
 
     fn forget(&mut self, id: ActorId) -> Option<(CallArgs, ActorRef<CallMessage>)> {
         let entry = self.calls.remove(&id)?;
+        self.counts.live.store(self.calls.len(), Ordering::Relaxed);
         if self.by_sid.get(&entry.0.call_sid) == Some(&id) {
             self.by_sid.remove(&entry.0.call_sid);
         }
@@ -130,14 +141,14 @@ impl RegistryState {
 #[derive(Clone)]
 pub struct CallRegistryHandle {
     actor: ActorRef<RegistryMessage>,
-    restarts: Arc<AtomicU64>,
+    counts: Arc<RegistryCounts>,
 }
 
 impl CallRegistryHandle {
     pub async fn start() -> Result<Self, SpawnErr> {
-        let restarts = Arc::new(AtomicU64::new(0));
-        let (actor, _) = Actor::spawn(None, CallRegistry, restarts.clone()).await?;
-        Ok(CallRegistryHandle { actor, restarts })
+        let counts = Arc::new(RegistryCounts::default());
+        let (actor, _) = Actor::spawn(None, CallRegistry, counts.clone()).await?;
+        Ok(CallRegistryHandle { actor, counts })
     }
 
     /// Starts a call's actor.
@@ -163,7 +174,13 @@ impl CallRegistryHandle {
 
     /// Call actors restarted after a failure.
     pub fn restarts(&self) -> u64 {
-        self.restarts.load(Ordering::Relaxed)
+        self.counts.restarts.load(Ordering::Relaxed)
+    }
+
+    /// Call actors alive now (a call's actor stops once the call has ended and its rows are
+    /// durable). Read without a round trip to the registry, for `/metrics`.
+    pub fn live_calls(&self) -> usize {
+        self.counts.live.load(Ordering::Relaxed)
     }
 
     /// Makes a call's actor panic (tests of supervision).

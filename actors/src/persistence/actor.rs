@@ -25,6 +25,14 @@ use super::rows::PersistItem;
 /// per table), idempotently: rows whose ids exist already are skipped, updates are last-writer-wins.
 pub trait PersistenceBackend: Send + Sync + 'static {
     fn write(&self, rows: &[PersistItem]) -> impl Future<Output = Result<(), WriteError>> + Send;
+
+    /// Rows that are now durable, in the order producers handed them over, each row once (a batch
+    /// written again after an uncertain failure or a restart is reported once; rejected rows
+    /// never). Called on the persistence actor, so it must be quick and must not block: the
+    /// service publishes live events from here. Does nothing by default.
+    fn durable(&self, rows: &[PersistItem]) {
+        let _ = rows;
+    }
 }
 
 /// A flush could not be answered.
@@ -157,20 +165,31 @@ impl<B: PersistenceBackend> Actor for PersistenceActor<B> {
     }
 }
 
-/// Starts every batch that is due, answers released flushes, and arms the next tick.
+/// Starts every batch that is due, reports durable rows to the backend, answers released flushes,
+/// and arms the next tick.
 fn pump<B: PersistenceBackend>(
     myself: &ActorRef<PersistMessage>,
     state: &mut PersistenceActorState<B>,
 ) {
     let now = Instant::now();
-    let (batches, released, timeout) = {
+    let (batches, durable, released, timeout) = {
         let mut core = state.shared.core();
         let mut batches = Vec::new();
         while let Some(batch) = core.poll_write(now) {
             batches.push(batch);
         }
-        (batches, core.take_released_waiters(), core.poll_timeout())
+        let durable = core.take_durable();
+        (
+            batches,
+            durable,
+            core.take_released_waiters(),
+            core.poll_timeout(),
+        )
     };
+    // Before the flush waiters: whoever flushed sees the durable rows' consequences.
+    for rows in durable {
+        state.backend.durable(&rows);
+    }
     for waiter in released {
         let _ = waiter.send(());
     }

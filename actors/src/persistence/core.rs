@@ -10,7 +10,8 @@
 //! Inputs: [`submit`](PersistenceCore::submit), [`add_flush_waiter`](PersistenceCore::add_flush_waiter),
 //! [`on_write_result`](PersistenceCore::on_write_result), [`recover_in_flight`](PersistenceCore::recover_in_flight).
 //! Outputs: [`poll_write`](PersistenceCore::poll_write), [`poll_timeout`](PersistenceCore::poll_timeout),
-//! [`take_released_waiters`](PersistenceCore::take_released_waiters).
+//! [`take_released_waiters`](PersistenceCore::take_released_waiters),
+//! [`take_durable`](PersistenceCore::take_durable) (written rows, in acceptance order, once each).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -115,6 +116,9 @@ pub struct PersistenceCore<W> {
     next_batch_id: u64,
     /// Flush waiters: released once every row with a sequence below theirs is durable.
     waiters: Vec<(u64, W)>,
+    /// Written batches by first sequence, held until every row before them is durable too, so
+    /// that [`take_durable`](Self::take_durable) hands them out in acceptance order.
+    written: BTreeMap<u64, Arc<[PersistItem]>>,
     rejections: VecDeque<Rejection>,
 }
 
@@ -133,6 +137,7 @@ impl<W> PersistenceCore<W> {
             backoff,
             next_batch_id: 0,
             waiters: Vec::new(),
+            written: BTreeMap::new(),
             rejections: VecDeque::new(),
         }
     }
@@ -199,6 +204,21 @@ impl<W> PersistenceCore<W> {
             self.waiters.drain(..).partition(|(seq, _)| *seq <= durable);
         self.waiters = waiting;
         released.into_iter().map(|(_, w)| w).collect()
+    }
+
+    /// Rows written since the last call, in the order they were accepted, each row once (a batch
+    /// written twice — after a restart of the shell — is handed out once; rejected rows never).
+    /// A batch written early is held back until every row accepted before it is durable.
+    pub fn take_durable(&mut self) -> Vec<Arc<[PersistItem]>> {
+        let durable = self.durable_below();
+        let mut out = Vec::new();
+        while let Some(entry) = self.written.first_entry() {
+            if *entry.key() >= durable {
+                break;
+            }
+            out.push(entry.remove());
+        }
+        out
     }
 
     fn flush_wanted(&self) -> bool {
@@ -280,6 +300,7 @@ impl<W> PersistenceCore<W> {
             Ok(()) => {
                 self.metrics.record_batch(batch.rows.len(), latency);
                 self.backoff = self.config.retry_initial;
+                self.written.insert(batch.first_seq, batch.rows);
             }
             Err(WriteError::Transient(why)) => {
                 batch.attempts += 1;

@@ -4,16 +4,19 @@
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
-/// Power-of-two buckets: bucket `i` counts values in `[2^(i-1), 2^i)` (bucket 0 counts 0).
+/// Power-of-two buckets: bucket `i` counts values in `[2^(i-1), 2^i)` (bucket 0 counts 0), and
+/// the sum of the values recorded (for the `/metrics` exposition).
 #[derive(Debug)]
 pub struct Histogram {
     buckets: [AtomicU64; 32],
+    sum: AtomicU64,
 }
 
 impl Default for Histogram {
     fn default() -> Self {
         Histogram {
             buckets: std::array::from_fn(|_| AtomicU64::new(0)),
+            sum: AtomicU64::new(0),
         }
     }
 }
@@ -22,6 +25,12 @@ impl Histogram {
     pub fn record(&self, value: u64) {
         let bucket = (64 - value.leading_zeros() as usize).min(31);
         self.buckets[bucket].fetch_add(1, Relaxed);
+        self.sum.fetch_add(value, Relaxed);
+    }
+
+    /// The sum of every value recorded.
+    pub fn sum(&self) -> u64 {
+        self.sum.load(Relaxed)
     }
 
     /// Counts per bucket, with each bucket's upper bound (exclusive).
@@ -147,5 +156,6 @@ mod tests {
         assert_eq!(h.quantile_upper_bound(1.0), 128); // 100 is in [64, 128)
         h.record(0);
         assert_eq!(h.buckets()[0].1, 1);
+        assert_eq!(h.sum(), 5050);
     }
 }

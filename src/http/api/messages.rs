@@ -22,6 +22,7 @@ use warp::{Rejection, Reply};
 
 use super::calls::resolve;
 use super::params::{self, Paging};
+use crate::events::{EventKind, NewLiveEvent};
 use crate::history::{Message, MessageEdit, MessageFilter, Page};
 use crate::http::AppState;
 use crate::http::error::ApiError;
@@ -220,6 +221,12 @@ pub async fn edit(
         .edit_message(call.conversation_id, message_id, &edit)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("message `{message_id}` of call `{id}`")))?;
+    publish(
+        &state,
+        &call,
+        EventKind::MessageUpdated,
+        serde_json::to_value(&message).unwrap_or_default(),
+    );
     Ok(warp::reply::json(&message).into_response())
 }
 
@@ -243,6 +250,19 @@ pub async fn delete(
         return Err(ApiError::NotFound(format!("message `{message_id}` of call `{id}`")).into());
     }
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Tells live dashboards that a message of `call` changed (new messages are published by the
+/// persistence path once durable).
+fn publish(state: &AppState, call: &CallRef, kind: EventKind, data: Value) {
+    state.events.publish(NewLiveEvent {
+        kind,
+        org_id: call.org_id,
+        conversation_id: Some(call.conversation_id),
+        call_id: Some(call.id),
+        at: Utc::now(),
+        data,
+    });
 }
 
 /// Stores one message; true when it is new (false: its id was already stored).

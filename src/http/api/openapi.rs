@@ -32,13 +32,16 @@ use super::{calls, insights, messages};
         openapi_json,
         crate::http::handlers::health,
         crate::http::handlers::ready,
+        crate::http::sse::events,
+        crate::http::metrics::metrics,
     ),
     tags(
         (name = "calls", description = "Voice calls and what was said in them"),
         (name = "messages", description = "A call's messages: transcript segments, system events, summaries, notes"),
         (name = "analytics", description = "Figures over the organization's calls"),
         (name = "conversations", description = "Omnichannel threads and customer timelines"),
-        (name = "meta", description = "This document, liveness, readiness"),
+        (name = "events", description = "Live events for dashboards (Server-Sent Events)"),
+        (name = "meta", description = "This document, liveness, readiness, metrics"),
     )
 )]
 pub struct ApiDoc;

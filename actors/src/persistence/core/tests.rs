@@ -231,3 +231,63 @@ fn recovered_in_flight_batches_are_written_again_and_stale_results_ignored() {
     assert!(c.is_idle());
     assert_eq!(c.metrics.snapshot().rows_written, 20);
 }
+
+/// The ids handed out by `take_durable`, flattened.
+fn durable_ids(c: &mut PersistenceCore<&'static str>) -> Vec<Uuid> {
+    c.take_durable()
+        .iter()
+        .flat_map(|rows| rows.iter().map(PersistItem::id))
+        .collect()
+}
+
+#[test]
+fn durable_rows_are_handed_out_in_acceptance_order_once_each() {
+    let t0 = Instant::now();
+    let mut c = core();
+    let first = rows(10);
+    let second = rows(10);
+    let expected: Vec<Uuid> = first.iter().chain(&second).map(PersistItem::id).collect();
+    c.submit(t0, first).unwrap();
+    c.submit(t0, second).unwrap();
+    let a = c.poll_write(t0).unwrap();
+    let b = c.poll_write(t0).unwrap();
+    // The later batch lands first: held back until the earlier one is durable too.
+    c.on_write_result(t0, b.id, OK, LAT);
+    assert!(durable_ids(&mut c).is_empty());
+    // The earlier one fails once (uncertain), then lands: both come out, in order.
+    c.on_write_result(t0, a.id, Err(WriteError::Transient("reset".into())), LAT);
+    assert!(durable_ids(&mut c).is_empty());
+    let again = c.poll_write(t0 + Duration::from_millis(50)).unwrap();
+    c.on_write_result(t0, again.id, OK, LAT);
+    assert_eq!(durable_ids(&mut c), expected);
+    assert!(durable_ids(&mut c).is_empty(), "each row once");
+}
+
+#[test]
+fn rejected_rows_are_never_durable_and_restarted_writes_count_once() {
+    let t0 = Instant::now();
+    let mut c = core();
+    let batch_rows = rows(4);
+    let poison = batch_rows[1].id();
+    let good: Vec<Uuid> = batch_rows
+        .iter()
+        .map(PersistItem::id)
+        .filter(|id| *id != poison)
+        .collect();
+    c.submit(t0, batch_rows).unwrap();
+    c.add_flush_waiter("w");
+    let first = c.poll_write(t0).unwrap();
+    // The shell restarts while the batch is in flight; the old write's result is lost.
+    c.recover_in_flight(t0);
+    c.on_write_result(t0, first.id, OK, LAT);
+    while let Some(batch) = c.poll_write(t0) {
+        let result = if batch.rows.iter().any(|r| r.id() == poison) {
+            Err(WriteError::Rejected("bad value".into()))
+        } else {
+            Ok(())
+        };
+        c.on_write_result(t0, batch.id, result, LAT);
+    }
+    assert!(c.is_idle());
+    assert_eq!(durable_ids(&mut c), good);
+}
