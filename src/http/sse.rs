@@ -88,13 +88,23 @@ pub async fn events(
                 ))
             }
         });
-    let stream = stream.take_until(state.sse.shutdown.clone().cancelled_owned());
+    // The first field goes out at once, so the client sees the stream open (EventSource's `open`)
+    // without waiting for an event or a keep-alive; it also sets the client's reconnect delay.
+    let opening = futures_util::stream::once(async {
+        Ok::<_, Infallible>(Event::default().retry(RECONNECT_DELAY))
+    });
+    let stream = opening
+        .chain(stream)
+        .take_until(state.sse.shutdown.clone().cancelled_owned());
     let keepalive = warp::sse::keep_alive()
         .interval(state.sse.keepalive)
         .text("keep-alive")
         .stream(SyncStream::new(stream));
     Ok(warp::sse::reply(keepalive))
 }
+
+/// How long a disconnected browser waits before reconnecting (the stream's `retry:` field).
+const RECONNECT_DELAY: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// A `Last-Event-ID`: a whole number; empty means none.
 fn parse_event_id(source: &str, value: &str) -> Result<Option<u64>, ApiError> {

@@ -249,6 +249,8 @@ pub async fn delete(
     {
         return Err(ApiError::NotFound(format!("message `{message_id}` of call `{id}`")).into());
     }
+    let deleted = serde_json::json!({ "id": message_id });
+    publish(&state, &call, EventKind::MessageDeleted, deleted);
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
