@@ -137,6 +137,10 @@ impl SseClient {
         loop {
             if let Some(end) = self.body.find("\n\n") {
                 let block: String = self.body.drain(..end + 2).collect();
+                if block.starts_with("retry:") {
+                    // The stream's opening field: the client's reconnect delay, not an item.
+                    continue;
+                }
                 return Some(parse_block(&block));
             }
             self.dechunk();
