@@ -9,7 +9,7 @@ use switchboard_actors::domain::{
     CallDirection, CallStatus, Channel, ConversationStatus, MessageDirection, MessageType, Outcome,
     SenderType, Sentiment,
 };
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 /// How far a list's `total` is counted: counting every match of a broad filter over a large
@@ -209,33 +209,47 @@ pub struct Timeline {
     pub conversations: Page<ConversationSummary>,
 }
 
-/// Which calls to list.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// Which calls to list: the query parameters of `GET /api/v1/calls` (with `limit` 1–100, default
+/// 20; `offset` or `cursor`).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CallFilter {
     pub status: Option<CallStatus>,
     pub direction: Option<CallDirection>,
+    /// The caller's number, exactly (E.164, `+` encoded as `%2B`).
     pub from: Option<String>,
+    /// The called number, exactly.
     pub to: Option<String>,
     pub customer_id: Option<Uuid>,
+    /// The agent that handled the call.
     pub agent: Option<String>,
+    /// The conversation's scored sentiment.
     pub sentiment: Option<Sentiment>,
+    /// Calls started at or after this instant (RFC 3339).
     pub start_date: Option<DateTime<Utc>>,
+    /// Calls started before this instant (RFC 3339).
     pub end_date: Option<DateTime<Utc>>,
-    /// Full-text search over the calls' messages.
+    /// Full-text search (words, any order) over what was said and written in the call.
     pub q: Option<String>,
 }
 
-/// Which messages of a conversation to list.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// Which messages of a conversation to list: the query parameters of a call's messages (with
+/// `limit` 1–1000, default 100; `offset` or `cursor`).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct MessageFilter {
     pub message_type: Option<MessageType>,
     pub sender_type: Option<SenderType>,
+    /// Messages at or after this instant (RFC 3339).
     pub since: Option<DateTime<Utc>>,
+    /// Messages before this instant (RFC 3339).
     pub until: Option<DateTime<Utc>>,
 }
 
-/// Which conversations to list.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// Which conversations to list: the query parameters of `GET /api/v1/conversations` (with
+/// `limit` 1–100, default 20; `offset` or `cursor`).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ConversationFilter {
     pub channel: Option<Channel>,
     pub status: Option<ConversationStatus>,

@@ -297,26 +297,14 @@ impl Store {
                     client.query(LIST_AMONG, &params),
                     client.query_one(COUNT_AMONG, &count),
                 )?;
-                let items = rows
-                    .iter()
-                    .map(|r| rows::call_summary(r, 0))
-                    .collect::<Result<Vec<_>, _>>()?;
-                return Ok(page_of(items, total.try_get(0)?, page.limit, |c| {
-                    Cursor::new(c.started_at, c.id)
-                }));
+                return calls_page(&rows, total.try_get(0)?, page.limit);
             }
             // A common word is not counted past the page: over millions of messages that count
             // would cost seconds. `total` then counts the matches this request knows of
             // (`offset` plus this page); `total_exact` says whether that is all.
             let rows = client.query(SEARCH_CALLS, &params).await?;
-            let items = rows
-                .iter()
-                .map(|r| rows::call_summary(r, 0))
-                .collect::<Result<Vec<_>, _>>()?;
-            let known = offset + items.len().min(page.limit as usize) as i64;
-            let mut page = page_of(items, known, page.limit, |c| {
-                Cursor::new(c.started_at, c.id)
-            });
+            let known = offset + rows.len().min(page.limit as usize) as i64;
+            let mut page = calls_page(&rows, known, page.limit)?;
             page.total_exact = !page.has_more && after.is_none();
             return Ok(page);
         }
@@ -325,13 +313,7 @@ impl Store {
             client.query(LIST_CALLS, &params),
             client.query_one(COUNT_CALLS, &count),
         )?;
-        let items = rows
-            .iter()
-            .map(|r| rows::call_summary(r, 0))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(page_of(items, total.try_get(0)?, page.limit, |c| {
-            Cursor::new(c.started_at, c.id)
-        }))
+        calls_page(&rows, total.try_get(0)?, page.limit)
     }
 
     /// Everything a call page shows; `None` when the organization has no such call.
@@ -574,6 +556,21 @@ impl Store {
             .await?;
         Ok(())
     }
+}
+
+/// A page of calls from `limit + 1` fetched rows, newest first.
+fn calls_page(
+    rows: &[tokio_postgres::Row],
+    total: i64,
+    limit: u32,
+) -> Result<Page<CallSummary>, StoreError> {
+    let items = rows
+        .iter()
+        .map(|r| rows::call_summary(r, 0))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(page_of(items, total, limit, |c| {
+        Cursor::new(c.started_at, c.id)
+    }))
 }
 
 /// The keyset position and the offset a page request asks for.

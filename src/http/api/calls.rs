@@ -1,8 +1,6 @@
 //! Call routes: the list, one call, its transcript, summary, notes and conversation figures.
 
-use chrono::{DateTime, Utc};
 use serde::Deserialize;
-use switchboard_actors::domain::{CallDirection, CallStatus, Sentiment};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 use warp::http::StatusCode;
@@ -20,60 +18,28 @@ use crate::http::models::ErrorBody;
 use crate::store::history::CallRef;
 use switchboard_actors::domain::{MessageType, SenderType};
 
-/// Filters of `GET /api/v1/calls` (with `limit` 1–100, default 20; `offset` or `cursor`).
-#[derive(Debug, Default, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct CallListQuery {
-    pub status: Option<CallStatus>,
-    pub direction: Option<CallDirection>,
-    /// The caller's number, exactly (E.164, `+` encoded as `%2B`).
-    pub from: Option<String>,
-    /// The called number, exactly.
-    pub to: Option<String>,
-    pub customer_id: Option<Uuid>,
-    /// The agent that handled the call.
-    pub agent: Option<String>,
-    /// The conversation's scored sentiment.
-    pub sentiment: Option<Sentiment>,
-    /// Calls started at or after this instant (RFC 3339).
-    pub start_date: Option<DateTime<Utc>>,
-    /// Calls started before this instant (RFC 3339).
-    pub end_date: Option<DateTime<Utc>>,
-    /// Full-text search (words, any order) over what was said and written in the call.
-    pub q: Option<String>,
-}
-
 /// The calls list's page sizes.
 const CALLS_PAGE: (u32, u32) = (20, 100);
 
 /// List calls, newest first.
 #[utoipa::path(get, path = "/api/v1/calls", tag = "calls",
-    params(CallListQuery, Paging),
+    params(CallFilter, Paging),
     responses((status = 200, body = Page<CallSummary>), (status = 400, body = ErrorBody)))]
 pub async fn list(state: AppState, org: Uuid, raw: String) -> Result<Response, Rejection> {
-    let (q, paging) = params::list_query::<CallListQuery>(&raw)?;
+    let (filter, paging) = params::list_query::<CallFilter>(&raw)?;
     let page = paging.request(CALLS_PAGE.0, CALLS_PAGE.1)?;
     for (name, value, max) in [
-        ("from", &q.from, 32),
-        ("to", &q.to, 32),
-        ("agent", &q.agent, 200),
-        ("q", &q.q, 200),
+        ("from", &filter.from, 32),
+        ("to", &filter.to, 32),
+        ("agent", &filter.agent, 200),
+        ("q", &filter.q, 200),
     ] {
         params::text(name, value, max)?;
     }
-    params::date_range(("start_date", q.start_date), ("end_date", q.end_date))?;
-    let filter = CallFilter {
-        status: q.status,
-        direction: q.direction,
-        from: q.from,
-        to: q.to,
-        customer_id: q.customer_id,
-        agent: q.agent,
-        sentiment: q.sentiment,
-        start_date: q.start_date,
-        end_date: q.end_date,
-        q: q.q,
-    };
+    params::date_range(
+        ("start_date", filter.start_date),
+        ("end_date", filter.end_date),
+    )?;
     let calls = state.store.list_calls(org, &filter, &page).await?;
     Ok(warp::reply::json(&calls).into_response())
 }

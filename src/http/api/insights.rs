@@ -3,7 +3,6 @@
 
 use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
-use switchboard_actors::domain::{Channel, ConversationStatus};
 use utoipa::IntoParams;
 use uuid::Uuid;
 use warp::reply::Response;
@@ -54,27 +53,13 @@ pub async fn analytics(state: AppState, org: Uuid, raw: String) -> Result<Respon
     Ok(warp::reply::json(&figures).into_response())
 }
 
-/// Filters of the conversations list (with `limit` 1–100, default 20; `offset` or `cursor`).
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct ConversationListQuery {
-    pub channel: Option<Channel>,
-    pub status: Option<ConversationStatus>,
-    pub customer_id: Option<Uuid>,
-}
-
 /// Conversations of every channel, most recently active first.
 #[utoipa::path(get, path = "/api/v1/conversations", tag = "conversations",
-    params(ConversationListQuery, Paging),
+    params(ConversationFilter, Paging),
     responses((status = 200, body = Page<ConversationSummary>), (status = 400, body = ErrorBody)))]
 pub async fn conversations(state: AppState, org: Uuid, raw: String) -> Result<Response, Rejection> {
-    let (q, paging) = params::list_query::<ConversationListQuery>(&raw)?;
+    let (filter, paging) = params::list_query::<ConversationFilter>(&raw)?;
     let page = paging.request(20, 100)?;
-    let filter = ConversationFilter {
-        channel: q.channel,
-        status: q.status,
-        customer_id: q.customer_id,
-    };
     let list = state.store.list_conversations(org, &filter, &page).await?;
     Ok(warp::reply::json(&list).into_response())
 }

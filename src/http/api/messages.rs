@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use switchboard_actors::domain::{MessageDirection, MessageType, SenderType};
 use switchboard_actors::persistence::{self as persist, PersistItem};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 use uuid::Uuid;
 use warp::http::StatusCode;
 use warp::reply::Response;
@@ -35,18 +35,6 @@ pub const MAX_CONTENT_BYTES: usize = 64 * 1024;
 pub const MAX_METADATA_BYTES: usize = 16 * 1024;
 /// The most messages one bulk request may carry.
 pub const MAX_BULK: usize = 1_000;
-
-/// Filters of a call's messages (with `limit` 1–1000, default 100; `offset` or `cursor`).
-#[derive(Debug, Default, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct MessageListQuery {
-    pub message_type: Option<MessageType>,
-    pub sender_type: Option<SenderType>,
-    /// Messages at or after this instant (RFC 3339).
-    pub since: Option<DateTime<Utc>>,
-    /// Messages before this instant (RFC 3339).
-    pub until: Option<DateTime<Utc>>,
-}
 
 const MESSAGES_PAGE: (u32, u32) = (100, 1000);
 
@@ -108,7 +96,7 @@ pub struct MessagePatch {
 
 /// A call's messages in conversation order.
 #[utoipa::path(get, path = "/api/v1/calls/{id}/messages", tag = "messages",
-    params(("id" = String, Path, description = "The call's UUID or Twilio CallSid"), MessageListQuery, Paging),
+    params(("id" = String, Path, description = "The call's UUID or Twilio CallSid"), MessageFilter, Paging),
     responses((status = 200, body = Page<Message>), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn list(
     state: AppState,
@@ -116,16 +104,10 @@ pub async fn list(
     id: String,
     raw: String,
 ) -> Result<Response, Rejection> {
-    let (q, paging) = params::list_query::<MessageListQuery>(&raw)?;
+    let (filter, paging) = params::list_query::<MessageFilter>(&raw)?;
     let page = paging.request(MESSAGES_PAGE.0, MESSAGES_PAGE.1)?;
-    params::date_range(("since", q.since), ("until", q.until))?;
+    params::date_range(("since", filter.since), ("until", filter.until))?;
     let call = resolve(&state, org, &id).await?;
-    let filter = MessageFilter {
-        message_type: q.message_type,
-        sender_type: q.sender_type,
-        since: q.since,
-        until: q.until,
-    };
     let messages = state
         .store
         .list_messages(call.conversation_id, &filter, &page)
