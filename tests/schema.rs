@@ -303,3 +303,255 @@ async fn concurrent_migrations_from_two_engines_do_not_race() {
     );
     db.store.readiness().await.unwrap();
 }
+
+/// The analytics rollups (V7) count exactly what a recount of the base tables finds, after
+/// bulk inserts, multi-row and concurrent updates, updates that change nothing they count, and
+/// cascading deletes; and the analytics read (whole hours from the rollups, partial hours from
+/// the base tables) equals a plain scan of the period.
+#[tokio::test]
+async fn analytics_rollups_stay_exact_through_every_kind_of_write() {
+    use chrono::{DateTime, Duration, Utc};
+    use switchboard::history::analytics::Interval;
+    use switchboard::store::analytics::{Group, fold};
+
+    let db = TestDb::start().await;
+    let client = db.client().await;
+    let other_org = Uuid::now_v7();
+    client
+        .execute(
+            "INSERT INTO organizations (id, name, slug) VALUES ($1, 'Other', 'other')",
+            &[&other_org],
+        )
+        .await
+        .unwrap();
+    // 240 calls over 30 hours from 2026-11-01T00:07Z, in both organizations, half sentiment-scored.
+    let base: DateTime<Utc> = "2026-11-01T00:07:00Z".parse().unwrap();
+    let n = 240;
+    let conversations: Vec<Uuid> = (0..n).map(|_| Uuid::now_v7()).collect();
+    let calls: Vec<Uuid> = (0..n).map(|_| Uuid::now_v7()).collect();
+    let orgs: Vec<Uuid> = (0..n)
+        .map(|i| if i % 5 == 0 { other_org } else { DEFAULT_ORG })
+        .collect();
+    let starts: Vec<DateTime<Utc>> = (0..n)
+        .map(|i| base + Duration::minutes(i as i64 * 7 + (i as i64 % 3)))
+        .collect();
+    let sentiments: Vec<Option<&str>> = (0..n)
+        .map(|i| ["positive", "negative", "neutral"].get(i % 6).copied())
+        .collect();
+    let sids: Vec<String> = (0..n).map(|i| format!("CArollup{i:04}")).collect();
+    let directions: Vec<&str> = (0..n)
+        .map(|i| if i % 4 == 0 { "outbound" } else { "inbound" })
+        .collect();
+    client
+        .execute(
+            "INSERT INTO conversations (id, org_id, channel, initiated_at, sentiment)
+             SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::timestamptz[], $5::text[])",
+            &[
+                &conversations,
+                &orgs,
+                &vec!["voice"; n],
+                &starts,
+                &sentiments,
+            ],
+        )
+        .await
+        .unwrap();
+    client
+        .execute(
+            "INSERT INTO calls (id, org_id, conversation_id, call_sid, from_number, to_number,
+                                direction, status, started_at)
+             SELECT id, org, conv, sid, '+15550001111', '+15550002222', dir, 'ringing', at
+             FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::timestamptz[])
+                  AS u(id, org, conv, sid, dir, at)",
+            &[&calls, &orgs, &conversations, &sids, &directions, &starts],
+        )
+        .await
+        .unwrap();
+    // A non-voice conversation is not counted.
+    client
+        .execute(
+            "INSERT INTO conversations (id, org_id, channel, initiated_at) VALUES ($1, $2, 'sms', $3)",
+            &[&Uuid::now_v7(), &DEFAULT_ORG, &starts[3]],
+        )
+        .await
+        .unwrap();
+
+    // One multi-row update answers most calls; another ends them with durations.
+    client
+        .execute(
+            "UPDATE calls SET status = 'in-progress', answered_at = started_at
+             WHERE call_sid <> ALL($1)",
+            &[&sids[200..].to_vec()],
+        )
+        .await
+        .unwrap();
+    client
+        .execute(
+            "UPDATE calls SET status = 'completed', ended_at = started_at + interval '1 minute',
+                              duration_seconds = 30 + (abs(hashtext(call_sid)) % 300)
+             WHERE status = 'in-progress' AND call_sid < 'CArollup0150'",
+            &[],
+        )
+        .await
+        .unwrap();
+    // Concurrent single-row writers (Twilio status callbacks, the persistence path) on the
+    // same hours, statuses and directions: none deadlocks or loses a change.
+    let mut writers = Vec::new();
+    for w in 0..4 {
+        let client = db.client().await;
+        let sids = sids.clone();
+        writers.push(tokio::spawn(async move {
+            for sid in sids.iter().skip(200 + w).step_by(4) {
+                for (status, seconds) in [("in-progress", None), ("no-answer", Some(0))] {
+                    client
+                        .execute(
+                            "UPDATE calls SET status = $2, duration_seconds = $3 WHERE call_sid = $1",
+                            &[sid, &status, &seconds],
+                        )
+                        .await
+                        .unwrap();
+                }
+                client
+                    .execute(
+                        "UPDATE conversations SET sentiment = 'mixed', last_activity_at = now()
+                         WHERE id = (SELECT conversation_id FROM calls WHERE call_sid = $1)",
+                        &[sid],
+                    )
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    for w in writers {
+        w.await.unwrap();
+    }
+    // Updates of columns the rollups do not count leave their rows untouched.
+    const ROLLUP_VERSIONS: &str = "
+        SELECT (SELECT string_agg(xmin::text, ',' ORDER BY org_id, hour, status, direction)
+                FROM call_stats_hourly)
+            || ';' || (SELECT string_agg(xmin::text, ',' ORDER BY org_id, hour, sentiment)
+                       FROM voice_sentiment_hourly)";
+    let before: String = client.query_one(ROLLUP_VERSIONS, &[]).await.unwrap().get(0);
+    client
+        .execute("UPDATE calls SET updated_at = now(), agent = 'ada'", &[])
+        .await
+        .unwrap();
+    client
+        .execute("UPDATE conversations SET last_activity_at = now()", &[])
+        .await
+        .unwrap();
+    let after: String = client.query_one(ROLLUP_VERSIONS, &[]).await.unwrap().get(0);
+    assert_eq!(before, after, "no-op updates rewrote rollup rows");
+    // Deleting conversations cascades to their calls; both rollups follow.
+    client
+        .execute(
+            "DELETE FROM conversations WHERE id = ANY($1)",
+            &[&conversations[100..130].to_vec()],
+        )
+        .await
+        .unwrap();
+
+    let mismatches: i64 = client
+        .query_one(
+            "WITH recount AS (
+                 SELECT org_id, date_trunc('hour', started_at, 'UTC') AS hour, status, direction,
+                        count(*) AS calls, coalesce(sum(duration_seconds), 0) AS duration_sum,
+                        count(duration_seconds) AS durations
+                 FROM calls GROUP BY 1, 2, 3, 4),
+             rollup AS (
+                 SELECT org_id, hour, status, direction, calls, duration_sum, durations
+                 FROM call_stats_hourly WHERE calls <> 0 OR duration_sum <> 0 OR durations <> 0),
+             sentiment_recount AS (
+                 SELECT org_id, date_trunc('hour', initiated_at, 'UTC') AS hour,
+                        coalesce(sentiment, 'unscored') AS sentiment, count(*) AS n
+                 FROM conversations WHERE channel = 'voice' GROUP BY 1, 2, 3),
+             sentiment_rollup AS (
+                 SELECT org_id, hour, sentiment, conversations AS n
+                 FROM voice_sentiment_hourly WHERE conversations <> 0)
+             SELECT (SELECT count(*) FROM (SELECT * FROM recount EXCEPT SELECT * FROM rollup) a)
+                  + (SELECT count(*) FROM (SELECT * FROM rollup EXCEPT SELECT * FROM recount) b)
+                  + (SELECT count(*) FROM (SELECT * FROM sentiment_recount
+                                           EXCEPT SELECT * FROM sentiment_rollup) c)
+                  + (SELECT count(*) FROM (SELECT * FROM sentiment_rollup
+                                           EXCEPT SELECT * FROM sentiment_recount) d)",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(mismatches, 0, "the rollups differ from a recount");
+    let rolled: i64 = client
+        .query_one("SELECT sum(calls)::bigint FROM call_stats_hourly", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(rolled, (n - 30) as i64);
+
+    // The analytics read equals a plain scan, for periods with and without partial hours.
+    for (start, end, interval) in [
+        (
+            "2026-11-01T00:30:00Z",
+            "2026-11-02T05:10:00Z",
+            Interval::Hour,
+        ),
+        (
+            "2026-11-01T03:00:00Z",
+            "2026-11-01T20:00:00Z",
+            Interval::Day,
+        ),
+        (
+            "2026-11-01T02:10:00Z",
+            "2026-11-01T02:50:00Z",
+            Interval::Hour,
+        ),
+        (
+            "2026-10-30T00:00:00Z",
+            "2026-11-03T00:00:00Z",
+            Interval::Week,
+        ),
+    ] {
+        let (start, end): (DateTime<Utc>, DateTime<Utc>) =
+            (start.parse().unwrap(), end.parse().unwrap());
+        let rows = client
+            .query(
+                "SELECT date_trunc($4, started_at, 'UTC'), status, direction, count(*),
+                        coalesce(sum(duration_seconds), 0)::bigint, count(duration_seconds)
+                 FROM calls WHERE org_id = $1 AND started_at >= $2 AND started_at < $3
+                 GROUP BY 1, 2, 3",
+                &[&DEFAULT_ORG, &start, &end, &interval.as_str()],
+            )
+            .await
+            .unwrap();
+        let groups: Vec<Group> = rows
+            .iter()
+            .map(|r| Group {
+                bucket: r.get(0),
+                status: r.get(1),
+                direction: r.get(2),
+                calls: r.get(3),
+                duration_sum: r.get(4),
+                durations: r.get(5),
+            })
+            .collect();
+        let by_sentiment = client
+            .query(
+                "SELECT coalesce(sentiment, 'unscored'), count(*) FROM conversations
+                 WHERE org_id = $1 AND channel = 'voice' AND initiated_at >= $2 AND initiated_at < $3
+                 GROUP BY 1",
+                &[&DEFAULT_ORG, &start, &end],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+        let expected = fold(start, end, interval, &groups, by_sentiment);
+        let got = db
+            .store
+            .analytics(DEFAULT_ORG, start, end, interval)
+            .await
+            .unwrap();
+        assert!(expected.totals.calls > 0, "{start}..{end} has calls");
+        assert_eq!(got, expected, "{start}..{end} by {interval:?}");
+    }
+}

@@ -1,7 +1,8 @@
-//! Organization-wide call analytics: two index-only range scans sent together — the period's
-//! calls grouped by bucket, status and direction, and its voice conversations grouped by
-//! sentiment (a voice conversation is created with its call, at the same instant) — folded into
-//! totals, breakdowns and a gap-free time series in Rust.
+//! Organization-wide call analytics from the hourly rollups (V7) and the base tables: the
+//! period's whole UTC hours are read from `call_stats_hourly` and `voice_sentiment_hourly`, its
+//! partial hours at either end are counted in `calls` and `conversations` (index-only range
+//! scans over at most two hours), and the groups are folded into totals, breakdowns and a
+//! gap-free time series in Rust. The answer is exact: the rollups are kept in step by triggers.
 
 use std::collections::BTreeMap;
 
@@ -11,18 +12,74 @@ use uuid::Uuid;
 use super::{Store, StoreError};
 use crate::history::analytics::{Analytics, Interval, SeriesPoint, Totals};
 
+/// `$1` org, `$2` bucket interval, `$3`/`$4` the whole hours `[from, to)` read from the rollup,
+/// `$5`/`$6` the partial ranges' starts and ends scanned in `calls`.
 const GROUPS: &str = "
-SELECT date_trunc($4, started_at, 'UTC') AS bucket, status, direction, count(*),
-       coalesce(sum(duration_seconds), 0)::bigint, count(duration_seconds)
-FROM calls
-WHERE org_id = $1 AND started_at >= $2 AND started_at < $3
+SELECT date_trunc($2, hour, 'UTC'), status, direction, sum(calls)::bigint,
+       sum(duration_sum)::bigint, sum(durations)::bigint
+FROM call_stats_hourly
+WHERE org_id = $1 AND hour >= $3 AND hour < $4
+GROUP BY 1, 2, 3
+HAVING sum(calls) <> 0
+UNION ALL
+SELECT date_trunc($2, c.started_at, 'UTC'), c.status, c.direction, count(*),
+       coalesce(sum(c.duration_seconds), 0)::bigint, count(c.duration_seconds)
+FROM unnest($5::timestamptz[], $6::timestamptz[]) AS r(lo, hi)
+CROSS JOIN LATERAL (
+    SELECT started_at, status, direction, duration_seconds FROM calls
+    WHERE org_id = $1 AND started_at >= r.lo AND started_at < r.hi
+) AS c
 GROUP BY 1, 2, 3";
 
+/// `$1` org, `$2`/`$3` the whole hours read from the rollup, `$4`/`$5` the partial ranges.
 const SENTIMENTS: &str = "
-SELECT coalesce(sentiment, 'unscored'), count(*)
-FROM conversations
-WHERE org_id = $1 AND channel = 'voice' AND initiated_at >= $2 AND initiated_at < $3
-GROUP BY 1";
+SELECT sentiment, sum(n)::bigint FROM (
+    SELECT sentiment, conversations AS n
+    FROM voice_sentiment_hourly
+    WHERE org_id = $1 AND hour >= $2 AND hour < $3
+    UNION ALL
+    SELECT coalesce(c.sentiment, 'unscored'), 1
+    FROM unnest($4::timestamptz[], $5::timestamptz[]) AS r(lo, hi)
+    CROSS JOIN LATERAL (
+        SELECT sentiment FROM conversations
+        WHERE org_id = $1 AND channel = 'voice' AND initiated_at >= r.lo AND initiated_at < r.hi
+    ) AS c
+) AS s
+GROUP BY 1
+HAVING sum(n) <> 0";
+
+/// How a period `[start, end)` is read: the whole hours `rollup` from the rollups, the partial
+/// `edges` (at most an hour each) from the base tables. A period inside one hour is all edge.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Split {
+    pub rollup: (DateTime<Utc>, DateTime<Utc>),
+    pub edges: [(DateTime<Utc>, DateTime<Utc>); 2],
+}
+
+impl Split {
+    pub fn new(start: DateTime<Utc>, end: DateTime<Utc>) -> Split {
+        let floor = |t: DateTime<Utc>| t.duration_trunc(Duration::hours(1)).unwrap_or(t);
+        let first_whole = {
+            let f = floor(start);
+            if f == start {
+                f
+            } else {
+                f + Duration::hours(1)
+            }
+        };
+        let last_whole = floor(end);
+        if end <= start || first_whole >= last_whole {
+            return Split {
+                rollup: (end, end),
+                edges: [(start, end), (end, end)],
+            };
+        }
+        Split {
+            rollup: (first_whole, last_whole),
+            edges: [(start, first_whole), (last_whole, end)],
+        }
+    }
+}
 
 /// One group of the scan.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,7 +93,8 @@ pub struct Group {
 }
 
 impl Store {
-    /// The organization's calls started in `[start, end)`.
+    /// The organization's calls started in `[start, end)`, and its voice conversations begun
+    /// then by sentiment.
     pub async fn analytics(
         &self,
         org_id: Uuid,
@@ -46,8 +104,14 @@ impl Store {
     ) -> Result<Analytics, StoreError> {
         let client = self.pool.get().await?;
         let interval_name = interval.as_str();
-        let groups_params: super::history::P<'_, 4> = [&org_id, &start, &end, &interval_name];
-        let sentiment_params: super::history::P<'_, 3> = [&org_id, &start, &end];
+        let split = Split::new(start, end);
+        let (from, to) = split.rollup;
+        let los = split.edges.map(|e| e.0);
+        let his = split.edges.map(|e| e.1);
+        let (los, his) = (&los[..], &his[..]);
+        let groups_params: super::history::P<'_, 6> =
+            [&org_id, &interval_name, &from, &to, &los, &his];
+        let sentiment_params: super::history::P<'_, 5> = [&org_id, &from, &to, &los, &his];
         let (rows, sentiments) = tokio::try_join!(
             client.query(GROUPS, &groups_params),
             client.query(SENTIMENTS, &sentiment_params),
@@ -193,6 +257,38 @@ mod tests {
             ),
             3
         );
+    }
+
+    #[test]
+    fn a_period_splits_into_whole_hours_and_two_partial_ends() {
+        let s = Split::new(at("2026-11-01T00:30:00Z"), at("2026-11-01T05:10:00Z"));
+        assert_eq!(
+            s.rollup,
+            (at("2026-11-01T01:00:00Z"), at("2026-11-01T05:00:00Z"))
+        );
+        assert_eq!(
+            s.edges,
+            [
+                (at("2026-11-01T00:30:00Z"), at("2026-11-01T01:00:00Z")),
+                (at("2026-11-01T05:00:00Z"), at("2026-11-01T05:10:00Z")),
+            ]
+        );
+        // Aligned ends leave empty edges.
+        let s = Split::new(at("2026-11-01T00:00:00Z"), at("2026-11-02T00:00:00Z"));
+        assert_eq!(
+            s.rollup,
+            (at("2026-11-01T00:00:00Z"), at("2026-11-02T00:00:00Z"))
+        );
+        assert!(s.edges.iter().all(|(lo, hi)| lo == hi));
+        // Inside one hour, or across one boundary without a whole hour: all edge.
+        for (a, b) in [
+            ("2026-11-01T00:10:00Z", "2026-11-01T00:50:00Z"),
+            ("2026-11-01T00:10:00Z", "2026-11-01T01:50:00Z"),
+        ] {
+            let s = Split::new(at(a), at(b));
+            assert_eq!(s.rollup.0, s.rollup.1);
+            assert_eq!(s.edges[0], (at(a), at(b)));
+        }
     }
 
     #[test]
