@@ -212,6 +212,107 @@ async fn calls_list_filters_and_pages_without_gaps_or_repeats_while_calls_arrive
     api.stop().await;
 }
 
+/// Full-text search takes two roads: a rare word through the index (exact total), a word in
+/// thousands of messages by probing the newest calls (chosen from the column statistics; the
+/// total counts what the pages showed). Both give exactly the matching calls, newest first, and
+/// page through all of them.
+#[tokio::test]
+async fn search_finds_rare_and_common_words_alike() {
+    let api = Api::start().await;
+    let mut calls: Vec<(CallSeed, Seeded)> = Vec::new();
+    for n in 0..90 {
+        let mut c = CallSeed::new(n, t(n as i64 * 60));
+        c.status = if n % 2 == 0 { "completed" } else { "no-answer" };
+        c.messages = vec![(
+            "system",
+            "system",
+            "call_started parcel".into(),
+            0,
+            json!({}),
+        )];
+        if n % 3 != 0 {
+            c.messages.push((
+                "transcript",
+                "customer",
+                "My parcel arrived".into(),
+                1,
+                json!({}),
+            ));
+        }
+        if n % 10 == 0 {
+            c.messages.push((
+                "transcript",
+                "ai",
+                "Use the zebra crossing".into(),
+                2,
+                json!({}),
+            ));
+        }
+        let seeded = seed(&api.pg, &c).await;
+        calls.push((c, seeded));
+    }
+    calls.reverse(); // newest first
+    // 40 more mentions of the parcel in each of its calls (2,400 + 60), then fresh statistics.
+    api.pg
+        .execute(
+            r#"INSERT INTO messages (id, org_id, conversation_id, message_type, direction, sender,
+                                     content, "timestamp", metadata)
+               SELECT gen_random_uuid(), org_id, conversation_id, message_type, direction, sender,
+                      content || ' ' || i, "timestamp" + i * interval '1 second', metadata
+               FROM messages CROSS JOIN generate_series(1, 40) AS i
+               WHERE content = 'My parcel arrived'"#,
+            &[],
+        )
+        .await
+        .unwrap();
+    api.pg.batch_execute("ANALYZE messages").await.unwrap();
+    let expect = |word: &str, status: Option<&str>| -> Vec<String> {
+        calls
+            .iter()
+            .filter(|(c, _)| {
+                c.messages
+                    .iter()
+                    .any(|m| m.0 != "system" && m.2.to_lowercase().contains(word))
+                    && status.is_none_or(|s| c.status == s)
+            })
+            .map(|(_, s)| s.call.to_string())
+            .collect()
+    };
+
+    // The rare word: through the index, exact.
+    let page = api.ok("/api/v1/calls?q=zebra&limit=100").await;
+    assert_eq!(ids(&page), expect("zebra", None));
+    assert_eq!(
+        (page["total"].clone(), page["total_exact"].clone()),
+        (json!(9), json!(true))
+    );
+
+    // The common word: probing, in pages of 7 by cursor, alone and with a filter.
+    for (query, status) in [
+        ("q=PARCEL", None),
+        ("q=parcel&status=no-answer", Some("no-answer")),
+    ] {
+        let expected = expect("parcel", status);
+        let first = api.ok(&format!("/api/v1/calls?limit=7&{query}")).await;
+        assert_eq!(ids(&first), expected[..7].to_vec(), "{query}");
+        assert_eq!(
+            first["total_exact"], false,
+            "{query}: a common word is not counted"
+        );
+        assert_eq!(first["total"], 7, "{query}");
+        let seen = all_pages(&api, &format!("/api/v1/calls?limit=7&{query}"), async || {}).await;
+        assert_eq!(seen, expected, "{query}");
+        // The last offset page knows it is the last, and then the total is exact.
+        let last = api
+            .ok(&format!("/api/v1/calls?limit=100&offset=0&{query}"))
+            .await;
+        assert_eq!(ids(&last), expected, "{query}");
+        assert_eq!(last["total"], expected.len(), "{query}");
+        assert_eq!(last["total_exact"], true, "{query}");
+    }
+    api.stop().await;
+}
+
 #[tokio::test]
 async fn a_call_in_full_with_its_transcript_summary_notes_and_figures() {
     let api = Api::start().await;
