@@ -10,8 +10,10 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 
+use crate::auth::keys::AuthKeys;
 use crate::config::Config;
 use crate::events::{EventBus, PublishingBackend};
+use crate::http::auth::AuthState;
 use crate::http::{self, AppState};
 use crate::store::{ClusterError, ManagedCluster, PgBinaries, Store, StoreError, cluster};
 use std::sync::Arc;
@@ -38,6 +40,8 @@ pub enum EngineError {
     Task(#[from] tokio::task::JoinError),
     #[error("cannot start an actor: {0}")]
     Actor(#[from] ractor::SpawnErr),
+    #[error("auth keys: {0}")]
+    Auth(#[from] crate::auth::AuthError),
 }
 
 /// A running engine: its store, its persistence actor and, when no database URL is configured, its
@@ -51,6 +55,7 @@ pub struct Engine {
     events: EventBus,
     cluster: Option<ManagedCluster>,
     applied_migrations: Vec<String>,
+    auth_keys: AuthKeys,
 }
 
 impl Engine {
@@ -58,6 +63,8 @@ impl Engine {
     /// migrations and prepares the storage directories. On failure, whatever was started is stopped.
     pub async fn start(config: Config) -> Result<Engine, EngineError> {
         let timeout = Duration::from_secs(config.database.connect_timeout_s);
+        // Keys first: a bad key file fails before anything is started.
+        let auth_keys = AuthKeys::load(&config)?;
         let (pg, cluster) = match config.database.url.pg_config() {
             Some(pg) => (pg, None),
             None => {
@@ -103,7 +110,13 @@ impl Engine {
             events,
             cluster,
             applied_migrations,
+            auth_keys,
         })
+    }
+
+    /// The keys tokens are signed and credentials sealed with.
+    pub fn auth_keys(&self) -> &AuthKeys {
+        &self.auth_keys
     }
 
     pub fn config(&self) -> &Config {
@@ -172,7 +185,8 @@ impl Engine {
                 self.call_metrics.clone(),
             ))
             .with_persistence(self.persistence.clone())
-            .with_events(self.events.clone());
+            .with_events(self.events.clone())
+            .with_auth(AuthState::new(self.auth_keys.clone(), &self.config));
         http::run(listener, state, shutdown).await;
     }
 

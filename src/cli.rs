@@ -1,4 +1,5 @@
-//! The `switchboard` command line: `serve`, `migrate`, `config`, `demo`.
+//! The `switchboard` command line: `serve`, `migrate`, `config`, `demo`, and the account
+//! commands `org create`, `user create`, `apikey create`.
 //!
 //! Exit codes: 0 on success, 2 on bad configuration or usage, 1 on any other failure.
 
@@ -9,6 +10,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 use crate::app::{Engine, shutdown_signal};
+use crate::auth::{Role, password};
 use crate::config::Config;
 use crate::telemetry;
 
@@ -33,6 +35,75 @@ pub enum Command {
     /// PostgreSQL under ./data and the built-in realtime peer as the AI; place simulated Twilio
     /// calls through the real path, print what they left, and keep serving until Ctrl-C.
     Demo(DemoArgs),
+    /// Organizations: `org create NAME`.
+    Org {
+        #[command(subcommand)]
+        command: OrgCommand,
+    },
+    /// Users: `user create --org ORG --email E --role R` (the password from standard input, or
+    /// generated and printed once).
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// API keys: `apikey create --org ORG --role R --name N` (the key is printed once).
+    Apikey {
+        #[command(subcommand)]
+        command: ApikeyCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OrgCommand {
+    /// Creates an organization and prints its id and slug.
+    Create {
+        /// Its display name.
+        name: String,
+        /// Its short name (a-z, 0-9, -); derived from the name when not given.
+        #[arg(long)]
+        slug: Option<String>,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Creates a user. The password is read from standard input when it is not a terminal
+    /// (`echo "$PASSWORD" | switchboard user create …`); otherwise one is generated and printed once.
+    Create {
+        /// The organization's slug or id.
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        email: String,
+        /// admin, supervisor or agent.
+        #[arg(long)]
+        role: Role,
+        /// Display name.
+        #[arg(long, default_value = "")]
+        name: String,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApikeyCommand {
+    /// Creates an API key and prints it once (it is stored only as a hash).
+    Create {
+        /// The organization's slug or id.
+        #[arg(long)]
+        org: String,
+        /// admin, supervisor or agent.
+        #[arg(long)]
+        role: Role,
+        /// What the key is for.
+        #[arg(long)]
+        name: String,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -58,6 +129,15 @@ pub fn main() -> ExitCode {
         Command::Serve(args) | Command::Migrate(args) | Command::Config(args) => {
             load(args.config.as_deref(), &env)
         }
+        Command::Org {
+            command: OrgCommand::Create { config, .. },
+        }
+        | Command::User {
+            command: UserCommand::Create { config, .. },
+        }
+        | Command::Apikey {
+            command: ApikeyCommand::Create { config, .. },
+        } => load(config.config.as_deref(), &env),
     };
     let config = match config {
         Ok(config) => config,
@@ -90,6 +170,9 @@ pub fn main() -> ExitCode {
         match cli.command {
             Command::Migrate(_) => migrate(config).await,
             Command::Demo(args) => crate::demo::run(config, args.calls).await,
+            command @ (Command::Org { .. } | Command::User { .. } | Command::Apikey { .. }) => {
+                accounts(config, command).await
+            }
             _ => serve(config).await,
         }
     });
@@ -151,4 +234,131 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     tracing::info!("HTTP server stopped; stopping the engine");
     engine.stop().await?;
     Ok(())
+}
+
+/// `org create`, `user create`, `apikey create`: on the engine's database (started for the
+/// command when it is the managed cluster).
+async fn accounts(config: Config, command: Command) -> anyhow::Result<()> {
+    let engine = Engine::start(config).await?;
+    let outcome = account_command(&engine, command).await;
+    engine.stop().await?;
+    outcome
+}
+
+async fn account_command(engine: &Engine, command: Command) -> anyhow::Result<()> {
+    let store = engine.store();
+    let find_org = |key: String| async move {
+        store
+            .find_organization(&key)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("no organization `{key}` (give its slug or id)"))
+    };
+    match command {
+        Command::Org {
+            command: OrgCommand::Create { name, slug, .. },
+        } => {
+            let slug = slug.unwrap_or_else(|| slugify(&name));
+            let org = store
+                .create_organization(name.trim(), &slug)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("organization {} {}", org.id, org.slug);
+        }
+        Command::User {
+            command:
+                UserCommand::Create {
+                    org,
+                    email,
+                    role,
+                    name,
+                    ..
+                },
+        } => {
+            let org = find_org(org).await?;
+            if !crate::http::api::admin::is_email(email.trim()) {
+                anyhow::bail!("`{email}` is not an email address");
+            }
+            let (given, generated) = match read_password()? {
+                Some(given) => {
+                    password::check_strength(&given).map_err(anyhow::Error::msg)?;
+                    (given, false)
+                }
+                None => (password::generate()?, true),
+            };
+            let to_hash = given.clone();
+            let phc = tokio::task::spawn_blocking(move || password::hash(&to_hash)).await??;
+            let user = store
+                .create_user(org.id, email.trim(), name.trim(), role, &phc)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            store
+                .record_security_event(
+                    org.id,
+                    "user_created",
+                    "cli",
+                    serde_json::json!({ "user": user.id, "role": user.role }),
+                )
+                .await?;
+            println!("user {} {} {}", user.id, user.email, user.role);
+            if generated {
+                println!("password {given}");
+            }
+        }
+        Command::Apikey {
+            command: ApikeyCommand::Create {
+                org, role, name, ..
+            },
+        } => {
+            let org = find_org(org).await?;
+            let created = crate::http::api::admin::issue_api_key(store, org.id, name.trim(), role)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            store
+                .record_security_event(
+                    org.id,
+                    "api_key_created",
+                    "cli",
+                    serde_json::json!({ "api_key": created.api_key.id, "role": role }),
+                )
+                .await?;
+            println!(
+                "api_key {} {} {}",
+                created.api_key.id, created.api_key.name, created.api_key.role
+            );
+            println!("key {}", created.key);
+        }
+        _ => unreachable!("only account commands come here"),
+    }
+    Ok(())
+}
+
+/// The first line of standard input when it is not a terminal (`None` when it is, or is empty).
+fn read_password() -> anyhow::Result<Option<String>> {
+    use std::io::{BufRead, IsTerminal};
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        return Ok(None);
+    }
+    let mut line = String::new();
+    stdin.lock().read_line(&mut line)?;
+    let line = line.trim_end_matches(['\r', '\n']).to_owned();
+    Ok((!line.is_empty()).then_some(line))
+}
+
+/// A slug from a display name: lower case, runs of other characters as one `-`, at most 63.
+pub fn slugify(name: &str) -> String {
+    let mut slug = String::new();
+    for c in name.trim().chars().flat_map(char::to_lowercase) {
+        if c.is_ascii_alphanumeric() {
+            slug.push(c);
+        } else if !slug.is_empty() && !slug.ends_with('-') {
+            slug.push('-');
+        }
+    }
+    let slug: String = slug.trim_end_matches('-').chars().take(63).collect();
+    if slug.is_empty() {
+        "org".to_owned()
+    } else {
+        slug
+    }
 }

@@ -5,9 +5,11 @@
 use std::time::Duration;
 
 use crate::app::{Engine, shutdown_signal};
+use crate::auth::{Role, password, tokens};
 use crate::config::{Config, Secret};
 use crate::sim::realtime_peer::{PeerConfig, RealtimePeer};
 use crate::sim::twilio_caller::{CallerConfig, Pace, Step, TwilioCaller};
+use crate::store::accounts::CredentialsChange;
 
 /// Runs the demo until SIGINT/SIGTERM.
 pub async fn run(mut config: Config, calls: usize) -> anyhow::Result<()> {
@@ -36,6 +38,24 @@ pub async fn run(mut config: Config, calls: usize) -> anyhow::Result<()> {
         "  REST:      {engine_url}api/v1/calls  (all routes: {engine_url}api/v1/openapi.json; live events: {engine_url}api/v1/events)"
     );
     println!("  Database:  {database}");
+    let access = demo_access(&engine, &token).await?;
+    println!(
+        "  Org:       {} ({}), its own Twilio account {DEMO_ACCOUNT} (token sealed in the database)",
+        access.org_name, access.org_slug
+    );
+    match &access.password {
+        Some(password) => println!("  Admin:     {DEMO_ADMIN}  password {password}  (shown once)"),
+        None => println!("  Admin:     {DEMO_ADMIN}  (password shown on the first run)"),
+    }
+    println!(
+        "  Token:     {}  (access token, 15 min)",
+        access.access_token
+    );
+    println!("  API key:   {}  (admin)", access.api_key);
+    println!(
+        "  Try:       curl -H 'Authorization: Bearer {}' {engine_url}api/v1/calls",
+        access.api_key
+    );
     println!("  AI:        built-in realtime peer at {}", peer.url());
     println!(
         "  Recordings: {}",
@@ -61,6 +81,7 @@ pub async fn run(mut config: Config, calls: usize) -> anyhow::Result<()> {
         let mut placed = Vec::new();
         for i in 0..calls {
             let caller = CallerConfig::new(engine_url.clone(), token.clone())
+                .account_sid(DEMO_ACCOUNT)
                 .from(format!("+1415555{:04}", i % 10_000))
                 .script([
                     Step::Silence { ms: 200 },
@@ -117,4 +138,76 @@ pub async fn run(mut config: Config, calls: usize) -> anyhow::Result<()> {
     engine.stop().await?;
     peer.shutdown().await;
     Ok(())
+}
+
+/// The demo organization's Twilio account (the simulated calls come from it).
+const DEMO_ACCOUNT: &str = "AC0000000000000000000000000000de00";
+const DEMO_ADMIN: &str = "admin@demo.switchboard.local";
+
+struct DemoAccess {
+    org_name: String,
+    org_slug: String,
+    /// The admin's password, when this run created the admin.
+    password: Option<String>,
+    access_token: String,
+    api_key: String,
+}
+
+/// The demo organization (made on the first run) with this run's Twilio token as its own, its
+/// admin, an access token and an API key for the REST URLs.
+async fn demo_access(engine: &Engine, twilio_token: &str) -> anyhow::Result<DemoAccess> {
+    let store = engine.store();
+    let err = |e: crate::store::accounts::AccountError| anyhow::anyhow!("{e}");
+    let org = match store.find_organization("demo").await? {
+        Some(org) => org,
+        None => store
+            .create_organization("Demo call center", "demo")
+            .await
+            .map_err(err)?,
+    };
+    let sealed = engine
+        .auth_keys()
+        .sealer
+        .seal(org.id, "twilio_auth_token", twilio_token)?;
+    store
+        .update_credentials(
+            org.id,
+            &CredentialsChange {
+                twilio_account_sid: Some(Some(DEMO_ACCOUNT.to_owned())),
+                twilio_auth_token: Some(Some(sealed)),
+                openai_api_key: None,
+            },
+        )
+        .await
+        .map_err(err)?;
+    let (admin, password) = match store.user_for_login(DEMO_ADMIN).await? {
+        Some((user, _)) => (user, None),
+        None => {
+            let password = password::generate()?;
+            let to_hash = password.clone();
+            let phc = tokio::task::spawn_blocking(move || password::hash(&to_hash)).await??;
+            let user = store
+                .create_user(org.id, DEMO_ADMIN, "Demo admin", Role::Admin, &phc)
+                .await
+                .map_err(err)?;
+            (user, Some(password))
+        }
+    };
+    let (_, refresh_hash) = tokens::opaque(tokens::REFRESH_PREFIX)?;
+    let ttl = engine.config().auth.access_token_ttl_s;
+    let expires = chrono::Utc::now() + chrono::Duration::seconds(ttl as i64);
+    let session = store.open_session(&admin, &refresh_hash, expires).await?;
+    let claims = tokens::access_claims(admin.id, org.id, admin.role, session, ttl);
+    let access_token = engine.auth_keys().jwt.issue(&claims)?;
+    let api_key = crate::http::api::admin::issue_api_key(store, org.id, "demo", Role::Admin)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .key;
+    Ok(DemoAccess {
+        org_name: org.name,
+        org_slug: org.slug,
+        password,
+        access_token,
+        api_key,
+    })
 }

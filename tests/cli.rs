@@ -283,3 +283,149 @@ fn serve_starts_again_after_the_engine_was_killed() {
     assert_eq!(status.code(), Some(0));
     assert!(processes_mentioning(dir.path()).is_empty());
 }
+
+/// Bootstrapping the first admin from the command line: an organization, a user whose password
+/// comes from standard input (or is generated and printed once), and an API key printed once.
+#[test]
+fn org_user_and_apikey_are_created_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str], stdin: Option<&str>| -> Output {
+        let mut cmd = switchboard();
+        cmd.args(args)
+            .env("SWITCHBOARD_STORAGE_DATA_DIR", dir.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        {
+            use std::io::Write;
+            let mut input = child.stdin.take().unwrap();
+            if let Some(text) = stdin {
+                input.write_all(text.as_bytes()).unwrap();
+            }
+        }
+        child.wait_with_output().unwrap()
+    };
+    let out = run(&["org", "create", "Acme Health Line"], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let line = String::from_utf8_lossy(&out.stdout).to_string();
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(
+        (fields[0], fields[2]),
+        ("organization", "acme-health-line"),
+        "{line}"
+    );
+    let again = run(&["org", "create", "Acme Health Line"], None);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(
+        stderr(&again).contains("exists already"),
+        "{}",
+        stderr(&again)
+    );
+
+    let out = run(
+        &[
+            "user",
+            "create",
+            "--org",
+            "acme-health-line",
+            "--email",
+            "ada@acme.example",
+            "--role",
+            "admin",
+        ],
+        Some("a password from stdin\n"),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        text.starts_with("user ") && text.contains("ada@acme.example admin"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("password"),
+        "a given password is not printed: {text}"
+    );
+
+    let out = run(
+        &[
+            "user",
+            "create",
+            "--org",
+            "acme-health-line",
+            "--email",
+            "bo@acme.example",
+            "--role",
+            "agent",
+        ],
+        Some(""),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let generated = text
+        .lines()
+        .find_map(|l| l.strip_prefix("password "))
+        .unwrap();
+    assert_eq!(generated.len(), 24, "{text}");
+
+    let out = run(
+        &[
+            "user",
+            "create",
+            "--org",
+            "acme-health-line",
+            "--email",
+            "cy@acme.example",
+            "--role",
+            "agent",
+        ],
+        Some("short\n"),
+    );
+    assert_eq!(out.status.code(), Some(1), "a weak password is refused");
+
+    let out = run(
+        &[
+            "apikey",
+            "create",
+            "--org",
+            "acme-health-line",
+            "--role",
+            "supervisor",
+            "--name",
+            "wallboard",
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(text.contains("wallboard supervisor"), "{text}");
+    let key = text.lines().find_map(|l| l.strip_prefix("key ")).unwrap();
+    assert!(key.starts_with("sbk_") && key.len() == 47, "{text}");
+
+    let out = run(
+        &[
+            "apikey", "create", "--org", "nope", "--role", "admin", "--name", "x",
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("no organization `nope`"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(
+        &[
+            "user",
+            "create",
+            "--org",
+            "acme-health-line",
+            "--email",
+            "x@y",
+            "--role",
+            "boss",
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2), "a bad role is a usage error");
+}

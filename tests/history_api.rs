@@ -1256,6 +1256,19 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/openapi.json"),
     ("get", "/api/v1/events"),
     ("get", "/metrics"),
+    ("post", "/api/v1/auth/login"),
+    ("post", "/api/v1/auth/refresh"),
+    ("post", "/api/v1/auth/logout"),
+    ("get", "/api/v1/auth/me"),
+    ("get", "/api/v1/users"),
+    ("post", "/api/v1/users"),
+    ("patch", "/api/v1/users/{id}"),
+    ("get", "/api/v1/api-keys"),
+    ("post", "/api/v1/api-keys"),
+    ("delete", "/api/v1/api-keys/{id}"),
+    ("get", "/api/v1/organization/credentials"),
+    ("put", "/api/v1/organization/credentials"),
+    ("get", "/api/v1/security-events"),
 ];
 
 /// The status of `GET url` on an event stream, from its head (the stream itself never ends).
@@ -1263,8 +1276,10 @@ async fn event_stream_status(api: &Api, url: &str) -> u16 {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let addr = api.base.trim_start_matches("http://");
     let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let request =
-        format!("GET {url} HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n\r\n");
+    let request = format!(
+        "GET {url} HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\nAuthorization: Bearer {}\r\n\r\n",
+        api.token
+    );
     socket.write_all(request.as_bytes()).await.unwrap();
     let mut head = Vec::new();
     let mut buf = [0u8; 1024];

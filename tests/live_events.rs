@@ -58,6 +58,16 @@ async fn engine(peer: &RealtimePeer, extra: &[(&str, &str)]) -> Running {
     let engine = Engine::start(Config::from_sources(None, &env).unwrap())
         .await
         .unwrap();
+    let key = switchboard::http::api::admin::issue_api_key(
+        engine.store(),
+        switchboard_actors::persistence::DEFAULT_ORG,
+        "live event tests",
+        switchboard::auth::Role::Supervisor,
+    )
+    .await
+    .unwrap()
+    .key;
+    let _ = sse::BEARER.set(key);
     let pg = engine.cluster().unwrap().pg_config();
     let events = engine.events().clone();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -341,7 +351,12 @@ async fn a_dashboard_follows_a_call_live_and_resumes_after_its_last_event_id() {
             .header("Last-Event-ID", "-1"),
         http.get(running.endpoint(&format!("{EVENTS}?last_event_id=1.5"))),
     ] {
-        let response = request.send().await.unwrap();
+        let bearer = format!("Bearer {}", sse::BEARER.get().unwrap());
+        let response = request
+            .header("authorization", bearer)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), 400);
         let body: Value = response.json().await.unwrap();
         assert_eq!(body["error"]["code"], "bad_request", "{body}");

@@ -20,8 +20,24 @@ use uuid::Uuid;
 use warp::http::StatusCode;
 use warp::http::header::HeaderMap;
 
-fn state(store: &Store) -> AppState {
+/// The admin API key the requests carry (one test per process under nextest).
+static TOKEN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+async fn state(store: &Store) -> AppState {
+    let created = switchboard::http::api::admin::issue_api_key(
+        store,
+        DEFAULT_ORG,
+        "recording tests",
+        switchboard::auth::Role::Admin,
+    )
+    .await
+    .unwrap();
+    let _ = TOKEN.set(created.key);
     AppState::from_config(store.clone(), &Config::defaults())
+}
+
+fn bearer() -> String {
+    format!("Bearer {}", TOKEN.get().expect("state() first"))
 }
 
 /// A call of organization `org_id` with CallSid `call_sid`, as the voice webhook creates it.
@@ -96,7 +112,10 @@ async fn get(
     path: &str,
     range: Option<&str>,
 ) -> warp::http::Response<bytes::Bytes> {
-    let mut request = warp::test::request().method("GET").path(path);
+    let mut request = warp::test::request()
+        .method("GET")
+        .path(path)
+        .header("authorization", bearer());
     if let Some(range) = range {
         request = request.header("range", range);
     }
@@ -118,7 +137,7 @@ async fn serves_the_wav_whole_and_by_byte_range_by_uuid_and_by_callsid() {
     let size = wav.len();
     assert_eq!(size, 44 + 3 * 8000 * 4);
     insert_recording(&db.store, &call, &wav_path).await;
-    let routes = filters::routes(state(&db.store));
+    let routes = filters::routes(state(&db.store).await);
     let by_id = format!("/api/v1/calls/{}/recording", call.call_id);
     let by_sid = format!("/api/v1/calls/{sid}/recording");
 
@@ -244,7 +263,7 @@ async fn serves_the_wav_whole_and_by_byte_range_by_uuid_and_by_callsid() {
 #[tokio::test]
 async fn unknown_calls_missing_recordings_and_bad_queries_are_json_errors() {
     let db = TestDb::start().await;
-    let routes = filters::routes(state(&db.store));
+    let routes = filters::routes(state(&db.store).await);
 
     // A call with a recording, to show that the errors below are about their own call.
     let recorded = create_call(&db.store, DEFAULT_ORG, "CA_recorded").await;
@@ -414,14 +433,19 @@ async fn a_large_recording_streams_from_disk_as_the_client_reads() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(switchboard::http::run(listener, state(&db.store), async {
-        let _ = stop_rx.await;
-    }));
+    let server = tokio::spawn(switchboard::http::run(
+        listener,
+        state(&db.store).await,
+        async {
+            let _ = stop_rx.await;
+        },
+    ));
 
     let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
     let request = format!(
-        "GET /api/v1/calls/{}/recording HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n",
-        call.call_id
+        "GET /api/v1/calls/{}/recording HTTP/1.1\r\nHost: {addr}\r\nAuthorization: {}\r\nConnection: close\r\n\r\n",
+        call.call_id,
+        bearer()
     );
     socket.write_all(request.as_bytes()).await.unwrap();
     let (head, mut body) = read_head(&mut socket).await;

@@ -153,6 +153,8 @@ string_enum!(
         CustomerSentimentShift => "customer_sentiment_shift",
         AppointmentAction => "appointment_action",
         SupervisorAction => "supervisor_action",
+        /// Logins, keys, roles and credentials (written by the auth layer, with no conversation).
+        Security => "security",
     }
 );
 

@@ -41,6 +41,7 @@ settings! {
     HTTP_MAX_BODY_BYTES = "http"."max_body_bytes", default "4194304";
     HTTP_SSE_REPLAY_EVENTS = "http"."sse_replay_events", default "4096";
     HTTP_SSE_KEEPALIVE_S = "http"."sse_keepalive_s", default "15";
+    HTTP_CORS_ORIGINS = "http"."cors_origins", default "";
     STORAGE_DATA_DIR = "storage"."data_dir", default "data";
     STORAGE_RECORDINGS_DIR = "storage"."recordings_dir", default "";
     DATABASE_URL = "database"."url", default "";
@@ -62,6 +63,16 @@ settings! {
     RECORDING_SAMPLE_RATE = "recording"."sample_rate", default "16000";
     TWILIO_AUTH_TOKEN = "twilio"."auth_token", default "";
     TWILIO_VALIDATE_SIGNATURES = "twilio"."validate_signatures", default "true";
+    AUTH_JWT_SECRET = "auth"."jwt_secret", default "";
+    AUTH_ENCRYPTION_KEY = "auth"."encryption_key", default "";
+    AUTH_ACCESS_TOKEN_TTL_S = "auth"."access_token_ttl_s", default "900";
+    AUTH_REFRESH_TOKEN_TTL_S = "auth"."refresh_token_ttl_s", default "2592000";
+    AUTH_RATE_LIMIT_PER_S = "auth"."rate_limit_per_s", default "50";
+    AUTH_RATE_LIMIT_BURST = "auth"."rate_limit_burst", default "200";
+    AUTH_LOGIN_MAX_FAILURES = "auth"."login_max_failures", default "5";
+    AUTH_LOGIN_LOCKOUT_S = "auth"."login_lockout_s", default "30";
+    AUTH_LOGIN_MAX_LOCKOUT_S = "auth"."login_max_lockout_s", default "900";
+    AUTH_METRICS_TOKEN = "auth"."metrics_token", default "";
     PERSISTENCE_BATCH_MAX_ROWS = "persistence"."batch_max_rows", default "500";
     PERSISTENCE_BATCH_MAX_DELAY_MS = "persistence"."batch_max_delay_ms", default "20";
     PERSISTENCE_MAX_PENDING_ROWS = "persistence"."max_pending_rows", default "1000000";
@@ -91,6 +102,7 @@ pub struct Config {
     pub ai: AiConfig,
     pub recording: RecordingConfig,
     pub twilio: TwilioConfig,
+    pub auth: AuthConfig,
     pub persistence: PersistenceSettings,
     pub log: LogConfig,
 }
@@ -108,6 +120,14 @@ pub struct HttpConfig {
     pub sse_replay_events: u32,
     /// Seconds between keep-alive comments on an idle event stream.
     pub sse_keepalive_s: u64,
+    /// Browser origins allowed to call the API (CORS); empty: none. Written as the setting is:
+    /// one comma-separated string.
+    #[serde(serialize_with = "comma_separated")]
+    pub cors_origins: Vec<String>,
+}
+
+fn comma_separated<S: serde::Serializer>(list: &[String], s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&list.join(","))
 }
 
 /// Where the engine keeps files.
@@ -166,6 +186,29 @@ pub struct TwilioConfig {
     pub auth_token: Secret,
     /// Check `X-Twilio-Signature` on webhooks and media sockets.
     pub validate_signatures: bool,
+}
+
+/// Accounts, tokens and limits.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuthConfig {
+    /// The access tokens' HS256 key; empty: a generated key in `<data_dir>/keys/jwt.key`.
+    pub jwt_secret: Secret,
+    /// The AEAD key sealing organizations' provider credentials (32 bytes, base64); empty: a
+    /// generated key in `<data_dir>/keys/credentials.key`.
+    pub encryption_key: Secret,
+    pub access_token_ttl_s: u64,
+    pub refresh_token_ttl_s: u64,
+    /// Requests per second per API key or user (token bucket), and the bucket's size.
+    pub rate_limit_per_s: u32,
+    pub rate_limit_burst: u32,
+    /// Failed logins (per email, per client address) before a lockout, its first length, and
+    /// the cap of its doubling.
+    pub login_max_failures: u32,
+    pub login_lockout_s: u64,
+    pub login_max_lockout_s: u64,
+    /// Bearer token for `GET /metrics`; empty: `/metrics` is open (for a scraper on a private
+    /// network).
+    pub metrics_token: Secret,
 }
 
 /// The persistence actor: batching, bounds, retries, shutdown.
@@ -260,6 +303,7 @@ impl Config {
                 max_body_bytes: r.get(HTTP_MAX_BODY_BYTES, values::positive_bytes()),
                 sse_replay_events: r.get(HTTP_SSE_REPLAY_EVENTS, values::positive_u32()),
                 sse_keepalive_s: r.get(HTTP_SSE_KEEPALIVE_S, values::positive_seconds()),
+                cors_origins: r.get(HTTP_CORS_ORIGINS, values::origins()),
             },
             storage: StorageConfig {
                 recordings_dir: recordings_dir.unwrap_or_else(|| data_dir.join("recordings")),
@@ -295,6 +339,18 @@ impl Config {
             twilio: TwilioConfig {
                 auth_token: r.get(TWILIO_AUTH_TOKEN, values::secret()),
                 validate_signatures: r.get(TWILIO_VALIDATE_SIGNATURES, values::boolean()),
+            },
+            auth: AuthConfig {
+                jwt_secret: r.get(AUTH_JWT_SECRET, values::jwt_secret()),
+                encryption_key: r.get(AUTH_ENCRYPTION_KEY, values::encryption_key()),
+                access_token_ttl_s: r.get(AUTH_ACCESS_TOKEN_TTL_S, values::positive_seconds()),
+                refresh_token_ttl_s: r.get(AUTH_REFRESH_TOKEN_TTL_S, values::positive_seconds()),
+                rate_limit_per_s: r.get(AUTH_RATE_LIMIT_PER_S, values::positive_u32()),
+                rate_limit_burst: r.get(AUTH_RATE_LIMIT_BURST, values::positive_u32()),
+                login_max_failures: r.get(AUTH_LOGIN_MAX_FAILURES, values::positive_u32()),
+                login_lockout_s: r.get(AUTH_LOGIN_LOCKOUT_S, values::positive_seconds()),
+                login_max_lockout_s: r.get(AUTH_LOGIN_MAX_LOCKOUT_S, values::positive_seconds()),
+                metrics_token: r.get(AUTH_METRICS_TOKEN, values::secret()),
             },
             persistence: PersistenceSettings {
                 batch_max_rows: r.get(PERSISTENCE_BATCH_MAX_ROWS, values::positive_u32()),

@@ -341,3 +341,56 @@ pub fn log_filter() -> Kind<String> {
         secret: false,
     }
 }
+
+/// `auth.jwt_secret`: empty (a key file is made) or at least 32 bytes.
+pub fn jwt_secret() -> Kind<Secret> {
+    Kind {
+        toml: TomlType::String,
+        expected: "empty (a generated key in <data_dir>/keys) or a secret of at least 32 bytes",
+        parse: |s| {
+            if !s.is_empty() && s.len() < 32 {
+                return Err("is shorter than 32 bytes".to_owned());
+            }
+            Ok(Secret::new(s))
+        },
+        secret: true,
+    }
+}
+
+/// `auth.encryption_key`: empty (a key file is made) or 32 bytes in base64.
+pub fn encryption_key() -> Kind<Secret> {
+    Kind {
+        toml: TomlType::String,
+        expected: "empty (a generated key in <data_dir>/keys) or 32 bytes in base64",
+        parse: |s| {
+            if !s.is_empty() {
+                crate::auth::keys::decode_key(s)?;
+            }
+            Ok(Secret::new(s))
+        },
+        secret: true,
+    }
+}
+
+/// A comma-separated list of origins (`scheme://host[:port]`), e.g. for CORS.
+pub fn origins() -> Kind<Vec<String>> {
+    Kind {
+        toml: TomlType::String,
+        expected: "empty or comma-separated origins, e.g. https://dash.example.com,http://localhost:3000",
+        parse: |s| {
+            s.split(',')
+                .map(str::trim)
+                .filter(|o| !o.is_empty())
+                .map(|o| {
+                    let url = absolute_url(o, &["http", "https"])?;
+                    let origin = url.origin().ascii_serialization();
+                    if origin != o.trim_end_matches('/') {
+                        return Err(format!("`{o}` is not a bare origin (no path)"));
+                    }
+                    Ok(origin)
+                })
+                .collect()
+        },
+        secret: false,
+    }
+}

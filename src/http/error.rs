@@ -6,7 +6,7 @@
 use std::convert::Infallible;
 
 use warp::http::StatusCode;
-use warp::http::header::{CONTENT_RANGE, HeaderValue};
+use warp::http::header::{CONTENT_RANGE, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
 use warp::reject::Reject;
 use warp::{Rejection, Reply};
 
@@ -22,6 +22,12 @@ pub enum ApiError {
     BadRequest(String),
     #[error("{0} not found")]
     NotFound(String),
+    /// No credentials, or credentials that do not hold; answered with `WWW-Authenticate: Bearer`.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// Answered with `Retry-After`.
+    #[error("{message}")]
+    TooManyRequests { message: String, retry_after_s: u64 },
     #[error("{0}")]
     Forbidden(String),
     #[error("{0}")]
@@ -65,6 +71,10 @@ impl ApiError {
             ApiError::NotReady(_) => (StatusCode::SERVICE_UNAVAILABLE, "not_ready"),
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::TooManyRequests { .. } => {
+                (StatusCode::TOO_MANY_REQUESTS, "too_many_requests")
+            }
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "unprocessable"),
@@ -93,6 +103,8 @@ pub async fn recover(rejection: Rejection) -> Result<impl Reply, Infallible> {
             err.to_string()
         };
         (status, code, message)
+    } else if let Some(err) = rejection.find::<warp::cors::CorsForbidden>() {
+        (StatusCode::FORBIDDEN, "cors_forbidden", err.to_string())
     } else if rejection.is_not_found() {
         (
             StatusCode::NOT_FOUND,
@@ -144,10 +156,23 @@ pub async fn recover(rejection: Rejection) -> Result<impl Reply, Infallible> {
     let mut response =
         warp::reply::with_status(warp::reply::json(&ErrorBody::new(code, message)), status)
             .into_response();
-    if let Some(ApiError::RangeNotSatisfiable { size }) = rejection.find::<ApiError>()
-        && let Ok(value) = HeaderValue::try_from(format!("bytes */{size}"))
-    {
-        response.headers_mut().insert(CONTENT_RANGE, value);
+    match rejection.find::<ApiError>() {
+        Some(ApiError::RangeNotSatisfiable { size }) => {
+            if let Ok(value) = HeaderValue::try_from(format!("bytes */{size}")) {
+                response.headers_mut().insert(CONTENT_RANGE, value);
+            }
+        }
+        Some(ApiError::Unauthorized(_)) => {
+            response
+                .headers_mut()
+                .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        Some(ApiError::TooManyRequests { retry_after_s, .. }) => {
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from(*retry_after_s));
+        }
+        _ => {}
     }
     Ok(response)
 }

@@ -13,6 +13,7 @@ use super::{AppState, error, handlers, metrics, sse};
 /// recovery.
 pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone {
     let http_metrics = state.metrics.clone();
+    let cors = cors(&state.cors_origins);
     health(state.clone())
         .or(ready(state.clone()))
         .or(events(state.clone()))
@@ -21,7 +22,13 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = I
         .or(twilio_status(state.clone()))
         .or(twilio_media(state.clone()))
         .or(super::recording::route(state.clone()))
+        .or(super::auth::routes(state.clone()))
         .or(super::api::routes(state))
+        .recover(error::recover)
+        // CORS wraps the answers, error bodies included (browsers need the headers to read
+        // them); what it refuses itself (an origin not allowed) is answered by the second
+        // recover.
+        .with(cors)
         .recover(error::recover)
         .with(warp::log::custom(move |info| {
             log_request(&http_metrics, info)
@@ -56,21 +63,53 @@ fn events(
 ) -> impl Filter<Extract = (impl Reply,), Error = warp::Rejection> + Clone {
     warp::path!("api" / "v1" / "events")
         .and(warp::get())
+        .and(super::api::org(&state))
         .and(with_state(state))
-        .and(super::api::org())
         .and(warp::header::optional::<String>("last-event-id"))
         .and(warp::query::raw().or(warp::any().map(String::new)).unify())
-        .and_then(sse::events)
+        .and_then(|org, state, header, raw| sse::events(state, org, header, raw))
 }
 
-/// `GET /metrics`
+/// `GET /metrics` (with `Authorization: Bearer <auth.metrics_token>` when that is set)
 fn metrics_route(
     state: AppState,
 ) -> impl Filter<Extract = (impl Reply,), Error = warp::Rejection> + Clone {
     warp::path!("metrics")
         .and(warp::get())
+        .and(warp::header::optional::<String>("authorization"))
         .and(with_state(state))
-        .and_then(metrics::metrics)
+        .and_then(|header: Option<String>, state: AppState| async move {
+            let token = state.auth.metrics_token.expose();
+            if !token.is_empty() {
+                let given = header.as_deref().and_then(|h| h.strip_prefix("Bearer "));
+                // Constant-time: the comparison's duration says nothing about the token.
+                let ok = given.is_some_and(|g| {
+                    use sha2::Digest;
+                    let (a, b) = (sha2::Sha256::digest(g), sha2::Sha256::digest(token));
+                    a.iter()
+                        .zip(b.iter())
+                        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+                        == 0
+                });
+                if !ok {
+                    return Err(warp::reject::custom(error::ApiError::Unauthorized(
+                        "GET /metrics needs `Authorization: Bearer <auth.metrics_token>`".into(),
+                    )));
+                }
+            }
+            metrics::metrics(state).await
+        })
+}
+
+/// CORS for the configured dashboard origins (none by default: browsers on other origins are
+/// refused, server-to-server callers are unaffected).
+fn cors(origins: &[String]) -> warp::cors::Builder {
+    warp::cors()
+        .allow_origins(origins.iter().map(String::as_str))
+        .allow_methods(["GET", "POST", "PUT", "PATCH", "DELETE"])
+        .allow_headers(["authorization", "content-type", "last-event-id", "range"])
+        .expose_headers(["retry-after", "content-range", "www-authenticate"])
+        .max_age(600)
 }
 
 /// A Twilio webhook: path, raw query, signature header and form body (size-limited).
@@ -118,6 +157,7 @@ fn twilio_media(
     warp::path!("twilio" / "media")
         .and(warp::ws())
         .and(warp::header::optional::<String>("x-twilio-signature"))
+        .and(warp::query::raw().or(warp::any().map(String::new)).unify())
         .and(with_state(state))
         .and_then(super::media::upgrade)
 }

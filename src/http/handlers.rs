@@ -8,7 +8,7 @@ use super::models::{Health, Ready};
 use crate::store::Store;
 
 /// Liveness: answers while the process runs, whatever the database does.
-#[utoipa::path(get, path = "/health", tag = "meta", responses((status = 200, body = Health)))]
+#[utoipa::path(get, path = "/health", tag = "meta", responses((status = 200, body = Health)), security(()))]
 pub async fn health(state: AppState) -> Result<impl Reply, Rejection> {
     Ok(warp::reply::json(&Health {
         status: "ok".to_owned(),
@@ -19,7 +19,7 @@ pub async fn health(state: AppState) -> Result<impl Reply, Rejection> {
 
 /// Readiness: 200 only when the database answers and the schema is current; else 503 and why.
 #[utoipa::path(get, path = "/ready", tag = "meta",
-    responses((status = 200, body = Ready), (status = 503, body = super::models::ErrorBody)))]
+    responses((status = 200, body = Ready), (status = 503, body = super::models::ErrorBody)), security(()))]
 pub async fn ready(state: AppState) -> Result<impl Reply, Rejection> {
     state.store.readiness().await.map_err(ApiError::from)?;
     Ok(warp::reply::json(&Ready {

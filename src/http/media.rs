@@ -11,10 +11,11 @@ use std::time::{Duration, Instant};
 use futures_util::{SinkExt, StreamExt};
 use ractor::ActorRef;
 use switchboard_actors::call::{
-    CallArgs, CallConfig, CallDeps, CallMessage, CallRegistryHandle, CallShared, ReconnectPolicy,
-    TwilioOut,
+    AiEndpoint, CallArgs, CallConfig, CallDeps, CallMessage, CallRegistryHandle, CallShared,
+    ReconnectPolicy, TwilioOut,
 };
 use switchboard_actors::domain::AudioFormat;
+use switchboard_actors::persistence::DEFAULT_ORG;
 use switchboard_actors::twilio::{self, Inbound, MAX_FRAME_BYTES};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
@@ -23,7 +24,6 @@ use warp::{Rejection, Reply};
 
 use super::AppState;
 use super::error::ApiError;
-use super::twilio::MEDIA_PATH;
 use crate::twilio::signature;
 
 /// What live calls need from the engine.
@@ -49,17 +49,27 @@ impl std::fmt::Debug for MediaSettings {
 /// Frames refused on media sockets since start (malformed, unknown, out of place, oversized).
 pub static REJECTED_FRAMES: AtomicU64 = AtomicU64::new(0);
 
-/// The upgrade: signature first, then the session.
+/// The upgrade: signature first, then the session. The TwiML of a call of an organization with
+/// its own Twilio account names the organization in the socket's URL (`?org=`); the signature is
+/// then checked with that organization's token, and only its calls may start on the socket.
 pub async fn upgrade(
     ws: Ws,
     signature_header: Option<String>,
+    raw_query: String,
     state: AppState,
 ) -> Result<impl Reply, Rejection> {
+    let org_id = match url::form_urlencoded::parse(raw_query.as_bytes()).find(|(k, _)| k == "org") {
+        Some((_, v)) => v.parse::<Uuid>().map_err(|_| {
+            ApiError::BadRequest(format!("media socket: org `{v}` is not an organization id"))
+        })?,
+        None => DEFAULT_ORG,
+    };
     if state.twilio.validate_signatures {
-        let url = signature::websocket_url(&state.twilio.public_url, MEDIA_PATH);
-        let valid = signature_header.as_deref().is_some_and(|sig| {
-            signature::is_valid(state.twilio.auth_token.expose(), &url, &[], sig)
-        });
+        let token = super::twilio::org_token(&state, org_id).await?;
+        let url = super::twilio::media_url(&state, org_id);
+        let valid = signature_header
+            .as_deref()
+            .is_some_and(|sig| signature::is_valid(token.expose(), &url, &[], sig));
         if !valid {
             tracing::warn!("media socket without a valid X-Twilio-Signature refused");
             return Err(ApiError::Forbidden(
@@ -78,7 +88,7 @@ pub async fn upgrade(
     Ok(ws
         .max_message_size(1 << 20)
         .max_frame_size(1 << 20)
-        .on_upgrade(move |socket| session(socket, state, media)))
+        .on_upgrade(move |socket| session(socket, state, media, org_id)))
 }
 
 fn reject(call_sid: Option<&str>, what: &str) {
@@ -86,7 +96,7 @@ fn reject(call_sid: Option<&str>, what: &str) {
     tracing::warn!(call_sid = call_sid.unwrap_or("-"), "{what}");
 }
 
-async fn session(socket: WebSocket, state: AppState, media: Arc<MediaSettings>) {
+async fn session(socket: WebSocket, state: AppState, media: Arc<MediaSettings>, org_id: Uuid) {
     let (mut sink, mut stream) = socket.split();
     let (tx, mut rx) = mpsc::unbounded_channel::<TwilioOut>();
     let writer = tokio::spawn(async move {
@@ -143,7 +153,7 @@ async fn session(socket: WebSocket, state: AppState, media: Arc<MediaSettings>) 
         match twilio::parse_inbound(text) {
             Ok(Inbound::Connected { .. }) => {}
             Ok(Inbound::Start(start)) => {
-                match start_call(&state, &media, &start, tx.clone()).await {
+                match start_call(&state, &media, org_id, &start, tx.clone()).await {
                     Some(actor) => {
                         let _ = actor.cast(CallMessage::FromTwilio(text.to_owned()));
                         call = Some((actor, start.call_sid.clone()));
@@ -179,12 +189,13 @@ async fn session(socket: WebSocket, state: AppState, media: Arc<MediaSettings>) 
 async fn start_call(
     state: &AppState,
     media: &MediaSettings,
+    org_id: Uuid,
     start: &twilio::Start,
     tx: mpsc::UnboundedSender<TwilioOut>,
 ) -> Option<ActorRef<CallMessage>> {
     let call_id: Uuid = start.custom_parameters.get("call_id")?.parse().ok()?;
     let call = match state.store.stream_call(call_id).await {
-        Ok(Some(call)) if call.call_sid == start.call_sid => call,
+        Ok(Some(call)) if call.call_sid == start.call_sid && call.org_id == org_id => call,
         Ok(_) => return None,
         Err(err) => {
             tracing::error!(%err, "cannot look the call up");
@@ -205,12 +216,27 @@ async fn start_call(
         started: now,
         version_base: wall.timestamp_micros(),
     };
+    let mut deps = media.deps.clone();
+    // An organization with its own OpenAI key talks to the AI with it.
+    match organization_ai_key(state, call.org_id).await {
+        Ok(Some(key)) => {
+            deps.ai = Arc::new(AiEndpoint {
+                api_key: key,
+                ..(*media.deps.ai).clone()
+            })
+        }
+        Ok(None) => {}
+        Err(err) => {
+            tracing::error!(%err, org_id = %call.org_id, "cannot read the organization's OpenAI key");
+            return None;
+        }
+    }
     let (ended_tx, ended_rx) = oneshot::channel();
     let args = CallArgs {
         shared: CallShared::new(config, Some(ended_tx)),
         call_sid: call.call_sid.clone(),
         twilio: tx,
-        deps: media.deps.clone(),
+        deps,
     };
     let actor = match media.registry.start_call(args).await {
         Ok(actor) => actor,
@@ -236,4 +262,13 @@ async fn start_call(
         }
     });
     Some(actor)
+}
+
+/// The organization's own OpenAI key, opened, if it has one.
+async fn organization_ai_key(state: &AppState, org_id: Uuid) -> Result<Option<String>, ApiError> {
+    let sealed = state.store.credentials(org_id).await?.openai_api_key;
+    sealed
+        .map(|s| state.auth.keys.sealer.open(org_id, "openai_api_key", &s))
+        .transpose()
+        .map_err(ApiError::from)
 }

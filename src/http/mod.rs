@@ -3,6 +3,7 @@
 //! [`sse`], the Prometheus exposition in [`metrics`].
 
 pub mod api;
+pub mod auth;
 pub mod error;
 pub mod filters;
 pub mod handlers;
@@ -42,6 +43,10 @@ pub struct AppState {
     pub events: EventBus,
     pub sse: sse::SseSettings,
     pub metrics: Arc<metrics::HttpMetrics>,
+    /// Keys, token lifetimes and limits of the auth layer.
+    pub auth: Arc<auth::AuthState>,
+    /// Browser origins allowed by CORS.
+    pub cors_origins: Arc<Vec<String>>,
 }
 
 /// How Twilio's requests are checked and answered.
@@ -67,6 +72,7 @@ impl AppState {
         state.max_body_bytes = config.http.max_body_bytes;
         state.events = EventBus::new(config.http.sse_replay_events as usize);
         state.sse.keepalive = Duration::from_secs(config.http.sse_keepalive_s);
+        state.cors_origins = Arc::new(config.http.cors_origins.clone());
         state
     }
 
@@ -81,7 +87,15 @@ impl AppState {
             events: EventBus::new(crate::events::DEFAULT_REPLAY_EVENTS),
             sse: sse::SseSettings::default(),
             metrics: Arc::default(),
+            auth: Arc::new(auth::AuthState::ephemeral()),
+            cors_origins: Arc::default(),
         }
+    }
+
+    /// With the auth layer's keys and limits.
+    pub fn with_auth(mut self, auth: auth::AuthState) -> Self {
+        self.auth = Arc::new(auth);
+        self
     }
 
     /// With the persistence actor the API writes messages through.

@@ -87,10 +87,10 @@ pub fn route(
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
     warp::path!("api" / "v1" / "calls" / String / "recording")
         .and(warp::get())
+        .and(super::api::org(&state))
         .and(recording_query())
         .and(range_header())
-        .and(super::api::org())
-        .and_then(move |id, query, range, org| get_recording(state.clone(), org, id, query, range))
+        .and_then(move |id, org, query, range| get_recording(state.clone(), org, id, query, range))
 }
 
 /// The validated query string (an absent one is the default).

@@ -46,6 +46,8 @@ use crate::events::{Delivery, Gap};
 pub struct EventsQuery {
     /// For clients that cannot send `Last-Event-ID`.
     pub last_event_id: Option<String>,
+    /// An access token, for browsers' `EventSource`, which cannot send `Authorization`.
+    pub access_token: Option<String>,
 }
 
 /// `GET /api/v1/events` for organization `org_id`: its events, resumed after `Last-Event-ID`.

@@ -6,11 +6,13 @@
 use chrono::Utc;
 use switchboard_actors::domain::{CallDirection, CallStatus};
 use switchboard_actors::persistence::DEFAULT_ORG;
+use uuid::Uuid;
 use warp::http::StatusCode;
 use warp::{Rejection, Reply};
 
 use super::AppState;
 use super::error::ApiError;
+use crate::config::Secret;
 use crate::events::{EventKind, NewLiveEvent};
 use crate::store::calls::{CallStatusUpdate, NewInboundCall, StatusOutcome};
 use crate::twilio::signature;
@@ -54,10 +56,13 @@ impl Webhook {
         }
     }
 
-    /// 403 unless the signature is Twilio's (or checking is switched off).
-    fn verify(&self, state: &AppState) -> Result<(), ApiError> {
+    /// The organization the webhook belongs to (by its `AccountSid`), once its signature is
+    /// checked with that organization's auth token (or the configured one, for accounts no
+    /// organization claims and organizations without a token of their own); 403 otherwise.
+    async fn verify(&self, state: &AppState) -> Result<Uuid, ApiError> {
+        let (org_id, token) = account_token(state, self.get("AccountSid")).await?;
         if !state.twilio.validate_signatures {
-            return Ok(());
+            return Ok(org_id);
         }
         let Some(given) = self.signature.as_deref() else {
             tracing::warn!(path = %self.path, "Twilio webhook without X-Twilio-Signature refused");
@@ -69,8 +74,8 @@ impl Webhook {
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
         let url = self.signed_url(state);
-        if signature::is_valid(state.twilio.auth_token.expose(), &url, &params, given) {
-            Ok(())
+        if signature::is_valid(token.expose(), &url, &params, given) {
+            Ok(org_id)
         } else {
             tracing::warn!(path = %self.path, "Twilio webhook with a wrong signature refused");
             Err(ApiError::Forbidden(
@@ -80,9 +85,56 @@ impl Webhook {
     }
 }
 
+/// The organization of a Twilio account and the token its requests are signed with: the
+/// organization's own (sealed at rest), else the configured one; unclaimed accounts belong to the
+/// default organization.
+pub async fn account_token(
+    state: &AppState,
+    account_sid: Option<&str>,
+) -> Result<(Uuid, Secret), ApiError> {
+    if let Some(sid) = account_sid.filter(|s| !s.is_empty())
+        && let Some((org_id, sealed)) = state.store.org_for_twilio_account(sid).await?
+    {
+        let token = match sealed {
+            Some(sealed) => Secret::new(state.auth.keys.sealer.open(
+                org_id,
+                "twilio_auth_token",
+                &sealed,
+            )?),
+            None => state.twilio.auth_token.clone(),
+        };
+        return Ok((org_id, token));
+    }
+    Ok((DEFAULT_ORG, state.twilio.auth_token.clone()))
+}
+
+/// The token media sockets of `org_id` are signed with.
+pub async fn org_token(state: &AppState, org_id: Uuid) -> Result<Secret, ApiError> {
+    let sealed = state.store.credentials(org_id).await?.twilio_auth_token;
+    Ok(match sealed {
+        Some(sealed) => Secret::new(state.auth.keys.sealer.open(
+            org_id,
+            "twilio_auth_token",
+            &sealed,
+        )?),
+        None => state.twilio.auth_token.clone(),
+    })
+}
+
+/// The media socket's URL for calls of `org_id` (the organization rides in the query, which
+/// Twilio signs with the organization's token).
+pub fn media_url(state: &AppState, org_id: Uuid) -> String {
+    let url = signature::websocket_url(&state.twilio.public_url, MEDIA_PATH);
+    if org_id == DEFAULT_ORG {
+        url
+    } else {
+        format!("{url}?org={org_id}")
+    }
+}
+
 /// `POST /twilio/voice`: create (or, for a repeated webhook, find) the call and answer TwiML.
 pub async fn voice(state: AppState, hook: Webhook) -> Result<impl Reply, Rejection> {
-    hook.verify(&state)?;
+    let org_id = hook.verify(&state).await?;
     let call_sid = hook.required("CallSid")?.to_owned();
     let status = match hook.get("CallStatus") {
         None | Some("") => CallStatus::Ringing,
@@ -97,7 +149,7 @@ pub async fn voice(state: AppState, hook: Webhook) -> Result<impl Reply, Rejecti
         _ => CallDirection::Inbound,
     };
     let call = NewInboundCall {
-        org_id: DEFAULT_ORG,
+        org_id,
         call_sid: call_sid.clone(),
         account_sid: hook.get("AccountSid").map(str::to_owned),
         from_number: hook
@@ -139,7 +191,7 @@ pub async fn voice(state: AppState, hook: Webhook) -> Result<impl Reply, Rejecti
             .call(Some(ids.call_id)),
         );
     }
-    let stream_url = signature::websocket_url(&state.twilio.public_url, MEDIA_PATH);
+    let stream_url = media_url(&state, org_id);
     let twiml = format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Connect><Stream url=\"{}\">\
          <Parameter name=\"call_id\" value=\"{}\"/></Stream></Connect></Response>",
@@ -151,7 +203,7 @@ pub async fn voice(state: AppState, hook: Webhook) -> Result<impl Reply, Rejecti
 
 /// `POST /twilio/status`: apply a status callback (older and repeated ones change nothing).
 pub async fn status(state: AppState, hook: Webhook) -> Result<impl Reply, Rejection> {
-    hook.verify(&state)?;
+    let org_id = hook.verify(&state).await?;
     let call_sid = hook.required("CallSid")?;
     let status: CallStatus = hook.required("CallStatus")?.parse().map_err(
         |e: switchboard_actors::domain::UnknownValue| {
@@ -179,7 +231,7 @@ pub async fn status(state: AppState, hook: Webhook) -> Result<impl Reply, Reject
     };
     match state
         .store
-        .apply_call_status(call_sid, &update)
+        .apply_call_status(org_id, call_sid, &update)
         .await
         .map_err(ApiError::from)?
     {

@@ -133,6 +133,7 @@ impl Store {
     /// (`completed`, or `failed` for busy / failed / no-answer / canceled).
     pub async fn apply_call_status(
         &self,
+        org_id: Uuid,
         call_sid: &str,
         update: &CallStatusUpdate,
     ) -> Result<StatusOutcome, StoreError> {
@@ -153,16 +154,19 @@ impl Store {
                     ended_at = CASE WHEN $2 = ANY($6) THEN coalesce(ended_at, $4) ELSE ended_at END,
                     duration_seconds = coalesce($5, duration_seconds),
                     updated_at = now()
-                 WHERE call_sid = $1
+                 WHERE call_sid = $1 AND org_id = $7
                    AND ($3 > twilio_sequence)
                    AND NOT (status = ANY($6) AND NOT ($2 = ANY($6)))
                  RETURNING conversation_id",
-                &[&call_sid, &status, &sequence, &update.at, &update.duration_seconds, &finals],
+                &[&call_sid, &status, &sequence, &update.at, &update.duration_seconds, &finals, &org_id],
             )
             .await?;
         let Some(row) = row else {
             let exists = client
-                .query_opt("SELECT 1 FROM calls WHERE call_sid = $1", &[&call_sid])
+                .query_opt(
+                    "SELECT 1 FROM calls WHERE call_sid = $1 AND org_id = $2",
+                    &[&call_sid, &org_id],
+                )
                 .await?
                 .is_some();
             return Ok(if exists {

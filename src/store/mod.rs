@@ -5,6 +5,7 @@
 //! schema lives in `sql/` and is applied by refinery (`migrate`), under an advisory lock so that
 //! engines starting together do not race.
 
+pub mod accounts;
 pub mod analytics;
 pub mod calls;
 pub mod cluster;

@@ -1,5 +1,6 @@
 //! The history API's test harness: a real engine (managed PostgreSQL, real socket), an HTTP client,
 //! and a seeder that writes calls with exactly known fields and messages.
+#![allow(dead_code)] // shared by several test binaries, each using a part
 
 use std::collections::HashMap;
 
@@ -12,7 +13,9 @@ use uuid::Uuid;
 
 pub struct Api {
     pub base: String,
+    /// Requests carry an admin API key of the default organization.
     pub http: reqwest::Client,
+    pub token: String,
     pub pg: tokio_postgres::Client,
     stop: tokio::sync::oneshot::Sender<()>,
     server: tokio::task::JoinHandle<Engine>,
@@ -43,6 +46,24 @@ impl Api {
         let listener = Engine::bind(&config).await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let engine = Engine::start(config).await.unwrap();
+        let token = switchboard::http::api::admin::issue_api_key(
+            engine.store(),
+            DEFAULT_ORG,
+            "history tests",
+            switchboard::auth::Role::Admin,
+        )
+        .await
+        .unwrap()
+        .key;
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            format!("Bearer {token}").parse().unwrap(),
+        );
+        let http = reqwest::Client::builder()
+            .default_headers(headers)
+            .build()
+            .unwrap();
         let (pg, conn) = engine
             .cluster()
             .unwrap()
@@ -62,7 +83,8 @@ impl Api {
         });
         Api {
             base,
-            http: reqwest::Client::new(),
+            http,
+            token,
             pg,
             stop,
             server,

@@ -52,8 +52,13 @@ pub struct SseClient {
     ended: bool,
 }
 
+/// The bearer token every stream request carries, once the test's engine has one (a test is a
+/// process of its own under nextest).
+pub static BEARER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
 impl SseClient {
-    /// Sends `GET path` with `headers` and returns before reading anything.
+    /// Sends `GET path` with `headers` (and the [`BEARER`] token) and returns before reading
+    /// anything.
     pub async fn send(base: &Url, path: &str, headers: &[(&str, &str)]) -> SseClient {
         let addr = format!(
             "{}:{}",
@@ -67,6 +72,9 @@ impl SseClient {
         );
         for (name, value) in headers {
             request.push_str(&format!("{name}: {value}\r\n"));
+        }
+        if let Some(token) = BEARER.get() {
+            request.push_str(&format!("Authorization: Bearer {token}\r\n"));
         }
         request.push_str("\r\n");
         socket.write_all(request.as_bytes()).await.unwrap();

@@ -5,6 +5,7 @@
 //! parsing (errors that name the parameter) in [`params`]; the document in [`openapi`]. Every
 //! handler is scoped by the caller's organization, which [`org`] supplies.
 
+pub mod admin;
 pub mod calls;
 pub mod insights;
 pub mod messages;
@@ -21,7 +22,7 @@ use super::error::ApiError;
 
 /// Every `/api/v1` route of the history API.
 pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
-    let body = json_body(state.max_body_bytes);
+    let body = body_filter(state.max_body_bytes);
     let calls = warp::path!("api" / "v1" / "calls")
         .and(warp::get())
         .and(ctx(&state))
@@ -107,7 +108,73 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = R
         .and_then(|id, state, org, raw| insights::timeline(state, org, id, raw));
     let openapi = warp::path!("api" / "v1" / "openapi.json")
         .and(warp::get())
-        .map(openapi::document);
+        .and(org(&state))
+        .map(|_| openapi::document());
+    let users = warp::path!("api" / "v1" / "users")
+        .and(who(&state))
+        .and(
+            (warp::get().map(|| None))
+                .or(warp::post().and(body.clone()).map(Some))
+                .unify(),
+        )
+        .and_then(|state, p, body: Option<bytes::Bytes>| async move {
+            match body {
+                None => admin::list_users(state, p).await,
+                Some(body) => admin::create_user(state, p, body).await,
+            }
+        });
+    let user = warp::path!("api" / "v1" / "users" / String)
+        .and(warp::patch())
+        .and(who(&state))
+        .and(body.clone())
+        .and_then(|id, state, p, body| admin::update_user(state, p, id, body));
+    let api_keys = warp::path!("api" / "v1" / "api-keys")
+        .and(who(&state))
+        .and(
+            (warp::get().map(|| None))
+                .or(warp::post().and(body.clone()).map(Some))
+                .unify(),
+        )
+        .and_then(|state, p, body: Option<bytes::Bytes>| async move {
+            match body {
+                None => admin::list_api_keys(state, p).await,
+                Some(body) => admin::create_api_key(state, p, body).await,
+            }
+        });
+    let api_key = warp::path!("api" / "v1" / "api-keys" / String)
+        .and(warp::delete())
+        .and(who(&state))
+        .and_then(|id, state, p| admin::revoke_api_key(state, p, id));
+    let credentials = warp::path!("api" / "v1" / "organization" / "credentials")
+        .and(who(&state))
+        .and(
+            (warp::get().map(|| None))
+                .or(warp::put().and(body.clone()).map(Some))
+                .unify(),
+        )
+        .and_then(|state, p, body: Option<bytes::Bytes>| async move {
+            match body {
+                None => admin::credentials(state, p).await,
+                Some(body) => admin::update_credentials(state, p, body).await,
+            }
+        });
+    let security_events = warp::path!("api" / "v1" / "security-events")
+        .and(warp::get())
+        .and(who(&state))
+        .and(raw_query())
+        .and_then(admin::security_events);
+    let administration = users
+        .or(user)
+        .unify()
+        .or(api_keys)
+        .unify()
+        .or(api_key)
+        .unify()
+        .or(credentials)
+        .unify()
+        .or(security_events)
+        .unify()
+        .boxed();
     // `boxed` keeps the combined filter's type (and compile times) small.
     calls
         .or(call)
@@ -136,6 +203,8 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = R
         .unify()
         .or(openapi.map(Reply::into_response))
         .unify()
+        .or(administration)
+        .unify()
         .boxed()
 }
 
@@ -145,18 +214,27 @@ enum Method {
     Post(bytes::Bytes),
 }
 
-/// The handler's state and the caller's organization.
+/// The handler's state and the caller's organization (after the auth gate).
 fn ctx(
     state: &AppState,
-) -> impl Filter<Extract = (AppState, Uuid), Error = Infallible> + Clone + use<> {
-    let state = state.clone();
-    warp::any().map(move || state.clone()).and(org())
+) -> impl Filter<Extract = (AppState, Uuid), Error = Rejection> + Clone + use<> {
+    let with_state = state.clone();
+    warp::any().map(move || with_state.clone()).and(org(state))
 }
 
-/// The organization a request acts for. Until accounts exist every request is the default
-/// organization's; the authentication issue replaces this filter (and nothing else).
-pub fn org() -> impl Filter<Extract = (Uuid,), Error = Infallible> + Clone {
-    warp::any().map(|| switchboard_actors::persistence::DEFAULT_ORG)
+/// The handler's state and the authenticated caller.
+fn who(
+    state: &AppState,
+) -> impl Filter<Extract = (AppState, crate::auth::Principal), Error = Rejection> + Clone + use<> {
+    let with_state = state.clone();
+    warp::any()
+        .map(move || with_state.clone())
+        .and(super::auth::principal(state))
+}
+
+/// The organization an authenticated request acts for: every query is scoped by it.
+pub fn org(state: &AppState) -> impl Filter<Extract = (Uuid,), Error = Rejection> + Clone + use<> {
+    super::auth::principal(state).map(|p: crate::auth::Principal| p.org_id)
 }
 
 /// The raw query string (empty when there is none).
@@ -165,7 +243,7 @@ fn raw_query() -> impl Filter<Extract = (String,), Error = Infallible> + Clone {
 }
 
 /// A JSON request body of at most `max` bytes (413 above; 415 for another content type).
-fn json_body(max: u64) -> impl Filter<Extract = (bytes::Bytes,), Error = Rejection> + Clone {
+pub fn body_filter(max: u64) -> impl Filter<Extract = (bytes::Bytes,), Error = Rejection> + Clone {
     warp::header::optional::<String>("content-type")
         .and_then(|content_type: Option<String>| async move {
             match content_type {

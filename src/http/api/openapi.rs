@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 use utoipa::OpenApi;
 use warp::Reply;
 
-use super::{calls, insights, messages};
+use super::{admin, calls, insights, messages};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -34,7 +34,22 @@ use super::{calls, insights, messages};
         crate::http::handlers::ready,
         crate::http::sse::events,
         crate::http::metrics::metrics,
+        crate::http::auth::login,
+        crate::http::auth::refresh,
+        crate::http::auth::logout,
+        crate::http::auth::me,
+        admin::list_users,
+        admin::create_user,
+        admin::update_user,
+        admin::list_api_keys,
+        admin::create_api_key,
+        admin::revoke_api_key,
+        admin::credentials,
+        admin::update_credentials,
+        admin::security_events,
     ),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
     tags(
         (name = "calls", description = "Voice calls and what was said in them"),
         (name = "messages", description = "A call's messages: transcript segments, system events, summaries, notes"),
@@ -42,9 +57,26 @@ use super::{calls, insights, messages};
         (name = "conversations", description = "Omnichannel threads and customer timelines"),
         (name = "events", description = "Live events for dashboards (Server-Sent Events)"),
         (name = "meta", description = "This document, liveness, readiness, metrics"),
+        (name = "auth", description = "Logging in, refreshing and ending sessions"),
+        (name = "admin", description = "Users, API keys, provider credentials and security events (admins)"),
     )
 )]
 pub struct ApiDoc;
+
+/// Every operation needs `Authorization: Bearer <token>` (an access token or an API key) unless
+/// it says `security: [{}]`.
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+    }
+}
 
 /// This document.
 #[utoipa::path(get, path = "/api/v1/openapi.json", tag = "meta",
