@@ -23,6 +23,8 @@
 //! Every response that is not 2xx is an error, counted by status and shown; latency percentiles
 //! are over the 2xx answers only, and a scenario with any error is a MISS whatever its latency.
 //! `SWITCHBOARD_*` variables configure the engine as usual (e.g. `SWITCHBOARD_DATABASE_POOL_SIZE`).
+//! Each client sends an API key of its own (authentication is measured); the per-key rate limit
+//! is lifted unless `SWITCHBOARD_AUTH_RATE_LIMIT_*` say otherwise.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -669,9 +671,15 @@ async fn run(
     })
 }
 
-/// A client with one keep-alive connection to the engine (no proxy, no Nagle).
-fn http_client() -> anyhow::Result<reqwest::Client> {
+/// A client with one keep-alive connection to the engine (no proxy, no Nagle), sending its key.
+fn http_client(key: &str) -> anyhow::Result<reqwest::Client> {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {key}").parse()?,
+    );
     Ok(reqwest::Client::builder()
+        .default_headers(headers)
         .no_proxy()
         .tcp_nodelay(true)
         .pool_max_idle_per_host(1)
@@ -755,6 +763,12 @@ fn main() -> anyhow::Result<()> {
         data_dir.display().to_string(),
     );
     env.insert("SWITCHBOARD_HTTP_LISTEN".into(), "127.0.0.1:0".into());
+    for limit in [
+        "SWITCHBOARD_AUTH_RATE_LIMIT_PER_S",
+        "SWITCHBOARD_AUTH_RATE_LIMIT_BURST",
+    ] {
+        env.entry(limit.into()).or_insert_with(|| "1000000".into());
+    }
     let config = Config::from_sources(None, &env)?;
 
     // The engine on its own runtime; the load generator on another, as a separate client would be.
@@ -824,6 +838,24 @@ fn main() -> anyhow::Result<()> {
     }
     println!();
 
+    // Every simulated user (dashboard) has an API key of its own, as in production; the rate
+    // limit is lifted (see the engine's environment above): a closed loop would hit it at once.
+    let keys = server_rt.block_on(async {
+        let mut keys = Vec::with_capacity(knobs.clients);
+        for i in 0..knobs.clients {
+            let created = switchboard::http::api::admin::issue_api_key(
+                engine.store(),
+                switchboard_actors::persistence::DEFAULT_ORG,
+                &format!("bench client {i}"),
+                switchboard::auth::Role::Supervisor,
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+            keys.push(created.key);
+        }
+        anyhow::Ok(keys)
+    })?;
+
     // Serve and load.
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = server_rt.spawn(async move {
@@ -837,8 +869,9 @@ fn main() -> anyhow::Result<()> {
     let targets = std::sync::Arc::new(Targets::new(format!("http://{addr}"), &report));
     // One client per simulated user, kept for the whole run: its keep-alive connection is opened
     // in the first warm-up and reused after.
-    let http = (0..knobs.clients)
-        .map(|_| http_client())
+    let http = keys
+        .iter()
+        .map(|key| http_client(key))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let mut figures = Vec::new();
     println!(

@@ -808,3 +808,92 @@ async fn a_call_actor_that_panics_is_restarted_and_the_call_goes_on() {
     running.shutdown().await;
     peer.shutdown().await;
 }
+
+/// A call of an organization with its own Twilio account and OpenAI key: the webhook and the media
+/// socket are checked with the organization's token (sealed in the database), the call is the
+/// organization's, and its AI session uses the organization's key. Signed with the configured
+/// token instead, the same account's webhook is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_organizations_call_runs_on_its_own_twilio_token_and_openai_key() {
+    use base64::Engine as _;
+    use switchboard::auth::seal::Sealer;
+    let peer = RealtimePeer::start(PeerConfig {
+        require_api_key: Some("sk-org-acme".into()),
+        ..PeerConfig::default()
+    })
+    .unwrap();
+    let key = [7u8; 32];
+    let running = engine(
+        &peer,
+        &[(
+            "SWITCHBOARD_AUTH_ENCRYPTION_KEY",
+            base64::engine::general_purpose::STANDARD.encode(key),
+        )],
+    )
+    .await;
+    let client = running.client().await;
+    let org = uuid::Uuid::now_v7();
+    let account = format!("AC{}", "ac".repeat(16));
+    client
+        .execute(
+            "INSERT INTO organizations (id, name, slug) VALUES ($1, 'Acme', 'acme')",
+            &[&org],
+        )
+        .await
+        .unwrap();
+    let sealer = Sealer::new(&key);
+    client
+        .execute(
+            "INSERT INTO org_credentials (org_id, twilio_account_sid, twilio_auth_token, openai_api_key)
+             VALUES ($1, $2, $3, $4)",
+            &[
+                &org,
+                &account,
+                &sealer.seal(org, "twilio_auth_token", "acme-twilio-token").unwrap(),
+                &sealer.seal(org, "openai_api_key", "sk-org-acme").unwrap(),
+            ],
+        )
+        .await
+        .unwrap();
+    let script = [
+        Step::Speak { ms: 800, hz: 1000 },
+        Step::Silence { ms: 600 },
+        Step::WaitForAgent { max_ms: 8000 },
+        Step::HangUp,
+    ];
+    let caller = CallerConfig::new(running.engine_url.clone(), "acme-twilio-token")
+        .account_sid(account.clone())
+        .script(script.clone())
+        .pace(Pace::RealTime);
+    let call_sid = caller.call_sid.clone();
+    let report = TwilioCaller::place(caller).await.expect("call placed");
+    assert!(
+        report.agent_audio_ms > 0,
+        "the AI answered with the organization's key"
+    );
+    let owner: uuid::Uuid = client
+        .query_one("SELECT org_id FROM calls WHERE call_sid = $1", &[&call_sid])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(owner, org);
+    peer.wait_for(Duration::from_secs(5), |logs| {
+        logs.iter()
+            .any(|l| l.api_key.as_deref() == Some("sk-org-acme"))
+    })
+    .await
+    .expect("the realtime peer saw the organization's key");
+
+    let forged = CallerConfig::new(running.engine_url.clone(), TOKEN)
+        .account_sid(account)
+        .script(script)
+        .pace(Pace::RealTime);
+    match TwilioCaller::place(forged).await {
+        Err(switchboard::sim::twilio_caller::CallerError::Webhook { status, .. }) => {
+            assert_eq!(status, 403)
+        }
+        other => panic!("a webhook signed with another token was not refused: {other:?}"),
+    }
+    running.shutdown().await;
+    peer.shutdown().await;
+}

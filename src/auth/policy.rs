@@ -148,6 +148,16 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_shows_this_table() {
+        let readme = include_str!("../../README.md");
+        let table = markdown();
+        assert!(
+            readme.contains(&table),
+            "README.md's role table is out of date; it should read:\n{table}"
+        );
+    }
+
+    #[test]
     fn every_rule_is_unique_and_admins_may_do_everything() {
         for (i, a) in RULES.iter().enumerate() {
             assert!(a.allows(Role::Admin), "{a:?}");
