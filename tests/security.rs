@@ -941,3 +941,45 @@ async fn secrets_stay_out_of_logs_config_output_and_answers() {
         );
     }
 }
+
+#[tokio::test]
+async fn browsers_on_listed_origins_only_may_call_the_api() {
+    let api = start(&[("SWITCHBOARD_HTTP_CORS_ORIGINS", "https://dash.example.com")]).await;
+    let http = reqwest::Client::new();
+    let preflight = |origin: &'static str| {
+        http.request(
+            reqwest::Method::OPTIONS,
+            format!("{}/api/v1/calls", api.base),
+        )
+        .header("origin", origin)
+        .header("access-control-request-method", "GET")
+        .header("access-control-request-headers", "authorization")
+        .send()
+    };
+    let allowed = preflight("https://dash.example.com").await.unwrap();
+    assert_eq!(allowed.status(), 200);
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "https://dash.example.com"
+    );
+    let refused = preflight("https://evil.example.com").await.unwrap();
+    assert_eq!(refused.status(), 403);
+    assert!(
+        !refused
+            .headers()
+            .contains_key("access-control-allow-origin")
+    );
+    // The answer to an allowed origin carries the header, errors included (401 here).
+    let response = http
+        .get(format!("{}/api/v1/calls", api.base))
+        .header("origin", "https://dash.example.com")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    assert_eq!(
+        response.headers()["access-control-allow-origin"],
+        "https://dash.example.com"
+    );
+    api.stop().await;
+}
