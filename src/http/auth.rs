@@ -3,6 +3,7 @@
 //! route × role table of [`crate::auth::policy`]), and the auth routes themselves: login, refresh
 //! (rotating, with reuse detection), logout and me.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::sync::Mutex;
@@ -25,10 +26,65 @@ use crate::auth::{AuthError, Principal, Role, Subject, password, policy};
 use crate::config::{Config, Secret};
 use crate::store::accounts::{ApiKey, Refreshed, User};
 
+/// How long an authenticated caller is remembered: a request within this time of the last
+/// database check of the same token skips the check. Changes made through this engine (revoking a
+/// key, logging out, a role change, a disabled user, a refresh-token reuse) apply at once here;
+/// made through another node, they reach this one within this time.
+pub const PRINCIPAL_TTL: Duration = Duration::from_secs(5);
+
+/// Callers seen recently, by API key hash or by session and user.
+#[derive(Debug, Default)]
+pub struct PrincipalCache {
+    entries: Mutex<HashMap<CacheKey, (Principal, Instant)>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum CacheKey {
+    ApiKey([u8; 32]),
+    Session { session: Uuid, user: Uuid },
+}
+
+/// Entries kept before expired ones are swept.
+const CACHE_SWEEP_AT: usize = 10_000;
+
+impl PrincipalCache {
+    fn get(&self, key: &CacheKey) -> Option<Principal> {
+        let entries = self.entries.lock().expect("principal cache lock");
+        entries
+            .get(key)
+            .filter(|(_, at)| at.elapsed() < PRINCIPAL_TTL)
+            .map(|(p, _)| *p)
+    }
+
+    fn put(&self, key: CacheKey, principal: Principal) {
+        let mut entries = self.entries.lock().expect("principal cache lock");
+        if entries.len() >= CACHE_SWEEP_AT {
+            entries.retain(|_, (_, at)| at.elapsed() < PRINCIPAL_TTL);
+        }
+        entries.insert(key, (principal, Instant::now()));
+    }
+
+    /// Forgets every entry of this user or key (after a change to it).
+    pub fn forget(&self, subject_id: Uuid) {
+        self.entries
+            .lock()
+            .expect("principal cache lock")
+            .retain(|_, (p, _)| p.subject_id() != subject_id);
+    }
+
+    /// Forgets a session (logout, refresh-token reuse).
+    pub fn forget_session(&self, session: Uuid) {
+        self.entries.lock().expect("principal cache lock").retain(
+            |_, (p, _)| !matches!(p.subject, Subject::User { session: s, .. } if s == session),
+        );
+    }
+}
+
 /// What the gate and the auth routes share.
 #[derive(Debug)]
 pub struct AuthState {
     pub keys: AuthKeys,
+    pub principals: PrincipalCache,
     pub access_ttl_s: u64,
     pub refresh_ttl_s: u64,
     pub logins: Mutex<LoginThrottle>,
@@ -42,6 +98,7 @@ impl AuthState {
         let nonzero = |n: u32| NonZeroU32::new(n.max(1)).expect("at least 1");
         AuthState {
             keys,
+            principals: PrincipalCache::default(),
             access_ttl_s: auth.access_token_ttl_s,
             refresh_ttl_s: auth.refresh_token_ttl_s,
             logins: Mutex::new(LoginThrottle::new(LoginPolicy {
@@ -161,19 +218,33 @@ fn bearer(value: &str) -> Result<String, ApiError> {
 /// The principal a bearer token stands for: an API key (by its prefix) or an access token whose
 /// session is live and whose user is enabled; the role is the one stored now.
 pub async fn authenticate(state: &AppState, token: &str) -> Result<Principal, ApiError> {
+    let cache = &state.auth.principals;
     if token.starts_with(API_KEY_PREFIX) {
+        let hash = tokens::digest(token);
+        if let Some(principal) = cache.get(&CacheKey::ApiKey(hash)) {
+            return Ok(principal);
+        }
         let key = state
             .store
-            .api_key_by_hash(&tokens::digest(token))
+            .api_key_by_hash(&hash)
             .await?
             .ok_or_else(|| ApiError::Unauthorized("unknown or revoked API key".into()))?;
-        return Ok(Principal {
+        let principal = Principal {
             org_id: key.org_id,
             role: key.role,
             subject: Subject::ApiKey { id: key.id },
-        });
+        };
+        cache.put(CacheKey::ApiKey(hash), principal);
+        return Ok(principal);
     }
     let claims = state.auth.keys.jwt.verify(token)?;
+    let cache_key = CacheKey::Session {
+        session: claims.sid,
+        user: claims.sub,
+    };
+    if let Some(principal) = cache.get(&cache_key) {
+        return Ok(principal);
+    }
     let user = state
         .store
         .session_user(claims.sid, claims.sub)
@@ -181,14 +252,16 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<Principal, Ap
         .ok_or_else(|| {
             ApiError::Unauthorized("the session has ended (logged out, revoked or disabled)".into())
         })?;
-    Ok(Principal {
+    let principal = Principal {
         org_id: user.org_id,
         role: user.role,
         subject: Subject::User {
             id: user.id,
             session: claims.sid,
         },
-    })
+    };
+    cache.put(cache_key, principal);
+    Ok(principal)
 }
 
 /// `POST /api/v1/auth/login`
@@ -407,6 +480,7 @@ pub async fn refresh(
             Ok(token_pair(&state, user, session, new_token)?.into_response())
         }
         Refreshed::Reused { session, user } => {
+            state.auth.principals.forget_session(session);
             tracing::warn!(%session, user = %user.id, "a used refresh token was presented again: session revoked");
             security_event(
                 &state,
@@ -443,6 +517,7 @@ pub async fn logout(
         .into());
     };
     state.store.revoke_session(session, "logged out").await?;
+    state.auth.principals.forget_session(session);
     security_event(
         &state,
         principal.org_id,

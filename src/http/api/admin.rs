@@ -206,7 +206,7 @@ pub async fn update_user(
 ) -> Result<warp::reply::Response, Rejection> {
     let id = id_of(&id, "user id")?;
     let change: UserChange = json_body(&body)?;
-    let Some((before, after)) = state
+    let changed = state
         .store
         .update_user(
             p.org_id,
@@ -215,8 +215,10 @@ pub async fn update_user(
             change.display_name.as_deref().map(str::trim),
             change.disabled,
         )
-        .await?
-    else {
+        .await?;
+    // Live tokens of the user are checked again on their next request.
+    state.auth.principals.forget(id);
+    let Some((before, after)) = changed else {
         return Err(ApiError::NotFound(format!("user {id}")).into());
     };
     if before.role != after.role {
@@ -306,7 +308,9 @@ pub async fn revoke_api_key(
     id: String,
 ) -> Result<warp::reply::Response, Rejection> {
     let id = id_of(&id, "API key id")?;
-    if state.store.revoke_api_key(p.org_id, id).await?.is_none() {
+    let revoked = state.store.revoke_api_key(p.org_id, id).await?;
+    state.auth.principals.forget(id);
+    if revoked.is_none() {
         return Err(ApiError::NotFound(format!("API key {id}")).into());
     }
     security_event(
