@@ -1330,27 +1330,14 @@ async fn the_openapi_document_parses_and_lists_every_route_the_server_answers() 
 
     // Each documented operation reaches its handler on the real server (not "no such route", not
     // a wrong method), with ids of real rows substituted.
-    let mut call = CallSeed::new(1, t(0));
-    let alice = customer(
+    let (s, alice, message) = harness::seed_with_message(
         &api.pg,
         switchboard_actors::persistence::DEFAULT_ORG,
-        "Alice",
-        "+14155550001",
+        1,
+        ("Alice", "+14155550001"),
+        "hello",
     )
     .await;
-    call.customer = Some(alice);
-    call.messages
-        .push(("transcript", "customer", "hello".into(), 1, json!({})));
-    let s = seed(&api.pg, &call).await;
-    let message: Uuid = api
-        .pg
-        .query_one(
-            "SELECT id FROM messages WHERE conversation_id = $1",
-            &[&s.conversation],
-        )
-        .await
-        .unwrap()
-        .get(0);
     for (method, path) in &documented {
         eprintln!("openapi check: {method} {path}");
         let id = match path.as_str() {

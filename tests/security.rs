@@ -9,7 +9,7 @@ mod harness;
 
 use std::time::Duration;
 
-use harness::{Api, CallSeed, customer, organization, read, seed, t};
+use harness::{Api, CallSeed, organization, read, seed, t};
 use serde_json::{Value, json};
 use switchboard::auth::policy::RULES;
 use switchboard::auth::tokens::{JwtKeys, access_claims};
@@ -101,21 +101,9 @@ fn concrete(
 async fn every_route_answers_each_role_as_the_table_says() {
     let api = start(&[]).await;
     let store = store_of(&api).await;
-    let alice = customer(&api.pg, DEFAULT_ORG, "Alice", "+14155550001").await;
-    let mut call = CallSeed::new(1, t(0));
-    call.customer = Some(alice);
-    call.messages
-        .push(("transcript", "customer", "hello".into(), 1, json!({})));
-    let s = seed(&api.pg, &call).await;
-    let message: Uuid = api
-        .pg
-        .query_one(
-            "SELECT id FROM messages WHERE conversation_id = $1",
-            &[&s.conversation],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let (s, alice, message) =
+        harness::seed_with_message(&api.pg, DEFAULT_ORG, 1, ("Alice", "+14155550001"), "hello")
+            .await;
     let mut tokens = Vec::new();
     for role in Role::ALL {
         tokens.push((role, key(&store, DEFAULT_ORG, role).await));
@@ -180,22 +168,9 @@ async fn another_organizations_ids_answer_404_on_every_route() {
     let store = store_of(&api).await;
     // Organization B's call (with a message, a recording row and a customer), user and key.
     let org_b = organization(&api.pg, "org-b").await;
-    let bob = customer(&api.pg, org_b, "Bob", "+14155550002").await;
-    let mut call = CallSeed::new(2, t(0));
-    call.org = org_b;
-    call.customer = Some(bob);
-    call.messages
-        .push(("transcript", "customer", "private".into(), 1, json!({})));
-    let b = seed(&api.pg, &call).await;
-    let b_message: Uuid = api
-        .pg
-        .query_one(
-            "SELECT id FROM messages WHERE conversation_id = $1",
-            &[&b.conversation],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let (b, bob, b_message) =
+        harness::seed_with_message(&api.pg, org_b, 2, ("Bob", "+14155550002"), "private").await;
+    let sid = CallSeed::new(2, t(0)).sid;
     api.pg
         .execute(
             "INSERT INTO recordings (id, org_id, call_id, path, format, sample_rate, channels)
@@ -215,7 +190,6 @@ async fn another_organizations_ids_answer_404_on_every_route() {
     let a = seed(&api.pg, &CallSeed::new(3, t(10))).await;
 
     let a_admin = key(&store, DEFAULT_ORG, Role::Admin).await;
-    let sid = call.sid.clone();
     let note = json!({"message_type": "transcript", "sender": {"type": "customer"}, "content": "x",
                       "timestamp": "2026-11-01T00:00:05Z"});
     let cases: Vec<(&str, String, Option<Value>)> = vec![

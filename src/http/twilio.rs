@@ -95,15 +95,7 @@ pub async fn account_token(
     if let Some(sid) = account_sid.filter(|s| !s.is_empty())
         && let Some((org_id, sealed)) = state.store.org_for_twilio_account(sid).await?
     {
-        let token = match sealed {
-            Some(sealed) => Secret::new(state.auth.keys.sealer.open(
-                org_id,
-                "twilio_auth_token",
-                &sealed,
-            )?),
-            None => state.twilio.auth_token.clone(),
-        };
-        return Ok((org_id, token));
+        return Ok((org_id, opened_token(state, org_id, sealed)?));
     }
     Ok((DEFAULT_ORG, state.twilio.auth_token.clone()))
 }
@@ -111,6 +103,15 @@ pub async fn account_token(
 /// The token media sockets of `org_id` are signed with.
 pub async fn org_token(state: &AppState, org_id: Uuid) -> Result<Secret, ApiError> {
     let sealed = state.store.credentials(org_id).await?.twilio_auth_token;
+    opened_token(state, org_id, sealed)
+}
+
+/// An organization's sealed token, opened; the configured one when it has none.
+fn opened_token(
+    state: &AppState,
+    org_id: Uuid,
+    sealed: Option<Vec<u8>>,
+) -> Result<Secret, ApiError> {
     Ok(match sealed {
         Some(sealed) => Secret::new(state.auth.keys.sealer.open(
             org_id,

@@ -313,3 +313,30 @@ pub async fn seed(pg: &tokio_postgres::Client, call: &CallSeed) -> Seeded {
         conversation,
     }
 }
+
+/// A call of `org` with a customer (`name`, `phone`) and one transcript message saying `words`:
+/// its ids, the customer's and the message's.
+pub async fn seed_with_message(
+    pg: &tokio_postgres::Client,
+    org: Uuid,
+    n: usize,
+    (name, phone): (&str, &str),
+    words: &str,
+) -> (Seeded, Uuid, Uuid) {
+    let person = customer(pg, org, name, phone).await;
+    let mut call = CallSeed::new(n, t(0));
+    call.org = org;
+    call.customer = Some(person);
+    call.messages
+        .push(("transcript", "customer", words.to_owned(), 1, json!({})));
+    let seeded = seed(pg, &call).await;
+    let message: Uuid = pg
+        .query_one(
+            "SELECT id FROM messages WHERE conversation_id = $1",
+            &[&seeded.conversation],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    (seeded, person, message)
+}

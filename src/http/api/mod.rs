@@ -112,11 +112,7 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = R
         .map(|_| openapi::document());
     let users = warp::path!("api" / "v1" / "users")
         .and(who(&state))
-        .and(
-            (warp::get().map(|| None))
-                .or(warp::post().and(body.clone()).map(Some))
-                .unify(),
-        )
+        .and(read_or_write(warp::post(), body.clone()))
         .and_then(|state, p, body: Option<bytes::Bytes>| async move {
             match body {
                 None => admin::list_users(state, p).await,
@@ -130,11 +126,7 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = R
         .and_then(|id, state, p, body| admin::update_user(state, p, id, body));
     let api_keys = warp::path!("api" / "v1" / "api-keys")
         .and(who(&state))
-        .and(
-            (warp::get().map(|| None))
-                .or(warp::post().and(body.clone()).map(Some))
-                .unify(),
-        )
+        .and(read_or_write(warp::post(), body.clone()))
         .and_then(|state, p, body: Option<bytes::Bytes>| async move {
             match body {
                 None => admin::list_api_keys(state, p).await,
@@ -147,11 +139,7 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = R
         .and_then(|id, state, p| admin::revoke_api_key(state, p, id));
     let credentials = warp::path!("api" / "v1" / "organization" / "credentials")
         .and(who(&state))
-        .and(
-            (warp::get().map(|| None))
-                .or(warp::put().and(body.clone()).map(Some))
-                .unify(),
-        )
+        .and(read_or_write(warp::put(), body.clone()))
         .and_then(|state, p, body: Option<bytes::Bytes>| async move {
             match body {
                 None => admin::credentials(state, p).await,
@@ -206,6 +194,16 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = R
         .or(administration)
         .unify()
         .boxed()
+}
+
+/// A GET (`None`) or a write with `method` and its body (`Some`) on the same path.
+fn read_or_write(
+    method: impl Filter<Extract = (), Error = Rejection> + Clone + Send + Sync + 'static,
+    body: impl Filter<Extract = (bytes::Bytes,), Error = Rejection> + Clone + Send + Sync + 'static,
+) -> impl Filter<Extract = (Option<bytes::Bytes>,), Error = Rejection> + Clone {
+    (warp::get().map(|| None))
+        .or(method.and(body).map(Some))
+        .unify()
 }
 
 /// A GET or a POST on the same path.
