@@ -64,8 +64,22 @@ pub async fn upgrade(
         })?,
         None => DEFAULT_ORG,
     };
+    // One read of the organization's credentials serves the signature check and the calls'
+    // AI sessions (a socket only starts calls of its organization).
+    let credentials = state.store.credentials(org_id).await?;
+    let ai_key = credentials
+        .openai_api_key
+        .map(|sealed| {
+            state
+                .auth
+                .keys
+                .sealer
+                .open(org_id, "openai_api_key", &sealed)
+        })
+        .transpose()
+        .map_err(ApiError::from)?;
     if state.twilio.validate_signatures {
-        let token = super::twilio::org_token(&state, org_id).await?;
+        let token = super::twilio::opened_token(&state, org_id, credentials.twilio_auth_token)?;
         let url = super::twilio::media_url(&state, org_id);
         let valid = signature_header
             .as_deref()
@@ -88,7 +102,7 @@ pub async fn upgrade(
     Ok(ws
         .max_message_size(1 << 20)
         .max_frame_size(1 << 20)
-        .on_upgrade(move |socket| session(socket, state, media, org_id)))
+        .on_upgrade(move |socket| session(socket, state, media, org_id, ai_key)))
 }
 
 fn reject(call_sid: Option<&str>, what: &str) {
@@ -96,7 +110,13 @@ fn reject(call_sid: Option<&str>, what: &str) {
     tracing::warn!(call_sid = call_sid.unwrap_or("-"), "{what}");
 }
 
-async fn session(socket: WebSocket, state: AppState, media: Arc<MediaSettings>, org_id: Uuid) {
+async fn session(
+    socket: WebSocket,
+    state: AppState,
+    media: Arc<MediaSettings>,
+    org_id: Uuid,
+    ai_key: Option<String>,
+) {
     let (mut sink, mut stream) = socket.split();
     let (tx, mut rx) = mpsc::unbounded_channel::<TwilioOut>();
     let writer = tokio::spawn(async move {
@@ -153,7 +173,16 @@ async fn session(socket: WebSocket, state: AppState, media: Arc<MediaSettings>, 
         match twilio::parse_inbound(text) {
             Ok(Inbound::Connected { .. }) => {}
             Ok(Inbound::Start(start)) => {
-                match start_call(&state, &media, org_id, &start, tx.clone()).await {
+                match start_call(
+                    &state,
+                    &media,
+                    org_id,
+                    ai_key.as_deref(),
+                    &start,
+                    tx.clone(),
+                )
+                .await
+                {
                     Some(actor) => {
                         let _ = actor.cast(CallMessage::FromTwilio(text.to_owned()));
                         call = Some((actor, start.call_sid.clone()));
@@ -190,6 +219,7 @@ async fn start_call(
     state: &AppState,
     media: &MediaSettings,
     org_id: Uuid,
+    ai_key: Option<&str>,
     start: &twilio::Start,
     tx: mpsc::UnboundedSender<TwilioOut>,
 ) -> Option<ActorRef<CallMessage>> {
@@ -218,18 +248,11 @@ async fn start_call(
     };
     let mut deps = media.deps.clone();
     // An organization with its own OpenAI key talks to the AI with it.
-    match organization_ai_key(state, call.org_id).await {
-        Ok(Some(key)) => {
-            deps.ai = Arc::new(AiEndpoint {
-                api_key: key,
-                ..(*media.deps.ai).clone()
-            })
-        }
-        Ok(None) => {}
-        Err(err) => {
-            tracing::error!(%err, org_id = %call.org_id, "cannot read the organization's OpenAI key");
-            return None;
-        }
+    if let Some(key) = ai_key {
+        deps.ai = Arc::new(AiEndpoint {
+            api_key: key.to_owned(),
+            ..(*media.deps.ai).clone()
+        });
     }
     let (ended_tx, ended_rx) = oneshot::channel();
     let args = CallArgs {
@@ -262,13 +285,4 @@ async fn start_call(
         }
     });
     Some(actor)
-}
-
-/// The organization's own OpenAI key, opened, if it has one.
-async fn organization_ai_key(state: &AppState, org_id: Uuid) -> Result<Option<String>, ApiError> {
-    let sealed = state.store.credentials(org_id).await?.openai_api_key;
-    sealed
-        .map(|s| state.auth.keys.sealer.open(org_id, "openai_api_key", &s))
-        .transpose()
-        .map_err(ApiError::from)
 }

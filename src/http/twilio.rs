@@ -100,14 +100,8 @@ pub async fn account_token(
     Ok((DEFAULT_ORG, state.twilio.auth_token.clone()))
 }
 
-/// The token media sockets of `org_id` are signed with.
-pub async fn org_token(state: &AppState, org_id: Uuid) -> Result<Secret, ApiError> {
-    let sealed = state.store.credentials(org_id).await?.twilio_auth_token;
-    opened_token(state, org_id, sealed)
-}
-
 /// An organization's sealed token, opened; the configured one when it has none.
-fn opened_token(
+pub fn opened_token(
     state: &AppState,
     org_id: Uuid,
     sealed: Option<Vec<u8>>,
