@@ -589,8 +589,12 @@ async fn malformed_frames_are_counted_and_neither_this_call_nor_another_is_distu
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_calls_keep_their_own_messages_and_recordings() {
     const CALLS: usize = 50;
+    // Replies come in one burst: this test is about calls keeping apart, and a reply paced in
+    // real time would let a scheduling stall of the shared CI machine (50 calls next to other
+    // tests on 2 cores) pass for the end of the agent's turn.
     let peer = RealtimePeer::start(PeerConfig {
         reply_ms: 600,
+        pace: switchboard::sim::realtime_peer::Pace::Burst,
         ..PeerConfig::default()
     })
     .unwrap();
