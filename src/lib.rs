@@ -10,6 +10,7 @@ pub mod demo;
 pub mod events;
 pub mod history;
 pub mod http;
+pub mod loadtest;
 pub mod sim;
 pub mod store;
 pub mod telemetry;

@@ -39,6 +39,9 @@ pub struct AiEndpoint {
 pub enum AiSessionMessage {
     /// A text frame for the service.
     Send(String),
+    /// Stop once every frame sent before this one is written (the call is over: its last
+    /// audio still goes out, which `stop()`, taking effect ahead of queued messages, would drop).
+    Finish(String),
 }
 
 pub struct AiSession;
@@ -123,9 +126,13 @@ impl Actor for AiSession {
         message: AiSessionMessage,
         state: &mut AiSessionState,
     ) -> Result<(), ActorProcessingErr> {
-        let AiSessionMessage::Send(text) = message;
-        if let Err(err) = state.sink.send(Message::Text(Utf8Bytes::from(text))).await {
-            myself.stop(Some(format!("write failed: {err}")));
+        match message {
+            AiSessionMessage::Send(text) => {
+                if let Err(err) = state.sink.send(Message::Text(Utf8Bytes::from(text))).await {
+                    myself.stop(Some(format!("write failed: {err}")));
+                }
+            }
+            AiSessionMessage::Finish(reason) => myself.stop(Some(reason)),
         }
         Ok(())
     }

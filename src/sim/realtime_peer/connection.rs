@@ -94,6 +94,7 @@ pub(super) async fn serve(
         Arc::clone(&shared.config),
         shared.control.clone(),
         shared.logs.clone(),
+        Arc::clone(&shared.probe),
         upgrade.model,
     );
     let ended = run(&mut session, &mut sink, &mut source, &shared, &mut shutdown).await;
