@@ -93,7 +93,9 @@ async fn relay(socket: WebSocket, realtime_url: &str) -> anyhow::Result<()> {
         ..SessionConfig::for_dialect(Dialect::Ga)
     };
     let url = connect_url(realtime_url, &session.model);
-    let (ai, _) = tokio_tungstenite::connect_async_with_config(url.as_str(), None, true).await?;
+    // The engine's realtime socket settings.
+    let config = Some(switchboard_actors::call::ai_socket_config());
+    let (ai, _) = tokio_tungstenite::connect_async_with_config(url.as_str(), config, true).await?;
     let (mut ai_tx, mut ai_rx) = ai.split();
     ai_tx
         .send(AiMessage::text(session.session_update(Dialect::Ga)))

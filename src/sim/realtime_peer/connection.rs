@@ -56,7 +56,11 @@ pub(super) async fn serve(
     };
     let accepted = timeout(
         HANDSHAKE_TIMEOUT,
-        tokio_tungstenite::accept_hdr_async(stream, callback),
+        tokio_tungstenite::accept_hdr_async_with_config(
+            stream,
+            callback,
+            Some(switchboard_actors::call::ai_socket_config()),
+        ),
     )
     .await;
     shared.logs.update(id, |log| {

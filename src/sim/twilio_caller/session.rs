@@ -110,7 +110,10 @@ impl MediaSession {
             .insert("user-agent", HeaderValue::from_static("Twilio.TmeWs/1.0"));
         tracing::debug!(url = %dial, stream_url = %twiml.stream_url, "opening media websocket");
         // Small frames every 20 ms: without TCP_NODELAY, Nagle + delayed ACKs hold them ~40 ms.
-        let connecting = tokio_tungstenite::connect_async_with_config(request, None, true);
+        // A small read buffer, as the engine's realtime socket has: thousands of simulated calls
+        // need not each zero and keep 128 KiB.
+        let socket = Some(switchboard_actors::call::ai_socket_config());
+        let connecting = tokio_tungstenite::connect_async_with_config(request, socket, true);
         let ws = match tokio::time::timeout(config.connect_timeout, connecting).await {
             Err(_) => {
                 return Err(CallerError::Timeout(format!(
