@@ -336,9 +336,11 @@ async fn run_phase(
     tokio::time::sleep_until(hold_start).await;
     measured.check()?;
     let at_start = (Instant::now(), measured.usage());
+    let load_start = process::usage(std::process::id()).ok();
     let up_at_start = live.up.load(Ordering::Relaxed) - live.done.load(Ordering::Relaxed);
     tokio::time::sleep_until(hold_end - Duration::from_millis(500)).await;
     let at_end = (Instant::now(), measured.usage());
+    let load_end = process::usage(std::process::id()).ok();
     let up_at_end = live.up.load(Ordering::Relaxed) - live.done.load(Ordering::Relaxed);
     measured.check()?;
 
@@ -387,6 +389,9 @@ async fn run_phase(
             let ms = (u1.cpu_s - u0.cpu_s) * 1000.0 / call_s;
             phase.cpu_ms_per_call_s = Some(ms);
             phase.calls_per_core = (ms > 0.0).then(|| 1000.0 / ms);
+            if let (Some(l0), Some(l1)) = (load_start, load_end) {
+                phase.load_cpu_ms_per_call_s = Some((l1.cpu_s - l0.cpu_s) * 1000.0 / call_s);
+            }
         }
         phase.hold_rss_kib = Some(u1.rss_kib);
         if let Some(idle) = idle {

@@ -87,6 +87,9 @@ pub struct PhaseReport {
     pub cpu_ms_per_call_s: Option<f64>,
     /// Calls one core carries at that cost.
     pub calls_per_core: Option<f64>,
+    /// CPU ms per call-second of the load generator itself (callers and realtime peer, this
+    /// process): what the same two cores also had to carry.
+    pub load_cpu_ms_per_call_s: Option<f64>,
     /// Resident memory before the first call, KiB.
     pub idle_rss_kib: Option<u64>,
     /// Resident memory at the end of the hold, KiB.
@@ -247,6 +250,10 @@ impl LoadReport {
             (
                 "calls per core",
                 Box::new(move |p| opt(p.calls_per_core, 0)),
+            ),
+            (
+                "load generator CPU ms/call-s",
+                Box::new(move |p| opt(p.load_cpu_ms_per_call_s, 3)),
             ),
             (
                 "RSS idle → hold, MiB",
