@@ -192,19 +192,28 @@ async fn engine_phase(config: &LoadConfig) -> anyhow::Result<PhaseReport> {
     .await;
     let clean = child.stop(Duration::from_secs(90)).await;
     peer.shutdown().await;
-    let mut phase = phase?;
+    // The engine's log outlives its temp dir when something went wrong.
+    let keep_log = |dir: &TempDir| {
+        let name = format!("switchboard-load-engine-{}.log", std::process::id());
+        let kept = config.work_dir.join(name);
+        let _ = std::fs::copy(dir.path.join("engine.log"), &kept);
+        kept.display().to_string()
+    };
+    let mut phase = match phase {
+        Ok(phase) => phase,
+        Err(err) => return Err(err.context(format!("engine log: {}", keep_log(&dir)))),
+    };
     if !matches!(clean, Ok(true)) {
-        phase.failures.push(format!(
-            "the engine did not stop cleanly (see {})",
-            child_log(&dir)
-        ));
+        let log = keep_log(&dir);
+        phase
+            .failures
+            .push(format!("the engine did not stop cleanly (see {log})"));
+    } else if !phase.problems().is_empty() {
+        let log = keep_log(&dir);
+        phase.failures.push(format!("engine log kept: {log}"));
     }
     drop(dir);
     Ok(phase)
-}
-
-fn child_log(dir: &TempDir) -> String {
-    dir.path.join("engine.log").display().to_string()
 }
 
 async fn floor_phase(config: &LoadConfig) -> anyhow::Result<PhaseReport> {
@@ -503,10 +512,11 @@ async fn run_phase(
 }
 
 /// Messages stored for `call_ids`, read over the REST API until they reach `expected` or stop
-/// changing for 10 s.
+/// changing for 10 s. A request that fails counts as "not yet" (the engine may be busy); if
+/// they keep failing for 10 s, the last error is returned.
 async fn persisted(target: &Url, call_ids: &[String], expected: u64) -> anyhow::Result<u64> {
     let client = http_client()?;
-    let mut last = (0, Instant::now());
+    let mut last = (None::<u64>, Instant::now());
     loop {
         let counts = futures_util::stream::iter(call_ids.iter().map(|id| {
             let client = client.clone();
@@ -526,15 +536,16 @@ async fn persisted(target: &Url, call_ids: &[String], expected: u64) -> anyhow::
         .buffer_unordered(8)
         .collect::<Vec<_>>()
         .await;
-        let mut total = 0;
-        for count in counts {
-            total += count?;
-        }
-        if total >= expected || (total == last.0 && last.1.elapsed() > Duration::from_secs(10)) {
-            return Ok(total);
-        }
-        if total != last.0 {
-            last = (total, Instant::now());
+        let total: anyhow::Result<u64> = counts.into_iter().sum();
+        let stalled = last.1.elapsed() > Duration::from_secs(10);
+        match total {
+            Ok(total) if total >= expected || (Some(total) == last.0 && stalled) => {
+                return Ok(total);
+            }
+            Ok(total) if Some(total) != last.0 => last = (Some(total), Instant::now()),
+            Ok(_) => {}
+            Err(err) if stalled => return Err(err.context("counting the stored messages")),
+            Err(err) => tracing::warn!(%err, "counting the stored messages; retrying"),
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
