@@ -1,5 +1,5 @@
-//! The `switchboard` command line: `serve`, `migrate`, `config`, `demo`, and the account
-//! commands `org create`, `user create`, `apikey create`.
+//! The `switchboard` command line: `serve`, `migrate`, `config`, `demo`, `loadtest`, and the
+//! account commands `org create`, `user create`, `apikey create`.
 //!
 //! Exit codes: 0 on success, 2 on bad configuration or usage, 1 on any other failure.
 
@@ -51,6 +51,15 @@ pub enum Command {
         #[command(subcommand)]
         command: ApikeyCommand,
     },
+    /// Load test: place concurrent simulated calls (real-time audio both ways, realistic turns,
+    /// barge-ins) against an engine (by default one started as a child process on a managed
+    /// PostgreSQL in a temp dir) and against a trivial relay (the floor), and report CPU per
+    /// call-second, relay latency, memory per call, frame loss and persisted messages. Exits 1
+    /// if any frame was lost, any call failed or any message is missing.
+    Loadtest(Box<LoadArgs>),
+    /// The load test's floor: a trivial Twilio ⇄ realtime relay (prints `listening on ADDR`).
+    #[command(hide = true)]
+    FloorRelay(FloorArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -107,6 +116,64 @@ pub enum ApikeyCommand {
 }
 
 #[derive(Debug, Args)]
+pub struct LoadArgs {
+    /// Concurrent calls.
+    #[arg(long, default_value_t = 1000)]
+    pub calls: u32,
+    /// Calls started per second while ramping up.
+    #[arg(long, default_value_t = 50.0)]
+    pub ramp_per_s: f64,
+    /// Seconds all calls are held together.
+    #[arg(long, default_value_t = 60)]
+    pub duration_s: u64,
+    /// The engine's AI audio format: g711_ulaw or pcm16.
+    #[arg(long, default_value = "g711_ulaw")]
+    pub audio_format: String,
+    /// Turn call recording off.
+    #[arg(long)]
+    pub no_recording: bool,
+    /// A running engine to load (its ai.realtime_url must be ws://PEER_LISTEN/v1/realtime);
+    /// default: start one as a child process.
+    #[arg(long, value_name = "URL")]
+    pub target: Option<url::Url>,
+    /// Pid of the --target engine, to read its CPU time and memory.
+    #[arg(long, value_name = "PID")]
+    pub target_pid: Option<u32>,
+    /// Twilio auth token of the --target engine.
+    #[arg(long, env = "TWILIO_AUTH_TOKEN", default_value = "")]
+    pub auth_token: String,
+    /// API key of the --target engine (of the organization the calls land in), to count the
+    /// stored messages over REST. A child engine gets one made for the run.
+    #[arg(long, env = "SWITCHBOARD_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+    /// Where the built-in realtime peer listens.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub peer_listen: std::net::SocketAddr,
+    /// Skip the floor phase.
+    #[arg(long, conflicts_with = "floor_only")]
+    pub no_floor: bool,
+    /// Run only the floor phase.
+    #[arg(long)]
+    pub floor_only: bool,
+    /// Write the figures as JSON to this file.
+    #[arg(long, value_name = "PATH")]
+    pub json: Option<PathBuf>,
+    /// Directory for the engine's temp data (database, recordings); removed afterwards.
+    #[arg(long, value_name = "DIR")]
+    pub work_dir: Option<PathBuf>,
+    /// Seed of the simulated conversations.
+    #[arg(long, default_value_t = 6)]
+    pub seed: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct FloorArgs {
+    /// The realtime endpoint to relay to, e.g. ws://127.0.0.1:PORT/v1/realtime.
+    #[arg(long)]
+    pub realtime_url: String,
+}
+
+#[derive(Debug, Args)]
 pub struct DemoArgs {
     /// Simulated calls to place once the engine is up (0: none).
     #[arg(long, default_value_t = 3)]
@@ -126,6 +193,11 @@ pub fn main() -> ExitCode {
     let env: HashMap<String, String> = std::env::vars().collect();
     let config = match &cli.command {
         Command::Demo(_) => Config::from_sources(None, &env).map_err(|e| e.to_string()),
+        // The load test and its relay configure what they start themselves; they log warnings.
+        Command::Loadtest(_) | Command::FloorRelay(_) => {
+            let env = HashMap::from([("SWITCHBOARD_LOG_LEVEL".to_owned(), "warn".to_owned())]);
+            Config::from_sources(None, &env).map_err(|e| e.to_string())
+        }
         Command::Serve(args) | Command::Migrate(args) | Command::Config(args) => {
             load(args.config.as_deref(), &env)
         }
@@ -154,7 +226,7 @@ pub fn main() -> ExitCode {
 
     telemetry::init(&config.log);
     // The demo supplies its own Twilio token and AI endpoint.
-    if !matches!(cli.command, Command::Demo(_)) {
+    if matches!(cli.command, Command::Serve(_) | Command::Migrate(_)) {
         for warning in config.warnings() {
             tracing::warn!("{warning}");
         }
@@ -173,6 +245,8 @@ pub fn main() -> ExitCode {
             command @ (Command::Org { .. } | Command::User { .. } | Command::Apikey { .. }) => {
                 accounts(config, command).await
             }
+            Command::Loadtest(args) => loadtest(*args).await,
+            Command::FloorRelay(args) => crate::loadtest::floor::main(args.realtime_url).await,
             _ => serve(config).await,
         }
     });
@@ -218,6 +292,50 @@ async fn migrate(config: Config) -> anyhow::Result<()> {
     }
     engine.stop().await?;
     Ok(())
+}
+
+async fn loadtest(args: LoadArgs) -> anyhow::Result<()> {
+    use switchboard_actors::domain::AudioFormat;
+    let mut config =
+        crate::loadtest::LoadConfig::new(std::env::current_exe()?, args.calls, args.duration_s);
+    config.audio_format = match args.audio_format.as_str() {
+        "g711_ulaw" => AudioFormat::G711Ulaw,
+        "pcm16" => AudioFormat::Pcm16,
+        other => anyhow::bail!("--audio-format {other:?}: expected g711_ulaw or pcm16"),
+    };
+    config.ramp_per_s = args.ramp_per_s;
+    config.recording = !args.no_recording;
+    config.target = args.target;
+    config.target_pid = args.target_pid;
+    if config.target.is_some() {
+        config.auth_token = args.auth_token;
+        config.api_key = args.api_key;
+    }
+    config.peer_listen = args.peer_listen;
+    config.engine = !args.floor_only;
+    config.floor = !args.no_floor;
+    if let Some(dir) = args.work_dir {
+        config.work_dir = dir;
+    }
+    config.seed = args.seed;
+    config.progress = true;
+    let report = crate::loadtest::run(&config).await?;
+    print!("{}", report.table());
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_string_pretty(&report)?)?;
+        println!("figures written to {}", path.display());
+    }
+    if report.problems.is_empty() {
+        println!(
+            "PASS: no frame lost, duplicated or reordered; no call failed; every message persisted"
+        );
+        Ok(())
+    } else {
+        for problem in &report.problems {
+            println!("FAIL: {problem}");
+        }
+        anyhow::bail!("{} problem(s)", report.problems.len())
+    }
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {

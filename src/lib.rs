@@ -11,6 +11,7 @@ pub mod demo;
 pub mod events;
 pub mod history;
 pub mod http;
+pub mod loadtest;
 pub mod sim;
 pub mod store;
 pub mod telemetry;

@@ -4,4 +4,5 @@
 pub mod fixture;
 pub mod messages;
 pub mod realtime_peer;
+pub mod stamp;
 pub mod twilio_caller;

@@ -48,6 +48,7 @@ mod connection;
 mod control;
 mod handshake;
 mod log;
+mod probe;
 mod session;
 mod vad;
 
@@ -69,7 +70,8 @@ pub use log::{
     CancelLog, ConnectionLog, CreatedItem, EndReason, ResponseKind, ResponseLog, ResponseOutcome,
     SentError, TruncateLog, Utterance,
 };
-pub use session::END_CALL;
+pub use probe::{InboundStream, PeerProbe, ProbeTotals};
+pub use session::{DELTA_LAST, END_CALL};
 
 /// How long [`RealtimePeer::shutdown`] lets connections close before aborting them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
@@ -79,6 +81,7 @@ struct Shared {
     config: Arc<PeerConfig>,
     control: PeerControl,
     logs: log::Logs,
+    probe: Arc<PeerProbe>,
 }
 
 /// A running fake Realtime service on `127.0.0.1`. Dropping it stops it too (connections
@@ -94,10 +97,16 @@ impl RealtimePeer {
     /// Binds `127.0.0.1:0` and starts serving (one task per connection). Must be called
     /// inside a Tokio runtime (an error otherwise).
     pub fn start(config: PeerConfig) -> io::Result<RealtimePeer> {
+        Self::start_on(config, SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    /// [`RealtimePeer::start`] on `addr` (an engine started elsewhere can then be pointed at a
+    /// known URL).
+    pub fn start_on(config: PeerConfig, addr: SocketAddr) -> io::Result<RealtimePeer> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|err| {
             io::Error::other(format!("RealtimePeer needs a Tokio runtime: {err}"))
         })?;
-        let std_listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
+        let std_listener = std::net::TcpListener::bind(addr)?;
         std_listener.set_nonblocking(true)?;
         let addr = std_listener.local_addr()?;
         let listener = {
@@ -108,6 +117,7 @@ impl RealtimePeer {
             config: Arc::new(config),
             control: PeerControl::new(),
             logs: log::Logs::new(),
+            probe: Arc::default(),
         });
         let (shutdown, stop) = watch::channel(false);
         let accept = runtime.spawn(accept_loop(listener, Arc::clone(&shared), stop));
@@ -138,6 +148,11 @@ impl RealtimePeer {
     /// Shared failure-injection handle.
     pub fn control(&self) -> PeerControl {
         self.shared.control.clone()
+    }
+
+    /// The load-test probes ([`PeerConfig::stamps`]).
+    pub fn probe(&self) -> Arc<PeerProbe> {
+        Arc::clone(&self.shared.probe)
     }
 
     /// Snapshot of every connection's log, in accept order (index = connection id).

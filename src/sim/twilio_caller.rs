@@ -47,7 +47,7 @@ use url::Url;
 use crate::twilio::signature;
 
 pub use playback::Playback;
-pub use report::{CallReport, Event};
+pub use report::{AgentStamps, CallReport, Event, ReplyReceived};
 pub use session::MediaSession;
 pub use twiml::Twiml;
 
@@ -203,6 +203,12 @@ pub struct CallerConfig {
     pub connect_timeout: Duration,
     /// Bound on the closing handshake after `stop`, and on any single frame send.
     pub close_timeout: Duration,
+    /// Load-test probes: with `Some(n)`, every media frame carries a [`stamp`](crate::sim::stamp)
+    /// of stream `n` (sequence = `chunk`), and stamped agent audio is checked for order and
+    /// timed ([`CallReport::agent_stamps`]). Default: `None`.
+    pub stamps: Option<u16>,
+    /// Keep no timeline and no copy of the agent's audio (for long or many calls). Default: false.
+    pub lean: bool,
 }
 
 impl Default for CallerConfig {
@@ -224,6 +230,8 @@ impl Default for CallerConfig {
             http_timeout: Duration::from_secs(15),
             connect_timeout: Duration::from_secs(10),
             close_timeout: Duration::from_secs(2),
+            stamps: None,
+            lean: false,
         }
     }
 }

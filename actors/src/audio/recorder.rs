@@ -156,12 +156,18 @@ impl Sink {
         self.skip -= skip;
         let room = usize::try_from(self.limit - self.frames).unwrap_or(usize::MAX);
         let take = (n - skip).min(room);
-        for (&l, &r) in left[skip..skip + take]
-            .iter()
-            .zip(&right[skip..skip + take])
-        {
-            self.writer.write_sample(l)?;
-            self.writer.write_sample(r)?;
+        if take > 0 {
+            // hound's 16-bit block writer: one buffer copy for the block instead of a checked
+            // write per sample (per-sample writes were 2% of the engine's CPU under load).
+            let mut block = self.writer.get_i16_writer(2 * take as u32);
+            for (&l, &r) in left[skip..skip + take]
+                .iter()
+                .zip(&right[skip..skip + take])
+            {
+                block.write_sample(l);
+                block.write_sample(r);
+            }
+            block.flush()?;
         }
         self.frames += take as u64;
         Ok(())

@@ -556,7 +556,7 @@ impl CallState {
                 CallEvent::Ended => {
                     CallMetrics::add(&self.deps.metrics.calls_ended);
                     if let Some(ai) = self.ai.take() {
-                        ai.stop(Some("call ended".into()));
+                        let _ = ai.cast(AiSessionMessage::Finish("call ended".into()));
                     }
                     let recorder = self.shared.recorder().take();
                     let persistence = self.deps.persistence.clone();

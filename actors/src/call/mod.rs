@@ -14,7 +14,7 @@ pub mod registry;
 pub use actor::{
     CallActor, CallArgs, CallDeps, CallMessage, CallOutcome, CallShared, RecordingTarget, TwilioOut,
 };
-pub use ai_session::{AiEndpoint, AiSession, AiSessionMessage};
+pub use ai_session::{AI_READ_BUFFER, AiEndpoint, AiSession, AiSessionMessage, ai_socket_config};
 pub use core::{
     AiCommand, CallConfig, CallCore, CallCounters, CallEvent, DeltaAction, MediaAction,
     ReconnectPolicy,

@@ -32,6 +32,9 @@ pub struct PeerConfig {
     pub silence_ms_to_stop: u32,
     /// Length of the audio of each reply, in ms. Default: 1500.
     pub reply_ms: u32,
+    /// Replies are longer by up to this many ms, varying from reply to reply (a fixed
+    /// pseudo-random sequence per connection, so runs repeat). Default: 0.
+    pub reply_ms_spread: u32,
     /// Audio per `response.output_audio.delta`, in ms. Default: 100.
     pub delta_ms: u32,
     /// Delta pacing. Default: [`Pace::RealTime`].
@@ -47,6 +50,10 @@ pub struct PeerConfig {
     /// The `N` of "Your session hit the maximum duration of N minutes." in the
     /// `session_expired` error. Default: 60.
     pub session_max_minutes: u32,
+    /// Load-test probes: read the [`stamps`](crate::sim::stamp) of µ-law caller audio (order
+    /// and latency per call, see [`RealtimePeer::probe`](super::RealtimePeer::probe)) and stamp
+    /// each µ-law reply delta. Default: false.
+    pub stamps: bool,
 }
 
 impl Default for PeerConfig {
@@ -57,12 +64,14 @@ impl Default for PeerConfig {
             vad_threshold: 500.0,
             silence_ms_to_stop: 300,
             reply_ms: 1500,
+            reply_ms_spread: 0,
             delta_ms: 100,
             pace: Pace::RealTime,
             end_call_on_utterance: None,
             goodbye_ms: 600,
             tone_hz: 440.0,
             session_max_minutes: 60,
+            stamps: false,
         }
     }
 }

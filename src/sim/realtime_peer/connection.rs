@@ -56,7 +56,11 @@ pub(super) async fn serve(
     };
     let accepted = timeout(
         HANDSHAKE_TIMEOUT,
-        tokio_tungstenite::accept_hdr_async(stream, callback),
+        tokio_tungstenite::accept_hdr_async_with_config(
+            stream,
+            callback,
+            Some(switchboard_actors::call::ai_socket_config()),
+        ),
     )
     .await;
     shared.logs.update(id, |log| {
@@ -94,6 +98,7 @@ pub(super) async fn serve(
         Arc::clone(&shared.config),
         shared.control.clone(),
         shared.logs.clone(),
+        Arc::clone(&shared.probe),
         upgrade.model,
     );
     let ended = run(&mut session, &mut sink, &mut source, &shared, &mut shutdown).await;

@@ -18,9 +18,13 @@ use super::control::{Failure, Moment, PeerControl};
 use super::log::{
     CancelLog, ConnectionLog, CreatedItem, Logs, ResponseOutcome, SentError, TruncateLog, Utterance,
 };
+use super::probe::{ConnectionProbe, PeerProbe};
 use super::vad::{Vad, VadEvent, decode};
+use crate::sim::stamp;
 
 mod reply;
+
+pub use reply::DELTA_LAST;
 
 /// Name of the function the peer calls when
 /// [`PeerConfig::end_call_on_utterance`] says so.
@@ -60,6 +64,8 @@ struct Streaming {
     spoken: String,
     next_at: Instant,
     log_index: usize,
+    /// Stamp stream of its deltas (the connection's response number).
+    stamp_stream: u16,
 }
 
 /// Protocol state of one connection.
@@ -68,6 +74,11 @@ pub(super) struct Session {
     config: Arc<PeerConfig>,
     control: PeerControl,
     logs: Logs,
+    probe: Arc<PeerProbe>,
+    /// This connection's probe figures, when [`PeerConfig::stamps`] is on.
+    stamps: Option<ConnectionProbe>,
+    /// Reused buffer for a stamped delta.
+    scratch: Vec<u8>,
     enc: ServerEncoder,
     session_id: String,
     model: String,
@@ -100,6 +111,7 @@ impl Session {
         config: Arc<PeerConfig>,
         control: PeerControl,
         logs: Logs,
+        probe: Arc<PeerProbe>,
         model: Option<String>,
     ) -> Session {
         // The service's default session: PCM16 both ways, server VAD with auto-response and
@@ -113,9 +125,12 @@ impl Session {
                 config.silence_ms_to_stop,
                 input.sample_rate(),
             ),
+            stamps: config.stamps.then(ConnectionProbe::default),
+            scratch: Vec::new(),
             config,
             control,
             logs,
+            probe,
             session_id: format!("sess_peer{id}"),
             model: model.unwrap_or_else(|| "gpt-realtime".to_owned()),
             input,
@@ -188,6 +203,9 @@ impl Session {
     /// The connection ended: a reply still streaming never finished.
     pub(super) fn abort(&mut self) {
         self.closed = true;
+        if let Some(stamps) = self.stamps.take() {
+            self.probe.add(stamps);
+        }
         if let Some(s) = self.active.take() {
             self.set_outcome(s.log_index, ResponseOutcome::Aborted);
         }
@@ -275,6 +293,9 @@ impl Session {
     }
 
     fn session_update(&mut self, update: SessionUpdate, out: &mut Vec<Out>) {
+        if let Some(stamps) = &mut self.stamps {
+            stamps.ready_us.get_or_insert_with(stamp::now_us);
+        }
         if let Some(format) = update.input_format
             && format != self.input
         {
@@ -310,6 +331,12 @@ impl Session {
             );
             return;
         };
+        self.probe.count_append();
+        if let Some(stamps) = &mut self.stamps
+            && self.input == AudioFormat::G711Ulaw
+        {
+            stamps.caller_audio(&bytes, stamp::now_us());
+        }
         self.pcm.clear();
         decode(self.input, &bytes, &mut self.pcm);
         self.audio_us += self.pcm.len() as u64 * 1_000_000 / u64::from(self.input.sample_rate());

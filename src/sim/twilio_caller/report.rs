@@ -177,8 +177,86 @@ pub struct CallReport {
     pub duration_ms: u64,
     /// Wall-clock length of the whole call (webhook to close).
     pub wall_duration: Duration,
-    /// Everything that happened, as (call-clock ms since `start`, event).
+    /// Everything that happened, as (call-clock ms since `start`, event); empty with
+    /// [`CallerConfig::lean`](super::CallerConfig::lean).
     pub timeline: Vec<(u64, Event)>,
+    /// Stamped agent audio ([`CallerConfig::stamps`](super::CallerConfig::stamps)).
+    pub agent_stamps: AgentStamps,
+}
+
+/// Order and delay of stamped agent audio: each reply is a stamp stream whose deltas are numbered
+/// from 0, the last one flagged. Whether a reply arrived whole is for whoever knows how much was
+/// sent: [`AgentStamps::replies`] says how far each one got and whether a `clear` cut it.
+#[derive(Debug, Clone, Default)]
+pub struct AgentStamps {
+    /// Media frames that carried a stamp.
+    pub frames: u64,
+    /// Media frames without one.
+    pub unstamped: u64,
+    /// Deltas skipped inside a reply.
+    pub gaps: u64,
+    /// Deltas that came twice.
+    pub duplicates: u64,
+    /// Deltas (or replies) that came out of order.
+    pub reordered: u64,
+    /// Send-to-receive time of each stamped frame, in µs.
+    pub latency_us: Vec<u32>,
+    /// Every reply, in order of arrival.
+    pub replies: Vec<ReplyReceived>,
+}
+
+/// How much of one reply arrived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplyReceived {
+    /// Its stamp stream.
+    pub stream: u16,
+    /// Number of the last delta that arrived.
+    pub last: u32,
+    /// Its flagged last delta arrived.
+    pub complete: bool,
+    /// A `clear` came after its last delta and before the next reply.
+    pub cleared: bool,
+}
+
+impl AgentStamps {
+    /// One stamped media frame.
+    pub(super) fn frame(&mut self, stream: u16, seq: u32, last: bool, age_us: u32) {
+        self.frames += 1;
+        self.latency_us.push(age_us);
+        match self.replies.last_mut() {
+            Some(reply) if reply.stream == stream => {
+                let expected = reply.last.wrapping_add(1);
+                if seq == expected {
+                } else if seq > expected {
+                    self.gaps += u64::from(seq - expected);
+                } else if seq == reply.last {
+                    self.duplicates += 1;
+                } else {
+                    self.reordered += 1;
+                }
+                reply.last = reply.last.max(seq);
+                reply.complete |= last;
+                reply.cleared = false;
+            }
+            Some(reply) if stream < reply.stream => self.reordered += 1,
+            _ => {
+                self.gaps += u64::from(seq);
+                self.replies.push(ReplyReceived {
+                    stream,
+                    last: seq,
+                    complete: last,
+                    cleared: false,
+                });
+            }
+        }
+    }
+
+    /// A `clear` arrived.
+    pub(super) fn clear(&mut self) {
+        if let Some(reply) = self.replies.last_mut() {
+            reply.cleared = true;
+        }
+    }
 }
 
 impl CallReport {

@@ -25,6 +25,7 @@ use super::{
     CallerConfig, CallerError, FRAME_BYTES, FRAME_MS, SILENCE, Step, TONE_DBFS, Twiml,
     WAIT_SETTLE_MS,
 };
+use crate::sim::stamp::{self, Stamp};
 use crate::twilio::signature;
 
 mod inbound;
@@ -79,6 +80,10 @@ pub struct MediaSession {
     close_timeout: Duration,
     out: String,
     payload: Vec<u8>,
+    /// Stamp stream of the caller's audio ([`CallerConfig::stamps`]).
+    stamps: Option<u16>,
+    lean: bool,
+    stamped: Vec<u8>,
 }
 
 impl MediaSession {
@@ -105,7 +110,10 @@ impl MediaSession {
             .insert("user-agent", HeaderValue::from_static("Twilio.TmeWs/1.0"));
         tracing::debug!(url = %dial, stream_url = %twiml.stream_url, "opening media websocket");
         // Small frames every 20 ms: without TCP_NODELAY, Nagle + delayed ACKs hold them ~40 ms.
-        let connecting = tokio_tungstenite::connect_async_with_config(request, None, true);
+        // A small read buffer, as the engine's realtime socket has: thousands of simulated calls
+        // need not each zero and keep 128 KiB.
+        let socket = Some(switchboard_actors::call::ai_socket_config());
+        let connecting = tokio_tungstenite::connect_async_with_config(request, socket, true);
         let ws = match tokio::time::timeout(config.connect_timeout, connecting).await {
             Err(_) => {
                 return Err(CallerError::Timeout(format!(
@@ -157,6 +165,9 @@ impl MediaSession {
             close_timeout: config.close_timeout,
             out: String::with_capacity(512),
             payload: Vec::with_capacity(FRAME_BYTES),
+            stamps: config.stamps,
+            lean: config.lean,
+            stamped: Vec::with_capacity(FRAME_BYTES),
         })
     }
 
@@ -429,6 +440,9 @@ impl MediaSession {
     // ---- internals ----
 
     fn record(&mut self, event: Event) {
+        if self.lean {
+            return;
+        }
         let at = self.clock.now_ms().round().max(0.0) as u64;
         self.report.timeline.push((at, event));
     }
@@ -514,6 +528,20 @@ impl MediaSession {
         let seq = self.next_seq();
         let chunk = self.chunk + 1;
         let timestamp = self.caller_bytes / 8;
+        let mulaw = match self.stamps {
+            Some(stream) => {
+                self.stamped.clear();
+                self.stamped.extend_from_slice(mulaw);
+                Stamp {
+                    stream,
+                    seq: chunk as u32,
+                    sent_us: stamp::now_us(),
+                }
+                .write(&mut self.stamped);
+                &self.stamped[..]
+            }
+            None => mulaw,
+        };
         codec::encode_inbound_media(
             &self.report.stream_sid,
             seq,
@@ -522,10 +550,11 @@ impl MediaSession {
             mulaw,
             &mut self.out,
         );
+        let bytes = mulaw.len() as u64;
         let sent = self.transmit_out_raw().await?;
         if sent {
             self.chunk = chunk;
-            self.caller_bytes += mulaw.len() as u64;
+            self.caller_bytes += bytes;
             self.report.media_frames_sent += 1;
             self.report.caller_audio_ms = self.caller_bytes / 8;
         }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::{Value, json};
-use switchboard_actors::realtime::{Dialect, ResponseStatus};
+use switchboard_actors::realtime::{AudioFormat, Dialect, ResponseStatus};
 use tokio::time::Instant;
 
 use super::super::config::Pace;
@@ -14,6 +14,23 @@ use super::super::control::Moment;
 use super::super::log::{ResponseKind, ResponseLog, ResponseOutcome};
 use super::super::vad::{bytes_per_ms, tone_bytes};
 use super::{END_CALL, Out, Session, Streaming};
+use crate::sim::stamp::{self, Stamp};
+
+/// Set in the stamp `seq` of a reply's last delta.
+pub const DELTA_LAST: u32 = 1 << 31;
+
+/// Extra reply length for reply `n` of connection `id`: a fixed pseudo-random share of `spread`.
+fn spread(id: usize, n: u32, spread: u32) -> u32 {
+    if spread == 0 {
+        return 0;
+    }
+    // splitmix64 of (id, n): cheap, repeatable, well mixed.
+    let mut x = (id as u64) << 32 ^ u64::from(n) ^ 0x9E37_79B9_7F4A_7C15;
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^= x >> 31;
+    (x % (u64::from(spread) + 1)) as u32
+}
 
 /// Arguments of the peer's [`END_CALL`] call.
 const END_CALL_ARGUMENTS: &str = r#"{"reason":"caller said goodbye"}"#;
@@ -39,7 +56,13 @@ impl Session {
                 "Agent reply {} to utterance {}",
                 self.replies, self.utterances
             );
-            self.start_audio(transcript, self.config.reply_ms, now, out);
+            let mut ms =
+                self.config.reply_ms + spread(self.id, self.replies, self.config.reply_ms_spread);
+            if self.stamps.is_some() {
+                // Whole deltas only: a stub too short for a stamp would go unchecked.
+                ms = ms.next_multiple_of(self.config.delta_ms.max(1));
+            }
+            self.start_audio(transcript, ms, now, out);
         }
     }
 
@@ -114,6 +137,10 @@ impl Session {
         self.last_item = Some(item_id.clone());
         let log_index = self.responses;
         self.responses += 1;
+        let stamp_stream = self.stamps.as_mut().map_or(0, |stamps| {
+            stamps.responses = stamps.responses.wrapping_add(1);
+            stamps.responses
+        });
         self.log(|log| {
             log.responses.push(ResponseLog {
                 response_id: response_id.clone(),
@@ -138,6 +165,7 @@ impl Session {
             spoken: String::new(),
             next_at: now,
             log_index,
+            stamp_stream,
         });
         match self.config.pace {
             Pace::Burst => {
@@ -157,7 +185,25 @@ impl Session {
             return;
         };
         let end = (s.offset + s.chunk).min(s.audio.len());
-        let audio = BASE64.encode(&s.audio[s.offset..end]);
+        self.probe.count_delta();
+        let audio = if self.stamps.is_some() && self.output == AudioFormat::G711Ulaw {
+            // The delta's number from 0; the last one of the reply has the top bit set.
+            let last = if end == s.audio.len() { DELTA_LAST } else { 0 };
+            if let Some(stamps) = &mut self.stamps {
+                stamps.delta_sent(s.stamp_stream, s.deltas);
+            }
+            self.scratch.clear();
+            self.scratch.extend_from_slice(&s.audio[s.offset..end]);
+            Stamp {
+                stream: s.stamp_stream,
+                seq: s.deltas | last,
+                sent_us: stamp::now_us(),
+            }
+            .write(&mut self.scratch);
+            BASE64.encode(&self.scratch)
+        } else {
+            BASE64.encode(&s.audio[s.offset..end])
+        };
         s.offset = end;
         s.deltas += 1;
         s.next_at += Duration::from_millis(delta_ms);

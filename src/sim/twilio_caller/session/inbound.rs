@@ -8,6 +8,8 @@ use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::{self, Message};
 
 use super::MediaSession;
+use crate::sim::realtime_peer::DELTA_LAST;
+use crate::sim::stamp::{self, Stamp};
 use crate::sim::twilio_caller::{CallerError, Event};
 
 impl MediaSession {
@@ -156,7 +158,20 @@ impl MediaSession {
                 self.report.media_frames_received += 1;
                 self.report.agent_audio_bytes += bytes as u64;
                 self.report.agent_audio_ms = self.report.agent_audio_bytes / 8;
-                self.report.agent_audio.extend_from_slice(&self.payload);
+                if !self.lean {
+                    self.report.agent_audio.extend_from_slice(&self.payload);
+                }
+                if self.stamps.is_some() {
+                    match Stamp::read(&self.payload) {
+                        Some(s) => self.report.agent_stamps.frame(
+                            s.stream,
+                            s.seq & !DELTA_LAST,
+                            s.seq & DELTA_LAST != 0,
+                            s.age_us(stamp::now_us()),
+                        ),
+                        None => self.report.agent_stamps.unstamped += 1,
+                    }
+                }
                 let buffered = self.playback.enqueue_audio(now, bytes);
                 self.last_agent_media_ms = Some(now);
                 self.record(Event::AgentMedia {
@@ -178,6 +193,7 @@ impl MediaSession {
             }
             Outbound::Clear { .. } => {
                 self.report.clears_received += 1;
+                self.report.agent_stamps.clear();
                 let (dropped_bytes, flushed) = self.playback.clear(now);
                 self.report.audio_cleared_bytes += dropped_bytes;
                 self.record(Event::Clear {
