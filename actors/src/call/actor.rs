@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
+use ractor::{Actor, ActorProcessingErr, ActorRef, ActorStatus, SupervisionEvent};
 use ractor_cluster::RactorMessage;
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
@@ -211,6 +211,16 @@ impl Actor for CallActor {
             CallMessage::AiUp(ai) => {
                 if state.shared.core().is_ended() || state.ai.is_some() {
                     ai.stop(None);
+                } else if !matches!(ai.get_status(), ActorStatus::Starting | ActorStatus::Running)
+                {
+                    // It died between its start and this message: its termination reached us
+                    // first (supervision events overtake messages) and was ignored, as it was not
+                    // yet the current session. Without this the call would wait on a dead session.
+                    tracing::warn!(call_sid = %state.call_sid, "AI session ended before it was up");
+                    state
+                        .shared
+                        .core()
+                        .on_ai_lost(now, "AI session closed as it started");
                 } else {
                     state.ai = Some(ai);
                     let reconnected = {
