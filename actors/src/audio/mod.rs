@@ -11,6 +11,8 @@
 //! * [`recorder`]: [`CallRecorder`], a two-channel WAV (caller left, agent
 //!   right) aligned on the call clock.
 //! * [`opus`]: [`OpusEncoder`] / [`OpusDecoder`], 20 ms Opus frames with reused buffers.
+//! * [`monitor`]: [`MonitorEncoder`], what a supervisor hears: both sides of a call as
+//!   an Opus or PCM16 stream, mixed or stereo (caller left, agent right).
 //! * [`tone`]: synthetic tones and spectral measurements for tests.
 //!
 //! Typical inbound path (Twilio -> OpenAI PCM16):
@@ -29,12 +31,14 @@
 
 pub mod error;
 pub mod g711;
+pub mod monitor;
 pub mod opus;
 pub mod recorder;
 pub mod resample;
 pub mod tone;
 
 pub use error::AudioError;
+pub use monitor::{MonitorCodec, MonitorEncoder, MonitorFormat, MonitorLayout};
 pub use opus::{OpusDecoder, OpusEncoder};
 pub use recorder::{CallRecorder, DEFAULT_RECORDING_RATE, RecorderOptions, RecordingInfo};
 pub use resample::Resampler;
