@@ -47,4 +47,7 @@ pub enum AudioError {
     /// libopus (through audiopus) failed: a corrupt or empty packet on decode, a bad argument.
     #[error("opus error: {0}")]
     Opus(#[from] audiopus::Error),
+    /// An incoming packet that is not valid for its codec, e.g. PCM16 with an odd byte count.
+    #[error("bad packet: {0}")]
+    BadPacket(&'static str),
 }

@@ -13,6 +13,9 @@
 //! * [`opus`]: [`OpusEncoder`] / [`OpusDecoder`], 20 ms Opus frames with reused buffers.
 //! * [`monitor`]: [`MonitorEncoder`], what a supervisor hears: both sides of a call as
 //!   an Opus or PCM16 stream, mixed or stereo (caller left, agent right).
+//! * [`barge`]: [`SupervisorInput`], what a supervisor says: decoded, brought to 8 kHz and
+//!   queued (bounded) for the call to mix into the caller's audio with [`mix_into`] /
+//!   [`mix_into_ulaw`].
 //! * [`tone`]: synthetic tones and spectral measurements for tests.
 //!
 //! Typical inbound path (Twilio -> OpenAI PCM16):
@@ -29,6 +32,7 @@
 //! # Ok::<(), switchboard_actors::audio::AudioError>(())
 //! ```
 
+pub mod barge;
 pub mod error;
 pub mod g711;
 pub mod monitor;
@@ -37,6 +41,7 @@ pub mod recorder;
 pub mod resample;
 pub mod tone;
 
+pub use barge::{MAX_QUEUED_MS, SupervisorCodec, SupervisorInput, mix_into, mix_into_ulaw};
 pub use error::AudioError;
 pub use monitor::{MonitorCodec, MonitorEncoder, MonitorFormat, MonitorLayout};
 pub use opus::{OpusDecoder, OpusEncoder};
