@@ -3,9 +3,12 @@
 //! `SupervisorInput::push` + `pop_frame` + `mix_into_ulaw` for every input codec and rate,
 //! including bursts past the queue bound and rejected packets.
 //!
-//! Only Rust's allocator is counted. libopus allocates its encoder/decoder state once, at
-//! creation (`opus_encoder_create` / `opus_decoder_create`, i.e. in `new`), through `malloc`
-//! and works on the stack per frame; a `malloc` inside libopus would not show here.
+//! Only Rust's allocator is counted; a `malloc` inside libopus would not show here. libopus
+//! allocates its encoder/decoder state once, at creation (`opus_encoder_create` /
+//! `opus_decoder_create`, i.e. in `new`), and works on the stack per frame: checked once
+//! against the system libopus 1.3.1 with `malloc`/`calloc`/`realloc` interposed in a C
+//! program, 0 calls over 200 frames of encode and decode at 8 and 48 kHz, mono and stereo,
+//! corrupt packets included (4 at creation).
 
 mod common;
 
