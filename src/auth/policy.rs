@@ -52,6 +52,15 @@ pub const RULES: &[Rule] = &[
     rule("POST", "/api/v1/calls/{id}/messages/bulk", ADMIN),
     rule("PATCH", "/api/v1/calls/{id}/messages/{message_id}", ADMIN),
     rule("DELETE", "/api/v1/calls/{id}/messages/{message_id}", ADMIN),
+    // Supervising live calls: supervisors and admins.
+    rule("GET", "/api/v1/calls/live", STAFF),
+    rule("GET", "/api/v1/calls/{id}/supervise", STAFF),
+    rule("POST", "/api/v1/calls/{id}/whisper", STAFF),
+    rule("POST", "/api/v1/calls/{id}/barge", STAFF),
+    rule("POST", "/api/v1/calls/{id}/unbarge", STAFF),
+    rule("POST", "/api/v1/calls/{id}/takeover", STAFF),
+    rule("POST", "/api/v1/calls/{id}/release", STAFF),
+    rule("POST", "/api/v1/calls/{id}/hangup", STAFF),
     // The organization's whole picture: supervisors and admins.
     rule("GET", "/api/v1/analytics", STAFF),
     rule("GET", "/api/v1/conversations", STAFF),

@@ -51,6 +51,9 @@ pub enum EventKind {
     /// The AI session could not be reopened; the call is being hung up.
     #[serde(rename = "call.ai_unavailable")]
     CallAiUnavailable,
+    /// A supervisor whispered, barged in, took over, released or hung up.
+    #[serde(rename = "call.supervisor_action")]
+    CallSupervisorAction,
     /// The call's status changed.
     #[serde(rename = "call.updated")]
     CallUpdated,
@@ -72,6 +75,7 @@ impl EventKind {
         EventKind::CallBargeIn,
         EventKind::CallAiReconnected,
         EventKind::CallAiUnavailable,
+        EventKind::CallSupervisorAction,
         EventKind::CallUpdated,
         EventKind::MessageCreated,
         EventKind::MessageUpdated,
@@ -88,6 +92,7 @@ impl EventKind {
             EventKind::CallBargeIn => "call.barge_in",
             EventKind::CallAiReconnected => "call.ai_reconnected",
             EventKind::CallAiUnavailable => "call.ai_unavailable",
+            EventKind::CallSupervisorAction => "call.supervisor_action",
             EventKind::CallUpdated => "call.updated",
             EventKind::MessageCreated => "message.created",
             EventKind::MessageUpdated => "message.updated",
@@ -104,6 +109,7 @@ impl EventKind {
             "barge_in" => EventKind::CallBargeIn,
             "ai_reconnected" => EventKind::CallAiReconnected,
             "ai_unavailable" => EventKind::CallAiUnavailable,
+            "supervisor_action" => EventKind::CallSupervisorAction,
             _ => return None,
         })
     }

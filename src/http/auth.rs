@@ -171,12 +171,16 @@ async fn authorize(
 ) -> Result<Principal, ApiError> {
     let token = match header {
         Some(value) => bearer(&value)?,
-        // Browsers' EventSource cannot set headers: the event stream also takes the (short-lived)
-        // access token from the query.
-        None if path == "/api/v1/events" => url::form_urlencoded::parse(query.as_bytes())
-            .find(|(k, _)| k == "access_token")
-            .map(|(_, v)| v.into_owned())
-            .ok_or_else(missing)?,
+        // Browsers' EventSource and WebSocket cannot set headers: the event stream and the
+        // supervisor socket also take the (short-lived) access token from the query.
+        None if path == "/api/v1/events"
+            || (path.starts_with("/api/v1/calls/") && path.ends_with("/supervise")) =>
+        {
+            url::form_urlencoded::parse(query.as_bytes())
+                .find(|(k, _)| k == "access_token")
+                .map(|(_, v)| v.into_owned())
+                .ok_or_else(missing)?
+        }
         None => return Err(missing()),
     };
     let principal = authenticate(state, &token).await?;

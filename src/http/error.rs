@@ -66,6 +66,11 @@ impl From<crate::store::StoreError> for Rejection {
 }
 
 impl ApiError {
+    /// The `code` of the JSON error body.
+    pub fn code(&self) -> &'static str {
+        self.status_and_code().1
+    }
+
     fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
             ApiError::NotReady(_) => (StatusCode::SERVICE_UNAVAILABLE, "not_ready"),

@@ -23,6 +23,7 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = I
         .or(twilio_media(state.clone()))
         .or(super::recording::route(state.clone()))
         .or(super::auth::routes(state.clone()))
+        .or(super::supervise::routes(state.clone()))
         .or(super::api::routes(state))
         .recover(error::recover)
         // CORS wraps the answers, error bodies included (browsers need the headers to read

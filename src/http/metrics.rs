@@ -43,6 +43,7 @@ pub struct HttpMetrics {
     request_seconds: Family<RequestLabels, Histogram, fn() -> Histogram>,
     sse_clients: Gauge,
     sse_cut_off: Counter,
+    supervisor_frames_dropped: Counter,
 }
 
 impl Default for HttpMetrics {
@@ -54,6 +55,7 @@ impl Default for HttpMetrics {
             }),
             sse_clients: Gauge::default(),
             sse_cut_off: Counter::default(),
+            supervisor_frames_dropped: Counter::default(),
         }
     }
 }
@@ -80,6 +82,11 @@ impl HttpMetrics {
     /// An event-stream client fell too far behind and was cut off.
     pub fn sse_cut_off(&self) {
         self.sse_cut_off.inc();
+    }
+
+    /// Monitor frames a slow supervisor socket lost (its own oldest audio).
+    pub fn supervisor_frames_dropped(&self, n: u64) {
+        self.supervisor_frames_dropped.inc_by(n);
     }
 }
 
@@ -144,6 +151,11 @@ pub fn encode(state: &AppState) -> Result<String, std::fmt::Error> {
         "sse_clients_cut_off",
         "Event-stream clients cut off for falling too far behind",
         http.sse_cut_off.clone(),
+    );
+    registry.register(
+        "supervisor_frames_dropped",
+        "Monitor frames supervisor sockets lost for falling behind",
+        http.supervisor_frames_dropped.clone(),
     );
     registry.register_collector(Box::new(EngineFigures::read(state)));
     let mut text = String::with_capacity(8192);

@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod models;
 pub mod recording;
 pub mod sse;
+pub mod supervise;
 pub mod twilio;
 
 use std::future::Future;
@@ -47,6 +48,8 @@ pub struct AppState {
     pub auth: Arc<auth::AuthState>,
     /// Browser origins allowed by CORS.
     pub cors_origins: Arc<Vec<String>>,
+    /// Who is supervising which live call (supervisor sockets of this process).
+    pub supervisors: Arc<supervise::SupervisorDirectory>,
 }
 
 /// How Twilio's requests are checked and answered.
@@ -89,6 +92,7 @@ impl AppState {
             metrics: Arc::default(),
             auth: Arc::new(auth::AuthState::ephemeral()),
             cors_origins: Arc::default(),
+            supervisors: Arc::default(),
         }
     }
 

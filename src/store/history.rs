@@ -270,6 +270,32 @@ impl Store {
         .transpose()
     }
 
+    /// The organization's calls among `call_sids` (the live calls of this node), oldest first.
+    pub async fn calls_by_sid(
+        &self,
+        org_id: Uuid,
+        call_sids: &[String],
+    ) -> Result<Vec<CallRef>, StoreError> {
+        let client = self.pool.get().await?;
+        let sql = concat!(
+            "SELECT id, org_id, conversation_id, call_sid, from_number, started_at FROM calls",
+            " WHERE org_id = $1 AND call_sid = ANY($2) ORDER BY started_at, id"
+        );
+        let rows = client.query(sql, &[&org_id, &call_sids]).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(CallRef {
+                    id: r.try_get(0)?,
+                    org_id: r.try_get(1)?,
+                    conversation_id: r.try_get(2)?,
+                    call_sid: r.try_get(3)?,
+                    from_number: r.try_get(4)?,
+                    started_at: r.try_get(5)?,
+                })
+            })
+            .collect()
+    }
+
     /// A page of the organization's calls, newest first, with the number matching the filters.
     pub async fn list_calls(
         &self,

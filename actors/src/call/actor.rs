@@ -13,9 +13,9 @@ use std::time::Instant;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use ractor::{Actor, ActorProcessingErr, ActorRef, ActorStatus, SupervisionEvent};
+use ractor::{Actor, ActorProcessingErr, ActorRef, ActorStatus, RpcReplyPort, SupervisionEvent};
 use ractor_cluster::RactorMessage;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use super::ai_session::{AiEndpoint, AiSession, AiSessionMessage};
@@ -24,6 +24,10 @@ use super::core::{
 };
 use super::metrics::CallMetrics;
 use super::recording::RecorderThread;
+use super::supervision::{
+    AgentPlayout, FRAME_SAMPLES, MonitorFrame, SuperviseError, SupervisionMode, Supervisor,
+    SupervisorCommand,
+};
 use crate::audio::{RecordingInfo, Resampler, g711};
 use crate::domain::AudioFormat;
 use crate::persistence::PersistenceHandle;
@@ -116,6 +120,17 @@ pub enum CallMessage {
     AiFailed(String),
     /// A timer of the core may be due.
     Tick,
+    /// A supervisor's command; the reply says whether it applied.
+    Supervise {
+        by: Supervisor,
+        command: SupervisorCommand,
+        reply: RpcReplyPort<Result<(), SuperviseError>>,
+    },
+    /// A listener joins: 20 ms frames of both sides from now on (a listener that falls more
+    /// than [`MONITOR_BUFFER`] frames behind loses its oldest; the call never waits for it).
+    Listen(RpcReplyPort<broadcast::Receiver<Arc<MonitorFrame>>>),
+    /// 20 ms of a barging or speaking supervisor's audio, 8 kHz.
+    SupervisorAudio(Box<[i16; FRAME_SAMPLES]>),
     /// Chaos hook for tests: the actor panics, as a bug in it would.
     #[doc(hidden)]
     InjectPanic,
@@ -125,6 +140,13 @@ pub struct CallActor;
 
 /// Caller audio held while the first AI session connects: 2 s of 20 ms frames.
 const HELD_FRAMES_MAX: usize = 100;
+
+/// Monitor frames a listener may fall behind before it loses the oldest (1 s).
+pub const MONITOR_BUFFER: usize = 50;
+
+/// Supervisor audio queued for the caller, in 20 ms frames: beyond it the oldest is dropped
+/// (counted), so a burst from the supervisor's network never builds up delay.
+const SUPERVISOR_QUEUE_MAX: usize = 3;
 
 pub struct CallState {
     shared: Arc<CallShared>,
@@ -145,6 +167,18 @@ pub struct CallState {
     mark: String,
     up: Option<Resampler>,
     down: Option<Resampler>,
+    /// Listeners' feed, made when the first one joins.
+    monitor: Option<broadcast::Sender<Arc<MonitorFrame>>>,
+    /// Agent audio on the call clock, kept while someone listens or a supervisor speaks.
+    playout: AgentPlayout,
+    /// Supervisor audio waiting for its 20 ms slot.
+    supervisor_audio: std::collections::VecDeque<[i16; FRAME_SAMPLES]>,
+    /// Marks of agent audio sent by the pacer, by the call-clock ms where their audio ends.
+    paced_marks: std::collections::VecDeque<(u64, String)>,
+    /// Supervisor frames dropped because the queue was full.
+    supervisor_frames_dropped: u64,
+    agent_slot: [u8; FRAME_SAMPLES],
+    mixed: [i16; FRAME_SAMPLES],
 }
 
 impl Actor for CallActor {
@@ -183,6 +217,13 @@ impl Actor for CallActor {
             } else {
                 None
             },
+            monitor: None,
+            playout: AgentPlayout::default(),
+            supervisor_audio: std::collections::VecDeque::new(),
+            paced_marks: std::collections::VecDeque::new(),
+            supervisor_frames_dropped: 0,
+            agent_slot: [0xFF; FRAME_SAMPLES],
+            mixed: [0; FRAME_SAMPLES],
         };
         // A restart: the previous instance's AI session went with it (it stops once its call is
         // gone); open a new one and replay the conversation, as after any AI failure.
@@ -211,8 +252,10 @@ impl Actor for CallActor {
             CallMessage::AiUp(ai) => {
                 if state.shared.core().is_ended() || state.ai.is_some() {
                     ai.stop(None);
-                } else if !matches!(ai.get_status(), ActorStatus::Starting | ActorStatus::Running)
-                {
+                } else if !matches!(
+                    ai.get_status(),
+                    ActorStatus::Starting | ActorStatus::Running
+                ) {
                     // It died between its start and this message: its termination reached us
                     // first (supervision events overtake messages) and was ignored, as it was not
                     // yet the current session. Without this the call would wait on a dead session.
@@ -247,6 +290,31 @@ impl Actor for CallActor {
             CallMessage::Tick => {
                 state.next_tick = None;
                 state.shared.core().handle_timeout(now);
+            }
+            CallMessage::Supervise { by, command, reply } => {
+                let before = state.shared.core().supervision_mode();
+                let outcome = state.shared.core().on_supervisor(now, &by, command);
+                let after = state.shared.core().supervision_mode();
+                if before != after {
+                    state.on_mode_change(after);
+                }
+                tracing::info!(call_sid = %state.call_sid, supervisor = %by.name, ?outcome, ?after, "supervisor command");
+                let _ = reply.send(outcome);
+            }
+            CallMessage::Listen(reply) => {
+                let monitor = state
+                    .monitor
+                    .get_or_insert_with(|| broadcast::channel(MONITOR_BUFFER).0);
+                let _ = reply.send(monitor.subscribe());
+            }
+            CallMessage::SupervisorAudio(frame) => {
+                if state.shared.core().supervision_mode() != SupervisionMode::Ai {
+                    if state.supervisor_audio.len() == SUPERVISOR_QUEUE_MAX {
+                        state.supervisor_audio.pop_front();
+                        state.supervisor_frames_dropped += 1;
+                    }
+                    state.supervisor_audio.push_back(*frame);
+                }
             }
             CallMessage::InjectPanic => panic!("call actor: injected panic"),
         }
@@ -311,8 +379,8 @@ impl CallState {
                     return;
                 }
                 let ms = self.mulaw.len() as u64 / 8;
-                // Decoded once per frame, for both the PCM16 session and the recorder.
-                if self.up.is_some() || self.deps.recording.is_some() {
+                // Decoded once per frame, for the PCM16 session, the recorder and listeners.
+                if self.up.is_some() || self.deps.recording.is_some() || self.listening() {
                     g711::decode_ulaw_into_vec(&self.mulaw, &mut self.pcm8k);
                 }
                 let action = self.shared.core().on_media(media.timestamp_ms, ms);
@@ -349,6 +417,7 @@ impl CallState {
                 if let Some(recorder) = self.shared.recorder().as_mut() {
                     recorder.caller(caller_at_ms, &self.pcm8k);
                 }
+                self.supervised_slot(caller_at_ms);
             }
             Inbound::Mark { name, .. } => self.shared.core().on_mark(&name),
             Inbound::Dtmf { digit, .. } => self.shared.core().on_dtmf(now, digit),
@@ -459,6 +528,16 @@ impl CallState {
         else {
             return;
         };
+        if self.shared.core().supervision_mode() == SupervisionMode::Barged {
+            // Mixed with the supervisor's audio and sent in real time by `supervised_slot`.
+            self.playout.push(play_at_ms, &self.mulaw);
+            let mark = self.shared.core().mark_name().to_owned();
+            self.paced_marks.push_back((play_at_ms + ms, mark));
+            return;
+        }
+        if self.listening() {
+            self.playout.push(play_at_ms, &self.mulaw);
+        }
         {
             let core = self.shared.core();
             let Some(stream_sid) = core.stream_sid() else {
@@ -478,6 +557,127 @@ impl CallState {
             g711::decode_ulaw_into_vec(&self.mulaw, &mut self.pcm8k);
             recorder.agent(play_at_ms, &self.pcm8k);
         }
+    }
+
+    /// Someone listens to this call.
+    fn listening(&self) -> bool {
+        self.monitor
+            .as_ref()
+            .is_some_and(|m| m.receiver_count() > 0)
+    }
+
+    /// The supervisors' part of one 20 ms slot, paced by the caller's frames (Twilio sends one
+    /// every 20 ms): the frame both sides heard goes to the listeners, and while a supervisor
+    /// barges in or has the call, what the caller hears is built here — the agent audio of the
+    /// slot mixed with the supervisor's next frame — and sent at once, with the marks of the agent
+    /// audio it completes. With no supervisor the cost is one branch.
+    fn supervised_slot(&mut self, at_ms: u64) {
+        let mode = self.shared.core().supervision_mode();
+        let listening = self.listening();
+        if mode == SupervisionMode::Ai && !listening {
+            return;
+        }
+        let agent_playing = self.playout.take(at_ms, &mut self.agent_slot);
+        if listening && let Some(monitor) = &self.monitor {
+            let mut frame = MonitorFrame {
+                at_ms,
+                caller: [0; FRAME_SAMPLES],
+                agent: [0; FRAME_SAMPLES],
+            };
+            let n = self.pcm8k.len().min(FRAME_SAMPLES);
+            frame.caller[..n].copy_from_slice(&self.pcm8k[..n]);
+            g711::decode_ulaw(&self.agent_slot, &mut frame.agent);
+            let _ = monitor.send(Arc::new(frame));
+        }
+        if mode == SupervisionMode::Ai {
+            return;
+        }
+        let supervisor = self.supervisor_audio.pop_front();
+        if agent_playing || supervisor.is_some() {
+            if agent_playing && mode == SupervisionMode::Barged {
+                g711::decode_ulaw(&self.agent_slot, &mut self.mixed);
+            } else {
+                self.mixed.fill(0);
+            }
+            if let Some(supervisor) = &supervisor {
+                for (out, s) in self.mixed.iter_mut().zip(supervisor) {
+                    *out = out.saturating_add(*s);
+                }
+            }
+            g711::encode_ulaw(&self.mixed, &mut self.agent_slot);
+            let core = self.shared.core();
+            if let Some(stream_sid) = core.stream_sid() {
+                twilio::encode_media(stream_sid, &self.agent_slot, &mut self.frame);
+                let _ = self.twilio.send(TwilioOut::Text(self.frame.clone()));
+                CallMetrics::add(&self.deps.metrics.media_frames_out);
+            }
+            drop(core);
+            if let Some(recorder) = self.shared.recorder().as_mut() {
+                recorder.agent(at_ms, &self.mixed);
+            }
+        }
+        self.send_paced_marks(at_ms + 20);
+    }
+
+    /// Sends the marks of paced agent audio that ends by `until_ms`.
+    fn send_paced_marks(&mut self, until_ms: u64) {
+        while self
+            .paced_marks
+            .front()
+            .is_some_and(|(end, _)| *end <= until_ms)
+        {
+            let Some((_, name)) = self.paced_marks.pop_front() else {
+                break;
+            };
+            if let Some(stream_sid) = self.shared.core().stream_sid() {
+                twilio::encode_mark(stream_sid, &name, &mut self.mark);
+                let _ = self.twilio.send(TwilioOut::Text(self.mark.clone()));
+            }
+        }
+    }
+
+    /// Who speaks to the caller changed. Back to the AI alone: agent audio still paced goes to
+    /// Twilio at once (it queues it in order) with its marks, and supervisor audio is dropped.
+    fn on_mode_change(&mut self, mode: SupervisionMode) {
+        match mode {
+            SupervisionMode::Ai => {
+                self.supervisor_audio.clear();
+                let clock = self.shared.core().clock_ms();
+                let mut rest = Vec::with_capacity(self.playout.queued_ms() as usize * 8);
+                let mut slot = [0xFF; FRAME_SAMPLES];
+                let mut at = clock;
+                while self.playout.queued_ms() > 0 {
+                    self.playout.take(at, &mut slot);
+                    rest.extend_from_slice(&slot);
+                    at += 20;
+                }
+                if !rest.is_empty()
+                    && let Some(stream_sid) = self.shared.core().stream_sid()
+                {
+                    twilio::encode_media(stream_sid, &rest, &mut self.frame);
+                    let _ = self.twilio.send(TwilioOut::Text(self.frame.clone()));
+                }
+                self.send_paced_marks(u64::MAX);
+            }
+            // The audio in flight was cut (see `CallCore::on_supervisor`).
+            SupervisionMode::Barged | SupervisionMode::TakenOver => {
+                self.playout.clear();
+                self.supervisor_audio.clear();
+            }
+        }
+    }
+
+    /// `session.update`; while a supervisor has the call the AI transcribes the caller but
+    /// answers no turn of its own.
+    fn session_update(&self) -> String {
+        let dialect = self.deps.ai.dialect;
+        if self.shared.core().supervision_mode() != SupervisionMode::TakenOver {
+            return self.deps.ai.session.session_update(dialect);
+        }
+        let mut session = self.deps.ai.session.clone();
+        session.vad.create_response = false;
+        session.vad.interrupt_response = false;
+        session.session_update(dialect)
     }
 
     fn start_recorder(&mut self) {
@@ -515,7 +715,8 @@ impl CallState {
                     }
                 }
                 CallEvent::Ai(command) => self.send_ai(match command {
-                    AiCommand::SessionUpdate => self.deps.ai.session.session_update(dialect),
+                    AiCommand::SessionUpdate => self.session_update(),
+                    AiCommand::SystemText(text) => realtime::item_create_system_text(&text),
                     AiCommand::ReplayUser(text) => realtime::item_create_user_text(&text),
                     AiCommand::ReplayAssistant(text) => {
                         realtime::item_create_assistant_text(dialect, &text)
@@ -531,6 +732,9 @@ impl CallState {
                     AiCommand::CreateResponse => realtime::response_create(),
                 }),
                 CallEvent::ClearTwilio => {
+                    // The agent audio queued is gone for listeners and the pacer too.
+                    self.playout.clear();
+                    self.paced_marks.clear();
                     let core = self.shared.core();
                     if let Some(stream_sid) = core.stream_sid() {
                         twilio::encode_clear(stream_sid, &mut self.frame);

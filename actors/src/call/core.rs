@@ -28,6 +28,7 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use uuid::Uuid;
 
+use super::supervision::{SuperviseError, SupervisionMode, Supervisor, SupervisorCommand};
 use crate::domain::{
     AudioFormat, CallStatus, ConversationStatus, EventType, MessageDirection, MessageType,
     SenderType,
@@ -122,6 +123,9 @@ pub enum AiCommand {
     FunctionOutput { call_id: String, output: String },
     /// `response.create`.
     CreateResponse,
+    /// `conversation.item.create`, system `input_text`: a supervisor's whisper, or the context
+    /// of a taken-over stretch of the call.
+    SystemText(String),
 }
 
 /// What the shell must do, in order.
@@ -158,6 +162,7 @@ pub struct CallCounters {
     pub marks_unknown: u64,
     pub barge_ins: u64,
     pub ai_reconnects: u64,
+    pub supervisor_actions: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -222,6 +227,7 @@ struct Span {
 enum HistoryItem {
     User(String),
     Assistant(String),
+    System(String),
 }
 
 /// The remembered AI item spans and interrupted items are bounded.
@@ -253,6 +259,10 @@ pub struct CallCore {
     hangup_after_goodbye: Option<(String, bool)>,
     /// `call_answered` has been written (the first AI session came up).
     answered: bool,
+    /// Who speaks to the caller: the AI, the AI with a supervisor mixed in, or a supervisor.
+    mode: SupervisionMode,
+    /// What the caller said while the call was taken over (replayed to the AI at release).
+    said_while_taken_over: Vec<String>,
     version: i64,
     counters: CallCounters,
     events: VecDeque<CallEvent>,
@@ -279,6 +289,8 @@ impl CallCore {
             history: Vec::new(),
             hangup_after_goodbye: None,
             answered: false,
+            mode: SupervisionMode::Ai,
+            said_while_taken_over: Vec::new(),
             version,
             counters: CallCounters::default(),
             events: VecDeque::new(),
@@ -440,6 +452,7 @@ impl CallCore {
                 self.events.push_back(CallEvent::Ai(match item {
                     HistoryItem::User(text) => AiCommand::ReplayUser(text.clone()),
                     HistoryItem::Assistant(text) => AiCommand::ReplayAssistant(text.clone()),
+                    HistoryItem::System(text) => AiCommand::SystemText(text.clone()),
                 }));
             }
             self.counters.ai_reconnects += 1;
@@ -528,6 +541,13 @@ impl CallCore {
     }
 
     pub fn on_response_created(&mut self) {
+        if self.mode == SupervisionMode::TakenOver {
+            // The AI is silent while a supervisor has the call (it was told not to respond;
+            // this one was already on its way).
+            self.events
+                .push_back(CallEvent::Ai(AiCommand::CancelResponse));
+            return;
+        }
         self.response_active = true;
         if let Some((_, goodbye_started)) = &mut self.hangup_after_goodbye {
             *goodbye_started = true;
@@ -541,7 +561,10 @@ impl CallCore {
 
     /// An assistant audio delta of `audio_ms` for `item_id`.
     pub fn on_audio_delta(&mut self, item_id: &str, audio_ms: u64) -> DeltaAction {
-        if self.phase != Phase::Live || self.interrupted.iter().any(|i| i == item_id) {
+        if self.phase != Phase::Live
+            || self.mode == SupervisionMode::TakenOver
+            || self.interrupted.iter().any(|i| i == item_id)
+        {
             self.counters.deltas_dropped += 1;
             return DeltaAction::Drop;
         }
@@ -587,15 +610,26 @@ impl CallCore {
         if self.marks.is_empty() {
             return;
         }
-        let Some(item) = self.assistant.take() else {
-            return;
-        };
+        if let Some((item_id, played, sent_ms)) = self.cut_assistant_audio() {
+            self.counters.barge_ins += 1;
+            self.system_message(
+                now,
+                "barge_in",
+                json!({ "item_id": item_id, "audio_end_ms": played, "sent_ms": sent_ms }),
+            );
+        }
+    }
+
+    /// Stops the assistant audio in flight where the caller has heard it: truncate the item at
+    /// the audio played, clear Twilio's buffer, cancel the response if it is still running, and
+    /// drop the item's late deltas. Returns (item, ms played, ms sent).
+    fn cut_assistant_audio(&mut self) -> Option<(String, u64, u64)> {
+        let item = self.assistant.take()?;
         let played = match item.echoed {
             Some((item_ms, at_clock)) => item_ms + self.clock_ms.saturating_sub(at_clock),
             None => self.clock_ms.saturating_sub(item.first_play_at_ms),
         }
         .min(item.sent_ms);
-        self.counters.barge_ins += 1;
         self.events.push_back(CallEvent::Ai(AiCommand::Truncate {
             item_id: item.item_id.clone(),
             audio_end_ms: played,
@@ -615,11 +649,124 @@ impl CallCore {
             self.interrupted.pop_front();
         }
         self.interrupted.push_back(item.item_id.clone());
-        self.system_message(
-            now,
-            "barge_in",
-            json!({ "item_id": item.item_id, "audio_end_ms": played, "sent_ms": item.sent_ms }),
-        );
+        Some((item.item_id, played, item.sent_ms))
+    }
+
+    // ---- Supervisors -------------------------------------------------------------------------
+
+    /// Who speaks to the caller now.
+    pub fn supervision_mode(&self) -> SupervisionMode {
+        self.mode
+    }
+
+    /// A supervisor's command. Each one is written as a `supervisor_action` event and a system
+    /// message (who, what, when); a whisper also as an internal note.
+    ///
+    /// Barging in and taking over both cut the assistant audio in flight, as a caller's barge-in
+    /// does: the supervisor is heard at once instead of after the audio Twilio still holds.
+    pub fn on_supervisor(
+        &mut self,
+        now: Instant,
+        by: &Supervisor,
+        command: SupervisorCommand,
+    ) -> Result<(), SuperviseError> {
+        if self.phase == Phase::Ended {
+            return Err(SuperviseError::Ended);
+        }
+        let action = command.action();
+        let hangup = command == SupervisorCommand::Hangup;
+        let mut details = json!({ "action": action, "supervisor": by });
+        match command {
+            SupervisorCommand::Whisper(text) => {
+                let text = text.trim();
+                if text.is_empty() {
+                    return Err(SuperviseError::EmptyWhisper);
+                }
+                let guidance = format!(
+                    "Guidance from your supervisor (the caller does not hear this): {text}"
+                );
+                self.events
+                    .push_back(CallEvent::Ai(AiCommand::SystemText(guidance.clone())));
+                self.history.push(HistoryItem::System(guidance));
+                details["text"] = json!(text);
+                let sender = Sender {
+                    identifier: by.id.clone(),
+                    name: Some(by.name.clone()),
+                    sender_type: SenderType::Supervisor,
+                    phone_number: None,
+                };
+                self.message(
+                    now,
+                    MessageType::Note,
+                    MessageDirection::Internal,
+                    sender,
+                    text,
+                    json!({ "whisper": true, "call_id": self.config.call_id }),
+                );
+            }
+            SupervisorCommand::Barge => {
+                if self.mode == SupervisionMode::TakenOver {
+                    return Err(SuperviseError::TakenOver);
+                }
+                self.mode = SupervisionMode::Barged;
+                self.cut_assistant_audio();
+            }
+            SupervisorCommand::Unbarge => {
+                if self.mode != SupervisionMode::Barged {
+                    return Err(SuperviseError::NotBarged);
+                }
+                self.mode = SupervisionMode::Ai;
+            }
+            SupervisorCommand::Takeover => {
+                self.mode = SupervisionMode::TakenOver;
+                self.said_while_taken_over.clear();
+                if self.cut_assistant_audio().is_none() && self.response_active {
+                    self.events
+                        .push_back(CallEvent::Ai(AiCommand::CancelResponse));
+                }
+                self.response_active = false;
+                // The session stops answering turns (the shell sends `create_response: false`).
+                self.events
+                    .push_back(CallEvent::Ai(AiCommand::SessionUpdate));
+            }
+            SupervisorCommand::Release => {
+                if self.mode != SupervisionMode::TakenOver {
+                    return Err(SuperviseError::NotTakenOver);
+                }
+                self.mode = SupervisionMode::Ai;
+                let said = std::mem::take(&mut self.said_while_taken_over);
+                let context = if said.is_empty() {
+                    "A human supervisor spoke with the caller and has handed the call back to you. \
+                     Continue the conversation."
+                        .to_owned()
+                } else {
+                    format!(
+                        "A human supervisor spoke with the caller and has handed the call back to \
+                         you. Meanwhile the caller said: \"{}\". Continue the conversation.",
+                        said.join(" ")
+                    )
+                };
+                details["replayed_utterances"] = json!(said.len());
+                self.events
+                    .push_back(CallEvent::Ai(AiCommand::SessionUpdate));
+                self.events
+                    .push_back(CallEvent::Ai(AiCommand::SystemText(context.clone())));
+                self.history.push(HistoryItem::System(context));
+                self.events
+                    .push_back(CallEvent::Ai(AiCommand::CreateResponse));
+            }
+            SupervisorCommand::Hangup => {}
+        }
+        self.counters.supervisor_actions += 1;
+        self.event(now, EventType::SupervisorAction, details.clone());
+        self.system_message(now, "supervisor_action", details);
+        if hangup {
+            self.events.push_back(CallEvent::Hangup {
+                reason: format!("hung up by supervisor {}", by.name),
+            });
+            self.end(now, "supervisor_hangup");
+        }
+        Ok(())
     }
 
     pub fn on_speech_stopped(&mut self, item_id: &str, audio_end_ms: u64) {
@@ -660,6 +807,9 @@ impl CallCore {
             metadata,
         );
         self.history.push(HistoryItem::User(transcript.to_owned()));
+        if self.mode == SupervisionMode::TakenOver {
+            self.said_while_taken_over.push(transcript.to_owned());
+        }
     }
 
     /// The agent's words (the transcript of its audio).

@@ -2,7 +2,7 @@
 //! [`CallActor`] shell that feeds it from the Twilio and realtime sockets, the [`AiSession`] child
 //! that owns the realtime websocket, the recorder thread, the [`CallRegistry`] that supervises
 //! every call and restarts a failed call actor on the call's surviving state, and the
-//! [`CallMetrics`] every call counts into.
+//! [`CallMetrics`] every call counts into; [`supervision`]: supervisors on a live call.
 
 pub mod actor;
 pub mod ai_session;
@@ -10,6 +10,7 @@ pub mod core;
 pub mod metrics;
 pub mod recording;
 pub mod registry;
+pub mod supervision;
 
 pub use actor::{
     CallActor, CallArgs, CallDeps, CallMessage, CallOutcome, CallShared, RecordingTarget, TwilioOut,
@@ -21,3 +22,6 @@ pub use core::{
 };
 pub use metrics::{CallMetrics, CallStats};
 pub use registry::{CallRegistry, CallRegistryHandle};
+pub use supervision::{
+    AgentPlayout, MonitorFrame, SuperviseError, SupervisionMode, Supervisor, SupervisorCommand,
+};

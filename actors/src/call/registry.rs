@@ -24,6 +24,8 @@ pub enum RegistryMessage {
     ),
     /// The current actor of a call, by CallSid.
     Lookup(String, RpcReplyPort<Option<ActorRef<CallMessage>>>),
+    /// The CallSids of the live calls.
+    List(RpcReplyPort<Vec<String>>),
 }
 
 pub struct CallRegistry;
@@ -78,6 +80,9 @@ impl Actor for CallRegistry {
                     .and_then(|id| state.calls.get(id))
                     .map(|(_, actor)| actor.clone());
                 let _ = reply.send(actor);
+            }
+            RegistryMessage::List(reply) => {
+                let _ = reply.send(state.by_sid.keys().cloned().collect());
             }
         }
         Ok(())
@@ -170,6 +175,16 @@ impl CallRegistryHandle {
             .success_or(())
             .ok()
             .flatten()
+    }
+
+    /// The CallSids of the calls live on this node.
+    pub async fn live_call_sids(&self) -> Vec<String> {
+        self.actor
+            .call(RegistryMessage::List, None)
+            .await
+            .ok()
+            .and_then(|r| r.success_or(()).ok())
+            .unwrap_or_default()
     }
 
     /// Call actors restarted after a failure.
