@@ -240,6 +240,14 @@ async fn another_organizations_ids_answer_404_on_every_route() {
             None,
         ),
         ("GET", format!("/api/v1/customers/{bob}/timeline"), None),
+        ("GET", format!("/api/v1/calls/{}/supervise", b.call), None),
+        (
+            "POST",
+            format!("/api/v1/calls/{}/whisper", b.call),
+            Some(json!({"text": "x"})),
+        ),
+        ("POST", format!("/api/v1/calls/{}/takeover", b.call), None),
+        ("POST", format!("/api/v1/calls/{}/hangup", b.call), None),
         (
             "PATCH",
             format!("/api/v1/users/{}", b_user.id),

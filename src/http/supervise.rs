@@ -54,12 +54,14 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = R
         .and(warp::get())
         .and(who(&state))
         .and_then(live);
+    // Authentication first, and the upgrade optional: a request without a token is a 401, and
+    // another organization's call a 404, before a missing upgrade is a 400.
     let supervise = warp::path!("api" / "v1" / "calls" / String / "supervise")
         .and(warp::get())
-        .and(warp::ws())
         .and(who(&state))
+        .and(warp::ws().map(Some).or(warp::any().map(|| None)).unify())
         .and(warp::query::raw().or(warp::any().map(String::new)).unify())
-        .and_then(|id, ws, state, principal, raw| upgrade(ws, state, principal, id, raw));
+        .and_then(|id, state, principal, ws, raw| upgrade(ws, state, principal, id, raw));
     let action = warp::path!("api" / "v1" / "calls" / String / String)
         .and(warp::post())
         .and_then(|id: String, action: String| async move {
@@ -284,13 +286,17 @@ async fn live(state: AppState, principal: Principal) -> Result<warp::reply::Resp
 
 /// `GET /api/v1/calls/{id}/supervise`: checks the call and the formats, then upgrades.
 async fn upgrade(
-    ws: Ws,
+    ws: Option<Ws>,
     state: AppState,
     principal: Principal,
     id: String,
     raw: String,
 ) -> Result<warp::reply::Response, Rejection> {
+    super::api::calls::resolve(&state, principal.org_id, &id).await?;
     let format = SessionFormat::parse(&raw)?;
+    let ws = ws.ok_or_else(|| {
+        ApiError::BadRequest("expected a websocket upgrade (`Upgrade: websocket`)".into())
+    })?;
     // Both made here, so that a format the codecs refuse is a 400, not a closed socket.
     let encoder = MonitorEncoder::new(format.monitor()).map_err(|e| {
         ApiError::BadRequest(format!("query: the audio format is not available: {e}"))
