@@ -127,6 +127,23 @@ impl Running {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
+    /// The call's recording (WAV bytes), once written.
+    async fn recording(&self, sid: &str) -> Vec<u8> {
+        for _ in 0..100 {
+            let response = reqwest::Client::new()
+                .get(self.endpoint(&format!("/api/v1/calls/{sid}/recording")))
+                .bearer_auth(&self.keys["supervisor"])
+                .send()
+                .await
+                .unwrap();
+            if response.status() == 200 {
+                return response.bytes().await.unwrap().to_vec();
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("no recording of {sid}");
+    }
+
     async fn live(&self, key: &str) -> Value {
         reqwest::Client::new()
             .get(self.endpoint("/api/v1/calls/live"))
@@ -429,6 +446,25 @@ async fn whispers_reach_only_the_ai_and_a_barge_in_is_heard_by_the_caller() {
         report.agent_audio_ms.abs_diff(1000) <= 120,
         "{} ms of supervisor audio",
         report.agent_audio_ms
+    );
+    // The recording carries the supervisor on the agent channel (right).
+    let wav = running.recording(&sid).await;
+    let mut reader = hound::WavReader::new(std::io::Cursor::new(wav)).unwrap();
+    let rate = reader.spec().sample_rate;
+    let samples: Vec<i16> = reader.samples::<i16>().map(Result::unwrap).collect();
+    let agent: Vec<i16> = samples.chunks_exact(2).map(|lr| lr[1]).collect();
+    let loud: Vec<i16> = agent
+        .chunks(rate as usize / 50)
+        .filter(|c| tone::rms(c) > 1000.0)
+        .flatten()
+        .copied()
+        .collect();
+    let heard_ms = loud.len() as u64 * 1000 / u64::from(rate);
+    assert!(heard_ms.abs_diff(1000) <= 120, "{heard_ms} ms recorded");
+    let hz = tone::dominant_frequency(&loud, rate);
+    assert!(
+        (hz - SUPERVISOR_HZ).abs() < SUPERVISOR_HZ * 0.01,
+        "recorded {hz} Hz"
     );
     running.shutdown().await;
     peer.shutdown().await;

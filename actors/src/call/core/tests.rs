@@ -471,3 +471,161 @@ fn updates_carry_increasing_versions() {
         .collect();
     assert_eq!(versions, [1_001, 1_002, 1_003]);
 }
+
+fn supervisor() -> Supervisor {
+    Supervisor {
+        id: "user:1".into(),
+        name: "sam@example.com".into(),
+    }
+}
+
+/// The `supervisor_action` events among `events`: (action, details).
+fn supervisor_actions(events: &[CallEvent]) -> Vec<serde_json::Value> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            CallEvent::Persist(PersistItem::Event(ev))
+                if ev.event_type == EventType::SupervisorAction =>
+            {
+                Some(ev.details.clone())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_whisper_is_a_system_item_for_the_ai_a_note_and_an_action_and_survives_a_reconnect() {
+    let t0 = Instant::now();
+    let mut core = live(t0);
+    let by = supervisor();
+    assert_eq!(
+        core.on_supervisor(t0, &by, SupervisorCommand::Whisper("  ".into())),
+        Err(SuperviseError::EmptyWhisper)
+    );
+    core.on_supervisor(
+        t0,
+        &by,
+        SupervisorCommand::Whisper("Offer the refund.".into()),
+    )
+    .unwrap();
+    let events = drain(&mut core);
+    let guidance = events.iter().find_map(|e| match e {
+        CallEvent::Ai(AiCommand::SystemText(text)) => Some(text.clone()),
+        _ => None,
+    });
+    assert!(guidance.is_some_and(|t| t.ends_with("Offer the refund.")));
+    assert!(events.iter().any(|e| matches!(e,
+        CallEvent::Persist(PersistItem::Message(m))
+            if m.message_type == MessageType::Note && m.sender.sender_type == SenderType::Supervisor
+                && m.content == "Offer the refund.")));
+    let actions = supervisor_actions(&events);
+    assert_eq!(actions.len(), 1);
+    assert_eq!(actions[0]["action"], "whisper");
+    assert_eq!(actions[0]["supervisor"]["name"], "sam@example.com");
+    assert_eq!(system_kinds(&events), ["supervisor_action"]);
+    // A new AI session hears the whisper again with the conversation.
+    core.on_ai_lost(t0, "socket closed");
+    drain(&mut core);
+    core.handle_timeout(t0);
+    core.on_ai_connected(t0);
+    let replayed = drain(&mut core);
+    assert!(replayed.iter().any(|e| matches!(e,
+        CallEvent::Ai(AiCommand::SystemText(t)) if t.ends_with("Offer the refund."))));
+}
+
+#[test]
+fn barging_in_cuts_the_agent_audio_in_flight_and_unbarge_needs_a_barge() {
+    let t0 = Instant::now();
+    let mut core = live(t0);
+    let by = supervisor();
+    assert_eq!(
+        core.on_supervisor(t0, &by, SupervisorCommand::Unbarge),
+        Err(SuperviseError::NotBarged)
+    );
+    stream(&mut core, 0, 1000);
+    core.on_response_created();
+    five_deltas(&mut core, "item_a");
+    drain(&mut core);
+    core.on_supervisor(t0, &by, SupervisorCommand::Barge)
+        .unwrap();
+    assert_eq!(core.supervision_mode(), SupervisionMode::Barged);
+    let events = drain(&mut core);
+    assert!(events.contains(&CallEvent::ClearTwilio));
+    assert!(events.iter().any(
+        |e| matches!(e, CallEvent::Ai(AiCommand::Truncate { item_id, .. }) if item_id == "item_a")
+    ));
+    // Its late deltas are dropped; the AI's next item goes on (the actor mixes it).
+    assert_eq!(core.on_audio_delta("item_a", 100), DeltaAction::Drop);
+    assert!(matches!(
+        core.on_audio_delta("item_b", 100),
+        DeltaAction::Forward { .. }
+    ));
+    core.on_supervisor(t0, &by, SupervisorCommand::Unbarge)
+        .unwrap();
+    assert_eq!(core.supervision_mode(), SupervisionMode::Ai);
+    let actions: Vec<_> = supervisor_actions(&drain(&mut core));
+    assert_eq!(actions[0]["action"], "unbarge");
+}
+
+#[test]
+fn a_takeover_silences_the_ai_and_release_replays_what_the_caller_said() {
+    let t0 = Instant::now();
+    let mut core = live(t0);
+    let by = supervisor();
+    core.on_response_created();
+    core.on_supervisor(t0, &by, SupervisorCommand::Takeover)
+        .unwrap();
+    let events = drain(&mut core);
+    assert!(events.contains(&CallEvent::Ai(AiCommand::CancelResponse)));
+    assert!(events.contains(&CallEvent::Ai(AiCommand::SessionUpdate)));
+    assert_eq!(
+        core.on_supervisor(t0, &by, SupervisorCommand::Barge),
+        Err(SuperviseError::TakenOver)
+    );
+    // The AI neither speaks nor starts responses; the caller is still transcribed.
+    assert_eq!(core.on_audio_delta("item_x", 100), DeltaAction::Drop);
+    core.on_response_created();
+    assert_eq!(drain(&mut core), [CallEvent::Ai(AiCommand::CancelResponse)]);
+    core.on_input_transcript(t0, "item_u", "I need to change my address", None);
+    drain(&mut core);
+    core.on_supervisor(t0, &by, SupervisorCommand::Release)
+        .unwrap();
+    let events = drain(&mut core);
+    let ai: Vec<&AiCommand> = events
+        .iter()
+        .filter_map(|e| match e {
+            CallEvent::Ai(c) => Some(c),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ai.len(), 3, "{ai:?}");
+    assert_eq!(ai[0], &AiCommand::SessionUpdate);
+    assert!(matches!(ai[1], AiCommand::SystemText(t) if t.contains("I need to change my address")));
+    assert_eq!(ai[2], &AiCommand::CreateResponse);
+    assert_eq!(supervisor_actions(&events)[0]["replayed_utterances"], 1);
+    assert_eq!(
+        core.on_supervisor(t0, &by, SupervisorCommand::Release),
+        Err(SuperviseError::NotTakenOver)
+    );
+}
+
+#[test]
+fn a_supervisor_hang_up_ends_the_call_and_later_commands_are_refused() {
+    let t0 = Instant::now();
+    let mut core = live(t0);
+    let by = supervisor();
+    core.on_supervisor(t0, &by, SupervisorCommand::Hangup)
+        .unwrap();
+    let events = drain(&mut core);
+    assert!(events.iter().any(|e| matches!(e, CallEvent::Hangup { .. })));
+    assert_eq!(system_kinds(&events), ["supervisor_action", "call_ended"]);
+    assert_eq!(
+        system_details(&events, "call_ended")["reason"],
+        "supervisor_hangup"
+    );
+    assert_eq!(
+        core.on_supervisor(t0, &by, SupervisorCommand::Whisper("hello".into())),
+        Err(SuperviseError::Ended)
+    );
+}
