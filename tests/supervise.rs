@@ -277,6 +277,25 @@ fn caller(running: &Running, script: Vec<Step>) -> CallerConfig {
         .pace(Pace::RealTime)
 }
 
+/// The caller says `ms` of its tone and waits for the agent's answer.
+fn turn(ms: u32) -> Vec<Step> {
+    vec![
+        Step::Speak { ms, hz: CALLER_HZ },
+        Step::Silence { ms: 600 },
+        Step::WaitForAgent { max_ms: 6000 },
+    ]
+}
+
+/// When (call clock) the caller received each piece of agent media.
+fn agent_media_at(report: &CallReport) -> Vec<u64> {
+    report
+        .timeline
+        .iter()
+        .filter(|(_, e)| matches!(e, Event::AgentMedia { .. }))
+        .map(|(at, _)| *at)
+        .collect()
+}
+
 /// Agent audio the caller received, as PCM.
 fn received_pcm(report: &CallReport) -> Vec<i16> {
     let mut pcm = Vec::new();
@@ -542,12 +561,7 @@ async fn a_takeover_silences_the_ai_until_release_then_it_answers_with_the_conte
         "{}",
         report.agent_audio_ms
     );
-    let media_at: Vec<u64> = report
-        .timeline
-        .iter()
-        .filter(|(_, e)| matches!(e, Event::AgentMedia { .. }))
-        .map(|(at, _)| *at)
-        .collect();
+    let media_at = agent_media_at(&report);
     let longest_gap = media_at.windows(2).map(|w| w[1] - w[0]).max().unwrap();
     assert!(
         longest_gap >= 2000,
@@ -563,21 +577,7 @@ async fn agents_and_other_organizations_are_refused_and_a_slow_supervisor_never_
     let running = engine(&peer).await;
     let config = caller(
         &running,
-        vec![
-            Step::Speak {
-                ms: 1000,
-                hz: CALLER_HZ,
-            },
-            Step::Silence { ms: 600 },
-            Step::WaitForAgent { max_ms: 6000 },
-            Step::Speak {
-                ms: 1000,
-                hz: CALLER_HZ,
-            },
-            Step::Silence { ms: 600 },
-            Step::WaitForAgent { max_ms: 6000 },
-            Step::HangUp,
-        ],
+        [turn(1000), turn(1000), vec![Step::HangUp]].concat(),
     );
     let sid = config.call_sid.clone();
     let call = tokio::spawn(TwilioCaller::place(config));
@@ -631,12 +631,7 @@ async fn agents_and_other_organizations_are_refused_and_a_slow_supervisor_never_
     );
     let log = &peer.connections()[0];
     assert!(log.audio_ms.abs_diff(report.caller_audio_ms) <= 60);
-    let media_at: Vec<u64> = report
-        .timeline
-        .iter()
-        .filter(|(_, e)| matches!(e, Event::AgentMedia { .. }))
-        .map(|(at, _)| *at)
-        .collect();
+    let media_at = agent_media_at(&report);
     // Within a reply deltas arrive every 100 ms; no stall while the supervisor is stuck.
     let stalls = media_at
         .windows(2)

@@ -34,6 +34,18 @@ pub struct CallRef {
     pub started_at: DateTime<Utc>,
 }
 
+/// A [`CallRef`] from `id, org_id, conversation_id, call_sid, from_number, started_at`.
+fn call_ref(r: &tokio_postgres::Row) -> Result<CallRef, StoreError> {
+    Ok(CallRef {
+        id: r.try_get(0)?,
+        org_id: r.try_get(1)?,
+        conversation_id: r.try_get(2)?,
+        call_sid: r.try_get(3)?,
+        from_number: r.try_get(4)?,
+        started_at: r.try_get(5)?,
+    })
+}
+
 macro_rules! calls_where {
     () => {
         " WHERE c.org_id = $1
@@ -257,17 +269,7 @@ impl Store {
                 client.query_opt(sql, &[sid, &org_id]).await?
             }
         };
-        row.map(|r| {
-            Ok(CallRef {
-                id: r.try_get(0)?,
-                org_id: r.try_get(1)?,
-                conversation_id: r.try_get(2)?,
-                call_sid: r.try_get(3)?,
-                from_number: r.try_get(4)?,
-                started_at: r.try_get(5)?,
-            })
-        })
-        .transpose()
+        row.as_ref().map(call_ref).transpose()
     }
 
     /// The organization's calls among `call_sids` (the live calls of this node), oldest first.
@@ -282,18 +284,7 @@ impl Store {
             " WHERE org_id = $1 AND call_sid = ANY($2) ORDER BY started_at, id"
         );
         let rows = client.query(sql, &[&org_id, &call_sids]).await?;
-        rows.iter()
-            .map(|r| {
-                Ok(CallRef {
-                    id: r.try_get(0)?,
-                    org_id: r.try_get(1)?,
-                    conversation_id: r.try_get(2)?,
-                    call_sid: r.try_get(3)?,
-                    from_number: r.try_get(4)?,
-                    started_at: r.try_get(5)?,
-                })
-            })
-            .collect()
+        rows.iter().map(call_ref).collect()
     }
 
     /// A page of the organization's calls, newest first, with the number matching the filters.
