@@ -337,21 +337,48 @@ async fn a_supervisor_hears_both_sides_in_opus_and_the_live_transcripts() {
         .supervise("supervisor", &sid, "codec=opus&rate=48000&channels=stereo")
         .await
         .expect("a supervisor may listen");
-    let live = running.live("supervisor").await;
-    let ours = live["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["call_sid"] == sid)
-        .unwrap()
-        .clone();
+    // A second listener, in another format, on the same call.
+    let second = running
+        .supervise("supervisor", &sid, "codec=pcm16&rate=16000")
+        .await
+        .expect("several supervisors may listen");
+    let second = tokio::spawn(read_all(second, Duration::from_secs(20)));
+    // The sockets join the live list as their sessions start.
+    let mut ours = Value::Null;
+    for _ in 0..100 {
+        let live = running.live("supervisor").await;
+        ours = live["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["call_sid"] == sid)
+            .unwrap()
+            .clone();
+        if ours["supervisors"].as_array().unwrap().len() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let heard = read_all(socket, Duration::from_secs(20)).await;
     let report = call.await.unwrap().expect("the call went through");
     assert!(report.agent_audio_ms >= 1400, "{}", report.agent_audio_ms);
     let ready = heard.ready.clone().expect("ready first");
     assert_eq!(ready["audio"]["codec"], "opus");
     assert_eq!(ready["audio"]["channels"], "stereo");
-    assert_eq!(ours["supervisors"].as_array().unwrap().len(), 1, "{ours}");
+    assert_eq!(ours["supervisors"].as_array().unwrap().len(), 2, "{ours}");
+    let second = second.await.unwrap();
+    assert_eq!(second.ready.as_ref().unwrap()["audio"]["rate"], 16_000);
+    assert!(
+        second.packets.iter().all(|p| p.len() == 640),
+        "20 ms of 16 kHz mono"
+    );
+    let mixed: Vec<i16> = second
+        .packets
+        .iter()
+        .flat_map(|p| p.chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])))
+        .collect();
+    assert!(tone::tone_amplitude(&mixed, f64::from(CALLER_HZ), 16_000) > 100.0);
+    assert!(tone::tone_amplitude(&mixed, AGENT_HZ, 16_000) > 100.0);
 
     // About one packet per 20 ms of the call while the supervisor listened.
     assert!(
