@@ -1269,6 +1269,14 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/organization/credentials"),
     ("put", "/api/v1/organization/credentials"),
     ("get", "/api/v1/security-events"),
+    ("get", "/api/v1/calls/live"),
+    ("get", "/api/v1/calls/{id}/supervise"),
+    ("post", "/api/v1/calls/{id}/whisper"),
+    ("post", "/api/v1/calls/{id}/barge"),
+    ("post", "/api/v1/calls/{id}/unbarge"),
+    ("post", "/api/v1/calls/{id}/takeover"),
+    ("post", "/api/v1/calls/{id}/release"),
+    ("post", "/api/v1/calls/{id}/hangup"),
 ];
 
 /// The status of `GET url` on an event stream, from its head (the stream itself never ends).

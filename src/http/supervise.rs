@@ -17,6 +17,7 @@
 //!   caller while barged in or taken over.
 
 mod directory;
+pub mod docs;
 mod format;
 
 use std::sync::Arc;

@@ -47,6 +47,14 @@ use super::{admin, calls, insights, messages};
         admin::credentials,
         admin::update_credentials,
         admin::security_events,
+        crate::http::supervise::docs::live,
+        crate::http::supervise::docs::supervise,
+        crate::http::supervise::docs::whisper,
+        crate::http::supervise::docs::barge,
+        crate::http::supervise::docs::unbarge,
+        crate::http::supervise::docs::takeover,
+        crate::http::supervise::docs::release,
+        crate::http::supervise::docs::hangup,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
@@ -58,6 +66,7 @@ use super::{admin, calls, insights, messages};
         (name = "events", description = "Live events for dashboards (Server-Sent Events)"),
         (name = "meta", description = "This document, liveness, readiness, metrics"),
         (name = "auth", description = "Logging in, refreshing and ending sessions"),
+        (name = "supervisors", description = "Listening in, whispering, barging in and taking over live calls (supervisors and admins)"),
         (name = "admin", description = "Users, API keys, provider credentials and security events (admins)"),
     )
 )]
