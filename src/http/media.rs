@@ -3,12 +3,20 @@
 //! handled here; `start` names the call (the `call_id` parameter of our TwiML), a `CallActor` is
 //! spawned for it, and from then on every text frame goes to it in one hop. A writer task owns the
 //! socket's sink. Bad input is counted and logged, never fatal to other calls.
+//!
+//! warp checks the handshake's headers, but the socket is built here, on hyper's upgraded
+//! connection, with tokio-tungstenite's own settings: warp 0.4 does not expose the read buffer,
+//! whose 128 KiB default is resident per call and zeroed before every read (10% of the engine's
+//! CPU under load).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
+use hyper::upgrade::OnUpgrade;
+use hyper_util::rt::TokioIo;
 use ractor::ActorRef;
 use switchboard_actors::call::{
     AiEndpoint, CallArgs, CallConfig, CallDeps, CallMessage, CallRegistryHandle, CallShared,
@@ -18,8 +26,13 @@ use switchboard_actors::domain::AudioFormat;
 use switchboard_actors::persistence::DEFAULT_ORG;
 use switchboard_actors::twilio::{self, Inbound, MAX_FRAME_BYTES};
 use tokio::sync::{mpsc, oneshot};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use uuid::Uuid;
-use warp::ws::{Message, WebSocket, Ws};
+use warp::http::{HeaderValue, StatusCode, header};
+use warp::ws::Ws;
 use warp::{Rejection, Reply};
 
 use super::AppState;
@@ -53,7 +66,10 @@ pub static REJECTED_FRAMES: AtomicU64 = AtomicU64::new(0);
 /// its own Twilio account names the organization in the socket's URL (`?org=`); the signature is
 /// then checked with that organization's token, and only its calls may start on the socket.
 pub async fn upgrade(
-    ws: Ws,
+    on_upgrade: Option<OnUpgrade>,
+    // Only the handshake's checks (method, headers): the socket is built by `accept`.
+    _ws: Ws,
+    key: String,
     signature_header: Option<String>,
     raw_query: String,
     state: AppState,
@@ -97,12 +113,58 @@ pub async fn upgrade(
             ApiError::Internal("live calls are not configured in this process".into()).into(),
         );
     };
-    // Frames over 64 KiB are refused by the codec (counted) rather than by the socket layer,
-    // which would end the call.
-    Ok(ws
-        .max_message_size(1 << 20)
-        .max_frame_size(1 << 20)
-        .on_upgrade(move |socket| session(socket, state, media, org_id, ai_key)))
+    Ok(accept(on_upgrade, &key, move |socket| {
+        session(socket, state, media, org_id, ai_key)
+    }))
+}
+
+/// The media socket: hyper's upgraded connection.
+type MediaSocket = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
+
+/// The media socket's settings: the realtime socket's 8 KiB read buffer (Twilio frames are
+/// under 1 KiB; a bigger one grows it). Frames over 64 KiB are refused by the codec (counted)
+/// rather than by the socket layer, which would end the call.
+pub fn media_socket_config() -> WebSocketConfig {
+    switchboard_actors::call::ai_socket_config()
+        .max_message_size(Some(1 << 20))
+        .max_frame_size(Some(1 << 20))
+}
+
+/// Answers the handshake (101) and, once hyper hands the connection over, runs `session` on
+/// it; what warp's `Ws::on_upgrade` does, with our socket settings.
+fn accept<F, U>(on_upgrade: Option<OnUpgrade>, key: &str, session: F) -> warp::reply::Response
+where
+    F: FnOnce(MediaSocket) -> U + Send + 'static,
+    U: Future<Output = ()> + Send + 'static,
+{
+    match on_upgrade {
+        Some(on_upgrade) => {
+            tokio::spawn(async move {
+                match on_upgrade.await {
+                    Ok(upgraded) => {
+                        let socket = WebSocketStream::from_raw_socket(
+                            TokioIo::new(upgraded),
+                            Role::Server,
+                            Some(media_socket_config()),
+                        )
+                        .await;
+                        session(socket).await;
+                    }
+                    Err(err) => tracing::debug!(%err, "media socket upgrade failed"),
+                }
+            });
+        }
+        None => tracing::debug!("media socket cannot be upgraded: no upgrade state"),
+    }
+    let mut res = warp::reply::Response::default();
+    *res.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let headers = res.headers_mut();
+    headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    if let Ok(accept) = HeaderValue::from_str(&derive_accept_key(key.as_bytes())) {
+        headers.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
+    }
+    res
 }
 
 fn reject(call_sid: Option<&str>, what: &str) {
@@ -110,42 +172,48 @@ fn reject(call_sid: Option<&str>, what: &str) {
     tracing::warn!(call_sid = call_sid.unwrap_or("-"), "{what}");
 }
 
+/// The writer task: owns the socket's sink.
+async fn write_twilio(
+    mut sink: SplitSink<MediaSocket, Message>,
+    mut rx: mpsc::UnboundedReceiver<TwilioOut>,
+) {
+    while let Some(out) = rx.recv().await {
+        let sent = match out {
+            TwilioOut::Text(text) => sink.send(Message::text(text)).await,
+            TwilioOut::Close => {
+                let _ = sink.send(Message::Close(None)).await;
+                let _ = sink.close().await;
+                break;
+            }
+        };
+        if sent.is_err() {
+            break;
+        }
+    }
+}
+
 async fn session(
-    socket: WebSocket,
+    socket: MediaSocket,
     state: AppState,
     media: Arc<MediaSettings>,
     org_id: Uuid,
     ai_key: Option<String>,
 ) {
-    let (mut sink, mut stream) = socket.split();
-    let (tx, mut rx) = mpsc::unbounded_channel::<TwilioOut>();
-    let writer = tokio::spawn(async move {
-        while let Some(out) = rx.recv().await {
-            let sent = match out {
-                TwilioOut::Text(text) => sink.send(Message::text(text)).await,
-                TwilioOut::Close => {
-                    let _ = sink.send(Message::close()).await;
-                    let _ = sink.close().await;
-                    break;
-                }
-            };
-            if sent.is_err() {
-                break;
-            }
-        }
-    });
+    let (sink, mut stream) = socket.split();
+    let (tx, rx) = mpsc::unbounded_channel::<TwilioOut>();
+    let writer = tokio::spawn(write_twilio(sink, rx));
 
     let mut call: Option<(ActorRef<CallMessage>, String)> = None;
     while let Some(Ok(message)) = stream.next().await {
-        if message.is_close() {
-            break;
-        }
         let call_sid = call.as_ref().map(|(_, sid)| sid.as_str());
-        let Ok(text) = message.to_str() else {
-            if message.is_binary() {
+        let text = match &message {
+            Message::Text(text) => text.as_str(),
+            Message::Close(_) => break,
+            Message::Binary(_) => {
                 reject(call_sid, "binary media-socket frame ignored");
+                continue;
             }
-            continue;
+            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
         };
         if text.len() > MAX_FRAME_BYTES {
             reject(call_sid, "media-socket frame over 64 KiB ignored");
