@@ -172,22 +172,38 @@ fn reject(call_sid: Option<&str>, what: &str) {
     tracing::warn!(call_sid = call_sid.unwrap_or("-"), "{what}");
 }
 
-/// The writer task: owns the socket's sink.
+/// Most frames fed before one flush: a `media` and its `mark`, queued back to back, go out in
+/// one write (and whatever else queued meanwhile, up to this many).
+const WRITE_BATCH: usize = 16;
+
+/// The writer task: owns the socket's sink, feeds what is queued, flushes once per batch.
 async fn write_twilio(
     mut sink: SplitSink<MediaSocket, Message>,
     mut rx: mpsc::UnboundedReceiver<TwilioOut>,
 ) {
-    while let Some(out) = rx.recv().await {
-        let sent = match out {
-            TwilioOut::Text(text) => sink.send(Message::text(text)).await,
-            TwilioOut::Close => {
-                let _ = sink.send(Message::Close(None)).await;
-                let _ = sink.close().await;
-                break;
+    while let Some(first) = rx.recv().await {
+        let mut next = Some(first);
+        let mut fed = 0;
+        while let Some(out) = next.take() {
+            match out {
+                TwilioOut::Text(text) => {
+                    if sink.feed(Message::text(text)).await.is_err() {
+                        return;
+                    }
+                }
+                TwilioOut::Close => {
+                    let _ = sink.feed(Message::Close(None)).await;
+                    let _ = sink.close().await;
+                    return;
+                }
             }
-        };
-        if sent.is_err() {
-            break;
+            fed += 1;
+            if fed < WRITE_BATCH {
+                next = rx.try_recv().ok();
+            }
+        }
+        if sink.flush().await.is_err() {
+            return;
         }
     }
 }
