@@ -7,7 +7,7 @@
 //! warp checks the handshake's headers, but the socket is built here, on hyper's upgraded
 //! connection, with tokio-tungstenite's own settings: warp 0.4 does not expose the read buffer,
 //! whose 128 KiB default is resident per call and zeroed before every read (10% of the engine's
-//! CPU under load).
+//! CPU under load). The close handshake is completed both ways before the connection is dropped.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -29,7 +29,8 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
-use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 use uuid::Uuid;
 use warp::http::{HeaderValue, StatusCode, header};
 use warp::ws::Ws;
@@ -176,7 +177,13 @@ fn reject(call_sid: Option<&str>, what: &str) {
 /// one write (and whatever else queued meanwhile, up to this many).
 const WRITE_BATCH: usize = 16;
 
-/// The writer task: owns the socket's sink, feeds what is queued, flushes once per batch.
+/// How long the caller gets to answer a close (ours or the reply to theirs) before the
+/// connection is dropped anyway.
+const CLOSE_WAIT: Duration = Duration::from_secs(5);
+
+/// The writer task: owns the socket's sink, feeds what is queued, flushes once per batch. On
+/// `Close` it writes a close frame (1000) behind the frames before it and flushes; the reader
+/// then reads the caller's reply (completing the handshake) before the connection is dropped.
 async fn write_twilio(
     mut sink: SplitSink<MediaSocket, Message>,
     mut rx: mpsc::UnboundedReceiver<TwilioOut>,
@@ -192,7 +199,11 @@ async fn write_twilio(
                     }
                 }
                 TwilioOut::Close => {
-                    let _ = sink.feed(Message::Close(None)).await;
+                    let close = CloseFrame {
+                        code: CloseCode::Normal,
+                        reason: "".into(),
+                    };
+                    let _ = sink.feed(Message::Close(Some(close))).await;
                     let _ = sink.close().await;
                     return;
                 }
@@ -220,11 +231,16 @@ async fn session(
     let writer = tokio::spawn(write_twilio(sink, rx));
 
     let mut call: Option<(ActorRef<CallMessage>, String)> = None;
+    // A close frame was read, or the engine closes: the handshake is finished below.
+    let mut closing = false;
     while let Some(Ok(message)) = stream.next().await {
         let call_sid = call.as_ref().map(|(_, sid)| sid.as_str());
         let text = match &message {
             Message::Text(text) => text.as_str(),
-            Message::Close(_) => break,
+            Message::Close(_) => {
+                closing = true;
+                break;
+            }
             Message::Binary(_) => {
                 reject(call_sid, "binary media-socket frame ignored");
                 continue;
@@ -277,6 +293,7 @@ async fn session(
                             "start for an unknown call: closing the stream",
                         );
                         let _ = tx.send(TwilioOut::Close);
+                        closing = true;
                         break;
                     }
                 }
@@ -293,6 +310,15 @@ async fn session(
         && let Some(current) = media.registry.lookup(&call_sid).await
     {
         let _ = current.cast(CallMessage::TwilioClosed);
+    }
+    if closing {
+        // Reading on sends the reply to the caller's close (tungstenite queues it on reading the
+        // close) or reads the caller's reply to ours; the stream then ends. Dropping the
+        // connection before that is what the caller sees as a reset without closing handshake.
+        let _ = tokio::time::timeout(CLOSE_WAIT, async {
+            while let Some(Ok(_)) = stream.next().await {}
+        })
+        .await;
     }
     drop(tx);
     let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
