@@ -372,6 +372,9 @@ async fn an_ai_socket_dropped_mid_response_is_restarted_with_the_conversation_re
     let call_sid = caller.call_sid.clone();
     let report = TwilioCaller::place(caller).await.expect("call placed");
     assert!(!report.engine_hung_up, "the call went on");
+    // The caller hung up: the engine answered its close before dropping the connection.
+    assert_eq!(report.socket_error, None, "the closing handshake completed");
+    assert_eq!(report.close_code, Some(1000));
 
     let client = running.client().await;
     let messages = messages_after_end(&client, &call_sid).await;
@@ -470,6 +473,8 @@ async fn when_reconnection_gives_up_the_call_ends_cleanly() {
     peer.shutdown().await;
     let report = placing.await.unwrap().expect("call placed");
     assert!(report.engine_hung_up, "the engine closed the stream");
+    assert_eq!(report.socket_error, None, "the closing handshake completed");
+    assert_eq!(report.close_code, Some(1000), "a normal close");
 
     let client = running.client().await;
     let messages = messages_after_end(&client, &call_sid).await;
@@ -559,6 +564,9 @@ async fn malformed_frames_are_counted_and_neither_this_call_nor_another_is_distu
         .await
         .expect("the engine closed the unknown stream");
     assert!(matches!(closed, Event::EngineClosed { .. }));
+    let lost = lost.finish().await.unwrap();
+    assert_eq!(lost.socket_error, None, "the closing handshake completed");
+    assert_eq!(lost.close_code, Some(1000), "a normal close");
 
     let client = running.client().await;
     messages_after_end(&client, &call_sid).await;
@@ -722,6 +730,8 @@ async fn the_agent_ends_the_call_after_its_goodbye_has_played() {
     let call_sid = caller.call_sid.clone();
     let report = TwilioCaller::place(caller).await.expect("call placed");
     assert!(report.engine_hung_up, "the engine closed the stream");
+    assert_eq!(report.socket_error, None, "the closing handshake completed");
+    assert_eq!(report.close_code, Some(1000), "a normal close");
     assert!(report.agent_audio_ms > 0, "the goodbye was heard");
     assert_eq!(
         report.agent_audio_unplayed_bytes, 0,

@@ -156,7 +156,11 @@ fn twilio_media(
     state: AppState,
 ) -> impl Filter<Extract = (impl Reply,), Error = warp::Rejection> + Clone {
     warp::path!("twilio" / "media")
+        // hyper's upgrade handle, taken before `warp::ws()` (which only checks the handshake
+        // headers here) removes it: the socket is built with our own read buffer (see `media`).
+        .and(warp::ext::optional::<hyper::upgrade::OnUpgrade>())
         .and(warp::ws())
+        .and(warp::header::<String>("sec-websocket-key"))
         .and(warp::header::optional::<String>("x-twilio-signature"))
         .and(warp::query::raw().or(warp::any().map(String::new)).unify())
         .and(with_state(state))

@@ -3,12 +3,20 @@
 //! handled here; `start` names the call (the `call_id` parameter of our TwiML), a `CallActor` is
 //! spawned for it, and from then on every text frame goes to it in one hop. A writer task owns the
 //! socket's sink. Bad input is counted and logged, never fatal to other calls.
+//!
+//! warp checks the handshake's headers, but the socket is built here, on hyper's upgraded
+//! connection, with tokio-tungstenite's own settings: warp 0.4 does not expose the read buffer,
+//! whose 128 KiB default is resident per call and zeroed before every read (10% of the engine's
+//! CPU under load). The close handshake is completed both ways before the connection is dropped.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
+use hyper::upgrade::OnUpgrade;
+use hyper_util::rt::TokioIo;
 use ractor::ActorRef;
 use switchboard_actors::call::{
     AiEndpoint, CallArgs, CallConfig, CallDeps, CallMessage, CallRegistryHandle, CallShared,
@@ -18,8 +26,14 @@ use switchboard_actors::domain::AudioFormat;
 use switchboard_actors::persistence::DEFAULT_ORG;
 use switchboard_actors::twilio::{self, Inbound, MAX_FRAME_BYTES};
 use tokio::sync::{mpsc, oneshot};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 use uuid::Uuid;
-use warp::ws::{Message, WebSocket, Ws};
+use warp::http::{HeaderValue, StatusCode, header};
+use warp::ws::Ws;
 use warp::{Rejection, Reply};
 
 use super::AppState;
@@ -53,7 +67,10 @@ pub static REJECTED_FRAMES: AtomicU64 = AtomicU64::new(0);
 /// its own Twilio account names the organization in the socket's URL (`?org=`); the signature is
 /// then checked with that organization's token, and only its calls may start on the socket.
 pub async fn upgrade(
-    ws: Ws,
+    on_upgrade: Option<OnUpgrade>,
+    // Only the handshake's checks (method, headers): the socket is built by `accept`.
+    _ws: Ws,
+    key: String,
     signature_header: Option<String>,
     raw_query: String,
     state: AppState,
@@ -97,12 +114,58 @@ pub async fn upgrade(
             ApiError::Internal("live calls are not configured in this process".into()).into(),
         );
     };
-    // Frames over 64 KiB are refused by the codec (counted) rather than by the socket layer,
-    // which would end the call.
-    Ok(ws
-        .max_message_size(1 << 20)
-        .max_frame_size(1 << 20)
-        .on_upgrade(move |socket| session(socket, state, media, org_id, ai_key)))
+    Ok(accept(on_upgrade, &key, move |socket| {
+        session(socket, state, media, org_id, ai_key)
+    }))
+}
+
+/// The media socket: hyper's upgraded connection.
+type MediaSocket = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
+
+/// The media socket's settings: the realtime socket's 8 KiB read buffer (Twilio frames are
+/// under 1 KiB; a bigger one grows it). Frames over 64 KiB are refused by the codec (counted)
+/// rather than by the socket layer, which would end the call.
+pub fn media_socket_config() -> WebSocketConfig {
+    switchboard_actors::call::ai_socket_config()
+        .max_message_size(Some(1 << 20))
+        .max_frame_size(Some(1 << 20))
+}
+
+/// Answers the handshake (101) and, once hyper hands the connection over, runs `session` on
+/// it; what warp's `Ws::on_upgrade` does, with our socket settings.
+fn accept<F, U>(on_upgrade: Option<OnUpgrade>, key: &str, session: F) -> warp::reply::Response
+where
+    F: FnOnce(MediaSocket) -> U + Send + 'static,
+    U: Future<Output = ()> + Send + 'static,
+{
+    match on_upgrade {
+        Some(on_upgrade) => {
+            tokio::spawn(async move {
+                match on_upgrade.await {
+                    Ok(upgraded) => {
+                        let socket = WebSocketStream::from_raw_socket(
+                            TokioIo::new(upgraded),
+                            Role::Server,
+                            Some(media_socket_config()),
+                        )
+                        .await;
+                        session(socket).await;
+                    }
+                    Err(err) => tracing::debug!(%err, "media socket upgrade failed"),
+                }
+            });
+        }
+        None => tracing::debug!("media socket cannot be upgraded: no upgrade state"),
+    }
+    let mut res = warp::reply::Response::default();
+    *res.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let headers = res.headers_mut();
+    headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    if let Ok(accept) = HeaderValue::from_str(&derive_accept_key(key.as_bytes())) {
+        headers.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
+    }
+    res
 }
 
 fn reject(call_sid: Option<&str>, what: &str) {
@@ -110,42 +173,79 @@ fn reject(call_sid: Option<&str>, what: &str) {
     tracing::warn!(call_sid = call_sid.unwrap_or("-"), "{what}");
 }
 
+/// Most frames fed before one flush: a `media` and its `mark`, queued back to back, go out in
+/// one write (and whatever else queued meanwhile, up to this many).
+const WRITE_BATCH: usize = 16;
+
+/// How long the caller gets to answer a close (ours or the reply to theirs) before the
+/// connection is dropped anyway.
+const CLOSE_WAIT: Duration = Duration::from_secs(5);
+
+/// The writer task: owns the socket's sink, feeds what is queued, flushes once per batch. On
+/// `Close` it writes a close frame (1000) behind the frames before it and flushes; the reader
+/// then reads the caller's reply (completing the handshake) before the connection is dropped.
+async fn write_twilio(
+    mut sink: SplitSink<MediaSocket, Message>,
+    mut rx: mpsc::UnboundedReceiver<TwilioOut>,
+) {
+    while let Some(first) = rx.recv().await {
+        let mut next = Some(first);
+        let mut fed = 0;
+        while let Some(out) = next.take() {
+            match out {
+                TwilioOut::Text(text) => {
+                    if sink.feed(Message::text(text)).await.is_err() {
+                        return;
+                    }
+                }
+                TwilioOut::Close => {
+                    let close = CloseFrame {
+                        code: CloseCode::Normal,
+                        reason: "".into(),
+                    };
+                    let _ = sink.feed(Message::Close(Some(close))).await;
+                    let _ = sink.close().await;
+                    return;
+                }
+            }
+            fed += 1;
+            if fed < WRITE_BATCH {
+                next = rx.try_recv().ok();
+            }
+        }
+        if sink.flush().await.is_err() {
+            return;
+        }
+    }
+}
+
 async fn session(
-    socket: WebSocket,
+    socket: MediaSocket,
     state: AppState,
     media: Arc<MediaSettings>,
     org_id: Uuid,
     ai_key: Option<String>,
 ) {
-    let (mut sink, mut stream) = socket.split();
-    let (tx, mut rx) = mpsc::unbounded_channel::<TwilioOut>();
-    let writer = tokio::spawn(async move {
-        while let Some(out) = rx.recv().await {
-            let sent = match out {
-                TwilioOut::Text(text) => sink.send(Message::text(text)).await,
-                TwilioOut::Close => {
-                    let _ = sink.send(Message::close()).await;
-                    let _ = sink.close().await;
-                    break;
-                }
-            };
-            if sent.is_err() {
-                break;
-            }
-        }
-    });
+    let (sink, mut stream) = socket.split();
+    let (tx, rx) = mpsc::unbounded_channel::<TwilioOut>();
+    let writer = tokio::spawn(write_twilio(sink, rx));
 
     let mut call: Option<(ActorRef<CallMessage>, String)> = None;
+    // A close frame was read, or the engine closes: the handshake is finished below.
+    let mut closing = false;
     while let Some(Ok(message)) = stream.next().await {
-        if message.is_close() {
-            break;
-        }
         let call_sid = call.as_ref().map(|(_, sid)| sid.as_str());
-        let Ok(text) = message.to_str() else {
-            if message.is_binary() {
-                reject(call_sid, "binary media-socket frame ignored");
+        let text = match &message {
+            Message::Text(text) => text.as_str(),
+            Message::Close(_) => {
+                closing = true;
+                break;
             }
-            continue;
+            Message::Binary(_) => {
+                reject(call_sid, "binary media-socket frame ignored");
+                continue;
+            }
+            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
         };
         if text.len() > MAX_FRAME_BYTES {
             reject(call_sid, "media-socket frame over 64 KiB ignored");
@@ -193,6 +293,7 @@ async fn session(
                             "start for an unknown call: closing the stream",
                         );
                         let _ = tx.send(TwilioOut::Close);
+                        closing = true;
                         break;
                     }
                 }
@@ -209,6 +310,15 @@ async fn session(
         && let Some(current) = media.registry.lookup(&call_sid).await
     {
         let _ = current.cast(CallMessage::TwilioClosed);
+    }
+    if closing {
+        // Reading on sends the reply to the caller's close (tungstenite queues it on reading the
+        // close) or reads the caller's reply to ours; the stream then ends. Dropping the
+        // connection before that is what the caller sees as a reset without closing handshake.
+        let _ = tokio::time::timeout(CLOSE_WAIT, async {
+            while let Some(Ok(_)) = stream.next().await {}
+        })
+        .await;
     }
     drop(tx);
     let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
