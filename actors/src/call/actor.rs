@@ -148,6 +148,11 @@ pub const MONITOR_BUFFER: usize = 50;
 /// (counted), so a burst from the supervisor's network never builds up delay.
 const SUPERVISOR_QUEUE_MAX: usize = 3;
 
+/// Slots in a row with a standing backlog of supervisor audio (two frames or more left after
+/// the slot's) before one frame is dropped: a supervisor whose clock runs a little fast, or one
+/// burst, would otherwise keep up to [`SUPERVISOR_QUEUE_MAX`] frames of delay for good.
+const SUPERVISOR_BACKLOG_SLOTS: u32 = 25;
+
 pub struct CallState {
     shared: Arc<CallShared>,
     call_sid: String,
@@ -175,8 +180,10 @@ pub struct CallState {
     supervisor_audio: std::collections::VecDeque<[i16; FRAME_SAMPLES]>,
     /// Marks of agent audio sent by the pacer, by the call-clock ms where their audio ends.
     paced_marks: std::collections::VecDeque<(u64, String)>,
-    /// Supervisor frames dropped because the queue was full.
+    /// Supervisor frames dropped because the queue was full, or to drain a standing backlog.
     supervisor_frames_dropped: u64,
+    /// Slots in a row that left a backlog of supervisor audio.
+    supervisor_backlog_slots: u32,
     agent_slot: [u8; FRAME_SAMPLES],
     mixed: [i16; FRAME_SAMPLES],
 }
@@ -222,6 +229,7 @@ impl Actor for CallActor {
             supervisor_audio: std::collections::VecDeque::new(),
             paced_marks: std::collections::VecDeque::new(),
             supervisor_frames_dropped: 0,
+            supervisor_backlog_slots: 0,
             agent_slot: [0xFF; FRAME_SAMPLES],
             mixed: [0; FRAME_SAMPLES],
         };
@@ -593,6 +601,16 @@ impl CallState {
             return;
         }
         let supervisor = self.supervisor_audio.pop_front();
+        if self.supervisor_audio.len() >= 2 {
+            self.supervisor_backlog_slots += 1;
+            if self.supervisor_backlog_slots >= SUPERVISOR_BACKLOG_SLOTS {
+                self.supervisor_audio.pop_front();
+                self.supervisor_frames_dropped += 1;
+                self.supervisor_backlog_slots = 0;
+            }
+        } else {
+            self.supervisor_backlog_slots = 0;
+        }
         if agent_playing || supervisor.is_some() {
             if agent_playing && mode == SupervisionMode::Barged {
                 g711::decode_ulaw(&self.agent_slot, &mut self.mixed);
