@@ -30,10 +30,9 @@ use anyhow::{Context, bail};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
-use switchboard::app::Engine;
 use switchboard::auth::Role;
-use switchboard::config::Config;
 use switchboard::http::api::admin::issue_api_key;
+use switchboard::sim::engine::LocalEngine;
 use switchboard::sim::realtime_peer::{PeerConfig, RealtimePeer};
 use switchboard::sim::twilio_caller::{CallerConfig, Event, MediaSession, Pace, TwilioCaller};
 use switchboard_actors::audio::{OpusEncoder, g711, tone};
@@ -439,63 +438,27 @@ fn pair(sent: &[Instant], heard: &[Instant], window: Duration) -> Stats {
 
 /// The engine under test, with a supervisor API key.
 struct Running {
+    engine: LocalEngine,
     url: Url,
     keys: HashMap<&'static str, String>,
-    stop: tokio::sync::oneshot::Sender<()>,
-    server: tokio::task::JoinHandle<Engine>,
-    _dir: tempfile::TempDir,
 }
 
 async fn engine(peer: &RealtimePeer) -> anyhow::Result<Running> {
-    let dir = tempfile::tempdir()?;
-    let mut env: HashMap<String, String> = [
-        ("SWITCHBOARD_HTTP_LISTEN", "127.0.0.1:0".to_owned()),
-        (
-            "SWITCHBOARD_STORAGE_DATA_DIR",
-            dir.path().display().to_string(),
-        ),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect();
-    let listener = Engine::bind(&Config::from_sources(None, &env)?).await?;
-    let url = Url::parse(&format!("http://{}", listener.local_addr()?))?;
-    env.insert("SWITCHBOARD_HTTP_PUBLIC_URL".into(), url.to_string());
-    env.insert("SWITCHBOARD_AI_REALTIME_URL".into(), peer.url());
-    env.insert("SWITCHBOARD_AI_API_KEY".into(), "sk-test".into());
-    env.insert("SWITCHBOARD_TWILIO_AUTH_TOKEN".into(), TOKEN.into());
-    let engine = Engine::start(Config::from_sources(None, &env)?).await?;
+    let engine = LocalEngine::start(&peer.url(), TOKEN, &[]).await?;
     let key = issue_api_key(engine.store(), DEFAULT_ORG, "bench", Role::Supervisor)
         .await
         .map_err(|e| anyhow::anyhow!("API key: {e}"))?
         .key;
-    let keys = HashMap::from([("supervisor", key)]);
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
-        engine
-            .serve(listener, async {
-                let _ = stopped.await;
-            })
-            .await;
-        engine
-    });
     Ok(Running {
-        url,
-        keys,
-        stop,
-        server,
-        _dir: dir,
+        url: engine.url.clone(),
+        engine,
+        keys: HashMap::from([("supervisor", key)]),
     })
 }
 
 impl Running {
     async fn shutdown(self) -> anyhow::Result<()> {
-        let _ = self.stop.send(());
-        let engine = tokio::time::timeout(Duration::from_secs(60), self.server)
-            .await
-            .context("the engine did not stop")??;
-        engine.stop().await?;
-        Ok(())
+        self.engine.shutdown().await
     }
 
     async fn wait_live(&self, sid: &str) -> anyhow::Result<()> {

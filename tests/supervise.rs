@@ -9,10 +9,9 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
-use switchboard::app::Engine;
 use switchboard::auth::Role;
-use switchboard::config::Config;
 use switchboard::http::api::admin::issue_api_key;
+use switchboard::sim::engine::LocalEngine;
 use switchboard::sim::realtime_peer::{ConnectionLog, PeerConfig, RealtimePeer};
 use switchboard::sim::twilio_caller::{CallReport, CallerConfig, Event, Pace, Step, TwilioCaller};
 use switchboard_actors::audio::{OpusDecoder, OpusEncoder, g711, tone};
@@ -32,38 +31,15 @@ const AGENT_HZ: f64 = 440.0;
 const SUPERVISOR_HZ: f64 = 2000.0;
 
 struct Running {
+    engine: LocalEngine,
     url: Url,
     keys: HashMap<&'static str, String>,
-    stop: tokio::sync::oneshot::Sender<()>,
-    server: tokio::task::JoinHandle<Engine>,
-    _dir: tempfile::TempDir,
 }
 
 /// An engine whose AI is `peer`, with API keys: `supervisor`, `agent` (default organization)
 /// and `other` (an admin of another organization).
 async fn engine(peer: &RealtimePeer) -> Running {
-    let dir = tempfile::tempdir().unwrap();
-    let mut env: HashMap<String, String> = [
-        ("SWITCHBOARD_HTTP_LISTEN", "127.0.0.1:0".to_owned()),
-        (
-            "SWITCHBOARD_STORAGE_DATA_DIR",
-            dir.path().display().to_string(),
-        ),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect();
-    let listener = Engine::bind(&Config::from_sources(None, &env).unwrap())
-        .await
-        .unwrap();
-    let url = Url::parse(&format!("http://{}", listener.local_addr().unwrap())).unwrap();
-    env.insert("SWITCHBOARD_HTTP_PUBLIC_URL".into(), url.to_string());
-    env.insert("SWITCHBOARD_AI_REALTIME_URL".into(), peer.url());
-    env.insert("SWITCHBOARD_AI_API_KEY".into(), "sk-test".into());
-    env.insert("SWITCHBOARD_TWILIO_AUTH_TOKEN".into(), TOKEN.into());
-    let engine = Engine::start(Config::from_sources(None, &env).unwrap())
-        .await
-        .unwrap();
+    let engine = LocalEngine::start(&peer.url(), TOKEN, &[]).await.unwrap();
     let store = engine.store();
     let other = store
         .create_organization("Other", "other")
@@ -79,21 +55,10 @@ async fn engine(peer: &RealtimePeer) -> Running {
         let key = issue_api_key(store, org, name, role).await.unwrap().key;
         keys.insert(name, key);
     }
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
-        engine
-            .serve(listener, async {
-                let _ = stopped.await;
-            })
-            .await;
-        engine
-    });
     Running {
-        url,
+        url: engine.url.clone(),
+        engine,
         keys,
-        stop,
-        server,
-        _dir: dir,
     }
 }
 
@@ -101,16 +66,11 @@ type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 impl Running {
     async fn shutdown(self) {
-        let _ = self.stop.send(());
-        let engine = tokio::time::timeout(Duration::from_secs(60), self.server)
-            .await
-            .expect("the engine stops")
-            .unwrap();
-        engine.stop().await.unwrap();
+        self.engine.shutdown().await.unwrap();
     }
 
     fn endpoint(&self, path: &str) -> String {
-        format!("{}{}", self.url.as_str().trim_end_matches('/'), path)
+        self.engine.endpoint(path)
     }
 
     /// `POST /api/v1/calls/{sid}/{action}` as `key`: (status, body).
