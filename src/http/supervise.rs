@@ -187,17 +187,26 @@ async fn live_call(
     id: &str,
 ) -> Result<(CallRef, ActorRef<CallMessage>), ApiError> {
     let call = super::api::calls::resolve(state, org, id).await?;
+    let actor = call_actor(state, &call, id).await?;
+    Ok((call, actor))
+}
+
+/// The actor of `call` on this node (409 when the call is not live here).
+async fn call_actor(
+    state: &AppState,
+    call: &CallRef,
+    id: &str,
+) -> Result<ActorRef<CallMessage>, ApiError> {
     let media = state.media.as_ref().ok_or_else(|| {
         ApiError::Conflict(format!(
             "call `{id}` is not live (this process serves no calls)"
         ))
     })?;
-    let actor = media
+    media
         .registry
         .lookup(&call.call_sid)
         .await
-        .ok_or_else(|| ApiError::Conflict(format!("call `{id}` is not live")))?;
-    Ok((call, actor))
+        .ok_or_else(|| ApiError::Conflict(format!("call `{id}` is not live")))
 }
 
 async fn ask(
@@ -293,7 +302,8 @@ async fn upgrade(
     id: String,
     raw: String,
 ) -> Result<warp::reply::Response, Rejection> {
-    super::api::calls::resolve(&state, principal.org_id, &id).await?;
+    // The call first (404 for another organization's), read once.
+    let call = super::api::calls::resolve(&state, principal.org_id, &id).await?;
     let format = SessionFormat::parse(&raw)?;
     let ws = ws.ok_or_else(|| {
         ApiError::BadRequest("expected a websocket upgrade (`Upgrade: websocket`)".into())
@@ -307,7 +317,7 @@ async fn upgrade(
             "query: the input audio format is not available: {e}"
         ))
     })?;
-    let (call, actor) = live_call(&state, principal.org_id, &id).await?;
+    let actor = call_actor(&state, &call, &id).await?;
     let by = supervisor_of(&state, &principal).await;
     Ok(ws
         .max_message_size(256 * 1024)
