@@ -580,6 +580,24 @@ async fn failed_logins_lock_out_and_rate_limits_answer_429_then_recover() {
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let (status, _) = request(&api, "GET", "/api/v1/calls", Some(&token), None).await;
     assert_eq!(status, 200, "the bucket refills");
+
+    // A request counts once, even when its handler refuses it on a path that another route
+    // shares a prefix with (`…/messages/analytics` and `…/messages/bulk` vs `…/messages/{id}`).
+    let fresh = key(&store, DEFAULT_ORG, Role::Admin).await;
+    let unknown = Uuid::new_v4();
+    let mut statuses = Vec::new();
+    for i in 0..5 {
+        let (status, _) = if i % 2 == 0 {
+            let path = format!("/api/v1/calls/{unknown}/messages/analytics");
+            request(&api, "GET", &path, Some(&fresh), None).await
+        } else {
+            let path = format!("/api/v1/calls/{unknown}/messages/bulk");
+            request(&api, "POST", &path, Some(&fresh), Some(json!({}))).await
+        };
+        statuses.push(status);
+    }
+    assert!(!statuses.contains(&429), "{statuses:?}");
+    assert_eq!(statuses[0], 404);
     api.stop().await;
 }
 

@@ -20,7 +20,9 @@ use warp::{Filter, Rejection, Reply};
 use super::AppState;
 use super::error::ApiError;
 
-/// Every `/api/v1` route of the history API.
+/// Every `/api/v1` route of the history API. Each route matches its path and method before the
+/// auth gate runs, and no two routes share both: a request passes the gate (and its rate limit)
+/// once, even when its handler answers with an error.
 pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
     let body = body_filter(state.max_body_bytes);
     let calls = warp::path!("api" / "v1" / "calls")
@@ -54,38 +56,31 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = R
         .and(raw_query())
         .and_then(|id, state, org, raw| calls::analytics(state, org, id, raw));
     let messages = warp::path!("api" / "v1" / "calls" / String / "messages")
+        .and(warp::get())
         .and(ctx(&state))
-        .and(
-            (warp::get().and(raw_query()).map(Method::Get))
-                .or(warp::post().and(body.clone()).map(Method::Post))
-                .unify(),
-        )
-        .and_then(|id, state, org, method| async move {
-            match method {
-                Method::Get(raw) => messages::list(state, org, id, raw).await,
-                Method::Post(body) => messages::create(state, org, id, body).await,
-            }
-        });
+        .and(raw_query())
+        .and_then(|id, state, org, raw| messages::list(state, org, id, raw));
+    let create_message = warp::path!("api" / "v1" / "calls" / String / "messages")
+        .and(warp::post())
+        .and(ctx(&state))
+        .and(body.clone())
+        .and_then(|id, state, org, body| messages::create(state, org, id, body));
     let bulk = warp::path!("api" / "v1" / "calls" / String / "messages" / "bulk")
         .and(warp::post())
         .and(ctx(&state))
         .and(body.clone())
         .and_then(|id, state, org, body| messages::bulk(state, org, id, body));
-    let message = warp::path!("api" / "v1" / "calls" / String / "messages" / String)
+    let edit_message = warp::path!("api" / "v1" / "calls" / String / "messages" / String)
+        .and(warp::patch())
         .and(ctx(&state))
-        .and(
-            (warp::patch().and(body.clone()).map(Some))
-                .or(warp::delete().map(|| None))
-                .unify(),
-        )
-        .and_then(
-            |id, message_id, state, org, body: Option<bytes::Bytes>| async move {
-                match body {
-                    Some(body) => messages::edit(state, org, id, message_id, body).await,
-                    None => messages::delete(state, org, id, message_id).await,
-                }
-            },
-        );
+        .and(body.clone())
+        .and_then(|id, message_id, state, org, body| {
+            messages::edit(state, org, id, message_id, body)
+        });
+    let delete_message = warp::path!("api" / "v1" / "calls" / String / "messages" / String)
+        .and(warp::delete())
+        .and(ctx(&state))
+        .and_then(|id, message_id, state, org| messages::delete(state, org, id, message_id));
     let analytics = warp::path!("api" / "v1" / "analytics")
         .and(warp::get())
         .and(ctx(&state))
@@ -111,54 +106,60 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = R
         .and(org(&state))
         .map(|_| openapi::document());
     let users = warp::path!("api" / "v1" / "users")
+        .and(warp::get())
         .and(who(&state))
-        .and(read_or_write(warp::post(), body.clone()))
-        .and_then(|state, p, body: Option<bytes::Bytes>| async move {
-            match body {
-                None => admin::list_users(state, p).await,
-                Some(body) => admin::create_user(state, p, body).await,
-            }
-        });
+        .and_then(admin::list_users);
+    let create_user = warp::path!("api" / "v1" / "users")
+        .and(warp::post())
+        .and(who(&state))
+        .and(body.clone())
+        .and_then(admin::create_user);
     let user = warp::path!("api" / "v1" / "users" / String)
         .and(warp::patch())
         .and(who(&state))
         .and(body.clone())
         .and_then(|id, state, p, body| admin::update_user(state, p, id, body));
     let api_keys = warp::path!("api" / "v1" / "api-keys")
+        .and(warp::get())
         .and(who(&state))
-        .and(read_or_write(warp::post(), body.clone()))
-        .and_then(|state, p, body: Option<bytes::Bytes>| async move {
-            match body {
-                None => admin::list_api_keys(state, p).await,
-                Some(body) => admin::create_api_key(state, p, body).await,
-            }
-        });
+        .and_then(admin::list_api_keys);
+    let create_api_key = warp::path!("api" / "v1" / "api-keys")
+        .and(warp::post())
+        .and(who(&state))
+        .and(body.clone())
+        .and_then(admin::create_api_key);
     let api_key = warp::path!("api" / "v1" / "api-keys" / String)
         .and(warp::delete())
         .and(who(&state))
         .and_then(|id, state, p| admin::revoke_api_key(state, p, id));
     let credentials = warp::path!("api" / "v1" / "organization" / "credentials")
+        .and(warp::get())
         .and(who(&state))
-        .and(read_or_write(warp::put(), body.clone()))
-        .and_then(|state, p, body: Option<bytes::Bytes>| async move {
-            match body {
-                None => admin::credentials(state, p).await,
-                Some(body) => admin::update_credentials(state, p, body).await,
-            }
-        });
+        .and_then(admin::credentials);
+    let update_credentials = warp::path!("api" / "v1" / "organization" / "credentials")
+        .and(warp::put())
+        .and(who(&state))
+        .and(body.clone())
+        .and_then(admin::update_credentials);
     let security_events = warp::path!("api" / "v1" / "security-events")
         .and(warp::get())
         .and(who(&state))
         .and(raw_query())
         .and_then(admin::security_events);
     let administration = users
+        .or(create_user)
+        .unify()
         .or(user)
         .unify()
         .or(api_keys)
         .unify()
+        .or(create_api_key)
+        .unify()
         .or(api_key)
         .unify()
         .or(credentials)
+        .unify()
+        .or(update_credentials)
         .unify()
         .or(security_events)
         .unify()
@@ -179,7 +180,11 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = R
         .unify()
         .or(messages)
         .unify()
-        .or(message)
+        .or(create_message)
+        .unify()
+        .or(edit_message)
+        .unify()
+        .or(delete_message)
         .unify()
         .or(analytics)
         .unify()
@@ -194,22 +199,6 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = R
         .or(administration)
         .unify()
         .boxed()
-}
-
-/// A GET (`None`) or a write with `method` and its body (`Some`) on the same path.
-fn read_or_write(
-    method: impl Filter<Extract = (), Error = Rejection> + Clone + Send + Sync + 'static,
-    body: impl Filter<Extract = (bytes::Bytes,), Error = Rejection> + Clone + Send + Sync + 'static,
-) -> impl Filter<Extract = (Option<bytes::Bytes>,), Error = Rejection> + Clone {
-    (warp::get().map(|| None))
-        .or(method.and(body).map(Some))
-        .unify()
-}
-
-/// A GET or a POST on the same path.
-enum Method {
-    Get(String),
-    Post(bytes::Bytes),
 }
 
 /// The handler's state and the caller's organization (after the auth gate).
