@@ -99,9 +99,24 @@ async fn engine_serves_health_ready_and_json_errors_on_a_real_socket() {
 async fn ready_is_503_while_the_database_is_down_and_recovers() {
     let mut db = TestDb::start().await;
     let routes = filters::routes(state(&db.store));
+    let key = switchboard::http::api::admin::issue_api_key(
+        &db.store,
+        switchboard_actors::persistence::DEFAULT_ORG,
+        "outage",
+        switchboard::auth::Role::Admin,
+    )
+    .await
+    .unwrap()
+    .key;
+    let calls = || {
+        warp::test::request()
+            .path("/api/v1/calls")
+            .header("authorization", format!("Bearer {key}"))
+    };
 
     let res = warp::test::request().path("/ready").reply(&routes).await;
     assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(calls().reply(&routes).await.status(), StatusCode::OK);
 
     let mut cluster = db.cluster;
     cluster = tokio::task::spawn_blocking(move || {
@@ -122,6 +137,17 @@ async fn ready_is_503_while_the_database_is_down_and_recovers() {
     // Liveness does not depend on the database.
     let res = warp::test::request().path("/health").reply(&routes).await;
     assert_eq!(res.status(), StatusCode::OK);
+    // The API says the database is away, and when to try again: a 503, never a 500.
+    let res = calls().reply(&routes).await;
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(res.headers()["retry-after"], "1");
+    let body: ErrorBody = serde_json::from_slice(res.body()).unwrap();
+    assert_eq!(body.error.code, "unavailable");
+    assert!(
+        body.error.message.contains("retry"),
+        "{}",
+        body.error.message
+    );
 
     cluster = tokio::task::spawn_blocking(move || {
         cluster.restart().unwrap();
@@ -136,6 +162,7 @@ async fn ready_is_503_while_the_database_is_down_and_recovers() {
         StatusCode::OK,
         "pool reconnects after the restart"
     );
+    assert_eq!(calls().reply(&routes).await.status(), StatusCode::OK);
 }
 
 #[tokio::test]

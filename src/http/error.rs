@@ -51,8 +51,14 @@ impl From<crate::store::StoreError> for ApiError {
     fn from(err: crate::store::StoreError) -> Self {
         if err.is_timeout() {
             return ApiError::Unavailable(
-                "the query took longer than the database's statement timeout; narrow the filters"
+                "the query ran past the database's statement timeout: retry, or narrow the filters"
                     .to_owned(),
+            );
+        }
+        if err.is_unavailable() {
+            tracing::warn!(%err, "request refused: the database is unavailable");
+            return ApiError::Unavailable(
+                "the database is unavailable or busy; retry shortly".to_owned(),
             );
         }
         ApiError::Internal(err.to_string())
@@ -176,6 +182,11 @@ pub async fn recover(rejection: Rejection) -> Result<impl Reply, Infallible> {
             response
                 .headers_mut()
                 .insert(RETRY_AFTER, HeaderValue::from(*retry_after_s));
+        }
+        Some(ApiError::Unavailable(_) | ApiError::NotReady(_)) => {
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from_static("1"));
         }
         _ => {}
     }

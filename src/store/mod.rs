@@ -60,6 +60,29 @@ impl StoreError {
     pub fn is_timeout(&self) -> bool {
         matches!(self, StoreError::Db(e) if e.code() == Some(&tokio_postgres::error::SqlState::QUERY_CANCELED))
     }
+
+    /// The database could not be reached or could not take the request now (down, restarting,
+    /// out of connections, or every pooled connection busy past the pool's wait): worth a retry,
+    /// unlike a bad statement or a bad stored value.
+    pub fn is_unavailable(&self) -> bool {
+        use deadpool_postgres::PoolError;
+        match self {
+            StoreError::Unreachable { .. } => true,
+            StoreError::Pool(PoolError::Timeout(_) | PoolError::Backend(_) | PoolError::Closed) => {
+                true
+            }
+            StoreError::Db(e) => {
+                e.is_closed()
+                    || e.code().is_some_and(|code| {
+                        let code = code.code();
+                        // Class 08: connection exception; 57P0x: shutting down, cannot connect
+                        // now; 53300: too many connections.
+                        code.starts_with("08") || code.starts_with("57P") || code == "53300"
+                    })
+            }
+            _ => false,
+        }
+    }
 }
 
 /// Why the store is not ready to serve; safe to show to a client.
