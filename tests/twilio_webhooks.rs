@@ -5,9 +5,11 @@ mod common;
 
 use common::TestDb;
 use switchboard::config::Secret;
+use switchboard::events::Delivery;
 use switchboard::http::models::ErrorBody;
 use switchboard::http::{AppState, TwilioSettings, filters};
 use switchboard::twilio::signature;
+use switchboard_actors::persistence::DEFAULT_ORG;
 use warp::http::StatusCode;
 
 /// Form parameters as sent.
@@ -249,7 +251,9 @@ async fn unsigned_or_mis_signed_webhooks_are_refused_and_write_nothing() {
 #[tokio::test]
 async fn status_callbacks_out_of_order_never_move_a_finished_call_back() {
     let db = TestDb::start().await;
-    let routes = filters::routes(state(&db, true));
+    let state = state(&db, true);
+    let events = state.events.clone();
+    let routes = filters::routes(state);
     let sid = "CA00000000000000000000000000000005";
     let params = incoming(sid);
     let sig = sign(&format!("{PUBLIC}/twilio/voice"), &params);
@@ -320,6 +324,25 @@ async fn status_callbacks_out_of_order_never_move_a_finished_call_back() {
     assert!(row.get::<_, bool>(2));
     assert_eq!(row.get::<_, String>(3), "completed");
     assert!(row.get::<_, bool>(4));
+
+    // Dashboards saw the call created, then the one callback that changed it: the older and
+    // repeated ones changed nothing and published nothing.
+    let mut feed = events.subscribe(DEFAULT_ORG, Some(0));
+    let mut seen = Vec::new();
+    while let Ok(Some(Delivery::Event(event))) =
+        tokio::time::timeout(std::time::Duration::from_millis(200), feed.next()).await
+    {
+        seen.push((event.kind.as_str(), event.data.clone()));
+    }
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert_eq!(seen[0].0, "call.created");
+    let (kind, data) = &seen[1];
+    assert_eq!(*kind, "call.updated");
+    assert_eq!(data["call_sid"], sid);
+    assert_eq!(data["status"], "completed");
+    assert_eq!(data["duration_seconds"], 42);
+    assert_eq!(data["ended_at"], "2026-11-29T22:00:00Z");
+    assert_eq!(data["call_id"], seen[0].1["call_id"]);
 
     // Unknown call: 404. Bad values: 400 naming the field.
     let unknown = vec![

@@ -230,7 +230,31 @@ pub async fn status(state: AppState, hook: Webhook) -> Result<impl Reply, Reject
         .await
         .map_err(ApiError::from)?
     {
-        StatusOutcome::Applied | StatusOutcome::Ignored => Ok(StatusCode::NO_CONTENT),
+        StatusOutcome::Applied(call) => {
+            // Dashboards see calls that end without ever reaching the engine's media socket
+            // (busy, no-answer, failed, canceled) change too.
+            let mut data = serde_json::json!({
+                "call_id": call.call_id,
+                "call_sid": call_sid,
+                "status": status,
+            });
+            if let Some(at) = call.answered_at {
+                data["answered_at"] = serde_json::json!(at);
+            }
+            if let Some(at) = call.ended_at {
+                data["ended_at"] = serde_json::json!(at);
+            }
+            if let Some(seconds) = call.duration_seconds {
+                data["duration_seconds"] = serde_json::json!(seconds);
+            }
+            state.events.publish(
+                NewLiveEvent::new(EventKind::CallUpdated, org_id, data)
+                    .conversation(call.conversation_id)
+                    .call(Some(call.call_id)),
+            );
+            Ok(StatusCode::NO_CONTENT)
+        }
+        StatusOutcome::Ignored => Ok(StatusCode::NO_CONTENT),
         StatusOutcome::UnknownCall => Err(ApiError::NotFound(format!("call {call_sid}")).into()),
     }
 }

@@ -45,11 +45,22 @@ pub struct CallStatusUpdate {
 /// What a status callback did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StatusOutcome {
-    Applied,
+    /// The call moved to the callback's status; what it is now.
+    Applied(AppliedStatus),
     /// Older or repeated (by sequence), or it would move a finished call back: nothing changed.
     Ignored,
     /// No call with that CallSid.
     UnknownCall,
+}
+
+/// A call as a status callback left it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppliedStatus {
+    pub call_id: Uuid,
+    pub conversation_id: Uuid,
+    pub answered_at: Option<DateTime<Utc>>,
+    pub ended_at: Option<DateTime<Utc>>,
+    pub duration_seconds: Option<i32>,
 }
 
 impl Store {
@@ -157,7 +168,7 @@ impl Store {
                  WHERE call_sid = $1 AND org_id = $7
                    AND ($3 > twilio_sequence)
                    AND NOT (status = ANY($6) AND NOT ($2 = ANY($6)))
-                 RETURNING conversation_id",
+                 RETURNING id, conversation_id, answered_at, ended_at, duration_seconds",
                 &[&call_sid, &status, &sequence, &update.at, &update.duration_seconds, &finals, &org_id],
             )
             .await?;
@@ -175,8 +186,15 @@ impl Store {
                 StatusOutcome::UnknownCall
             });
         };
+        let applied = AppliedStatus {
+            call_id: row.get(0),
+            conversation_id: row.get(1),
+            answered_at: row.get(2),
+            ended_at: row.get(3),
+            duration_seconds: row.get(4),
+        };
         if update.status.is_final() {
-            let conversation: Uuid = row.get(0);
+            let conversation = applied.conversation_id;
             let outcome = if update.status == CallStatus::Completed {
                 ConversationStatus::Completed
             } else {
@@ -191,7 +209,7 @@ impl Store {
                 )
                 .await?;
         }
-        Ok(StatusOutcome::Applied)
+        Ok(StatusOutcome::Applied(applied))
     }
 }
 
