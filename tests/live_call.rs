@@ -2,87 +2,17 @@
 //! (managed PostgreSQL, real sockets on loopback), which bridges it to the project's OpenAI
 //! Realtime peer. What was said lands in PostgreSQL, in order, and the call is recorded.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
-use switchboard::app::Engine;
-use switchboard::config::Config;
+use switchboard::sim::engine::LocalEngine;
 use switchboard::sim::realtime_peer::{PeerConfig, RealtimePeer};
 use switchboard::sim::twilio_caller::{CallerConfig, Pace, Step, TwilioCaller};
-use url::Url;
 
 const TOKEN: &str = "twilio-live-token";
 
-struct Running {
-    engine_url: Url,
-    calls: switchboard_actors::call::CallRegistryHandle,
-    stop: tokio::sync::oneshot::Sender<()>,
-    server: tokio::task::JoinHandle<Engine>,
-    pg: tokio_postgres::Config,
-    _dir: tempfile::TempDir,
-}
-
 /// An engine on 127.0.0.1:0 whose AI endpoint is `peer`.
-async fn engine(peer: &RealtimePeer, extra: &[(&str, String)]) -> Running {
-    let dir = tempfile::tempdir().unwrap();
-    let base: HashMap<String, String> = [
-        ("SWITCHBOARD_HTTP_LISTEN", "127.0.0.1:0".to_owned()),
-        (
-            "SWITCHBOARD_STORAGE_DATA_DIR",
-            dir.path().display().to_string(),
-        ),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect();
-    let listener = Engine::bind(&Config::from_sources(None, &base).unwrap())
-        .await
-        .unwrap();
-    let engine_url = Url::parse(&format!("http://{}", listener.local_addr().unwrap())).unwrap();
-    let mut env = base;
-    env.insert("SWITCHBOARD_HTTP_PUBLIC_URL".into(), engine_url.to_string());
-    env.insert("SWITCHBOARD_AI_REALTIME_URL".into(), peer.url());
-    env.insert("SWITCHBOARD_AI_API_KEY".into(), "sk-test".into());
-    env.insert("SWITCHBOARD_TWILIO_AUTH_TOKEN".into(), TOKEN.into());
-    for (k, v) in extra {
-        env.insert((*k).to_owned(), v.clone());
-    }
-    let engine = Engine::start(Config::from_sources(None, &env).unwrap())
-        .await
-        .unwrap();
-    let pg = engine.cluster().unwrap().pg_config();
-    let calls = engine.calls().clone();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
-        engine
-            .serve(listener, async {
-                let _ = stopped.await;
-            })
-            .await;
-        engine
-    });
-    Running {
-        engine_url,
-        calls,
-        stop,
-        server,
-        pg,
-        _dir: dir,
-    }
-}
-
-impl Running {
-    async fn client(&self) -> tokio_postgres::Client {
-        let (client, conn) = self.pg.connect(tokio_postgres::NoTls).await.unwrap();
-        tokio::spawn(conn);
-        client
-    }
-
-    async fn shutdown(self) {
-        let _ = self.stop.send(());
-        let engine = self.server.await.unwrap();
-        engine.stop().await.unwrap();
-    }
+async fn engine(peer: &RealtimePeer, extra: &[(&str, &str)]) -> LocalEngine {
+    LocalEngine::start(&peer.url(), TOKEN, extra).await.unwrap()
 }
 
 /// Waits until the call's `call_ended` message is stored, then returns (content, sender type,
@@ -124,7 +54,7 @@ async fn messages_after_end(
 async fn a_full_call_lands_in_postgres_in_order_and_is_recorded() {
     let peer = RealtimePeer::start(PeerConfig::default()).unwrap();
     let running = engine(&peer, &[]).await;
-    let caller = CallerConfig::new(running.engine_url.clone(), TOKEN)
+    let caller = CallerConfig::new(running.url.clone(), TOKEN)
         .script([
             Step::Speak { ms: 1200, hz: 1000 },
             Step::Silence { ms: 600 },
@@ -146,7 +76,7 @@ async fn a_full_call_lands_in_postgres_in_order_and_is_recorded() {
     assert_eq!(report.marks_echoed, report.marks_received);
     assert!(report.marks_received > 0);
 
-    let client = running.client().await;
+    let client = running.client().await.unwrap();
     let messages = messages_after_end(&client, &call_sid).await;
     let kinds: Vec<(&str, &str)> = messages
         .iter()
@@ -227,7 +157,7 @@ async fn a_full_call_lands_in_postgres_in_order_and_is_recorded() {
             .unwrap_or_default()
             .contains("phone agent")
     );
-    running.shutdown().await;
+    running.shutdown().await.unwrap();
     peer.shutdown().await;
 }
 
@@ -236,7 +166,7 @@ async fn barge_in_clears_twilio_and_truncates_at_the_audio_played() {
     let peer = RealtimePeer::start(PeerConfig::default()).unwrap();
     let running = engine(&peer, &[]).await;
     // The agent's 1.5 s reply starts ~300 ms after the caller stops; the caller talks over it.
-    let caller = CallerConfig::new(running.engine_url.clone(), TOKEN)
+    let caller = CallerConfig::new(running.url.clone(), TOKEN)
         .script([
             Step::Speak { ms: 1200, hz: 1000 },
             Step::Silence { ms: 900 },
@@ -290,7 +220,7 @@ async fn barge_in_clears_twilio_and_truncates_at_the_audio_played() {
         truncate.audio_end_ms
     );
     // The first reply was cut; the second one (to the interruption) was heard in full.
-    let client = running.client().await;
+    let client = running.client().await.unwrap();
     let messages = messages_after_end(&client, &call_sid).await;
     let barge = client
         .query_one(
@@ -309,7 +239,7 @@ async fn barge_in_clears_twilio_and_truncates_at_the_audio_played() {
             .count()
             >= 2
     );
-    running.shutdown().await;
+    running.shutdown().await.unwrap();
     peer.shutdown().await;
 }
 
@@ -359,7 +289,7 @@ async fn an_ai_socket_dropped_mid_response_is_restarted_with_the_conversation_re
     let peer = RealtimePeer::start(PeerConfig::default()).unwrap();
     let running = engine(&peer, &[]).await;
     peer.control().inject(Failure::CloseMidResponse);
-    let caller = CallerConfig::new(running.engine_url.clone(), TOKEN)
+    let caller = CallerConfig::new(running.url.clone(), TOKEN)
         .script([
             Step::Speak { ms: 1200, hz: 1000 },
             Step::Silence { ms: 1500 },
@@ -376,7 +306,7 @@ async fn an_ai_socket_dropped_mid_response_is_restarted_with_the_conversation_re
     assert_eq!(report.socket_error, None, "the closing handshake completed");
     assert_eq!(report.close_code, Some(1000));
 
-    let client = running.client().await;
+    let client = running.client().await.unwrap();
     let messages = messages_after_end(&client, &call_sid).await;
     let reconnected = system_message(&client, &call_sid, "ai_reconnected")
         .await
@@ -401,7 +331,7 @@ async fn an_ai_socket_dropped_mid_response_is_restarted_with_the_conversation_re
             .iter()
             .any(|(content, sender, _)| sender == "ai" && content.starts_with("Agent reply"))
     );
-    running.shutdown().await;
+    running.shutdown().await.unwrap();
     peer.shutdown().await;
 }
 
@@ -411,7 +341,7 @@ async fn an_expired_session_is_replaced() {
     let peer = RealtimePeer::start(PeerConfig::default()).unwrap();
     let running = engine(&peer, &[]).await;
     peer.control().inject(Failure::SessionExpiredOnSpeech);
-    let caller = CallerConfig::new(running.engine_url.clone(), TOKEN)
+    let caller = CallerConfig::new(running.url.clone(), TOKEN)
         .script([
             Step::Speak { ms: 800, hz: 1000 },
             Step::Silence { ms: 1000 },
@@ -423,7 +353,7 @@ async fn an_expired_session_is_replaced() {
         .pace(Pace::RealTime);
     let call_sid = caller.call_sid.clone();
     TwilioCaller::place(caller).await.expect("call placed");
-    let client = running.client().await;
+    let client = running.client().await.unwrap();
     let messages = messages_after_end(&client, &call_sid).await;
     let reconnected = system_message(&client, &call_sid, "ai_reconnected")
         .await
@@ -440,7 +370,7 @@ async fn an_expired_session_is_replaced() {
             .iter()
             .any(|(content, sender, _)| sender == "ai" && content.starts_with("Agent reply"))
     );
-    running.shutdown().await;
+    running.shutdown().await.unwrap();
     peer.shutdown().await;
 }
 
@@ -450,12 +380,12 @@ async fn when_reconnection_gives_up_the_call_ends_cleanly() {
     let running = engine(
         &peer,
         &[
-            ("SWITCHBOARD_AI_RECONNECT_BASE_MS", "50".into()),
-            ("SWITCHBOARD_AI_RECONNECT_MAX_ATTEMPTS", "2".into()),
+            ("SWITCHBOARD_AI_RECONNECT_BASE_MS", "50"),
+            ("SWITCHBOARD_AI_RECONNECT_MAX_ATTEMPTS", "2"),
         ],
     )
     .await;
-    let caller = CallerConfig::new(running.engine_url.clone(), TOKEN)
+    let caller = CallerConfig::new(running.url.clone(), TOKEN)
         .script([
             Step::Speak { ms: 600, hz: 1000 },
             // Long enough for the engine to give up even on a loaded machine; the engine's hang-up
@@ -476,7 +406,7 @@ async fn when_reconnection_gives_up_the_call_ends_cleanly() {
     assert_eq!(report.socket_error, None, "the closing handshake completed");
     assert_eq!(report.close_code, Some(1000), "a normal close");
 
-    let client = running.client().await;
+    let client = running.client().await.unwrap();
     let messages = messages_after_end(&client, &call_sid).await;
     let kinds: Vec<&str> = messages
         .iter()
@@ -485,7 +415,7 @@ async fn when_reconnection_gives_up_the_call_ends_cleanly() {
         .collect();
     assert_eq!(kinds.last(), Some(&"call_ended"));
     assert!(kinds.contains(&"ai_unavailable"), "{kinds:?}");
-    running.shutdown().await;
+    running.shutdown().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -497,7 +427,7 @@ async fn malformed_frames_are_counted_and_neither_this_call_nor_another_is_distu
     let peer = RealtimePeer::start(PeerConfig::default()).unwrap();
     let running = engine(&peer, &[]).await;
     // A well-behaved call alongside.
-    let other = CallerConfig::new(running.engine_url.clone(), TOKEN)
+    let other = CallerConfig::new(running.url.clone(), TOKEN)
         .script([
             Step::Speak { ms: 1200, hz: 1000 },
             Step::Silence { ms: 600 },
@@ -508,7 +438,7 @@ async fn malformed_frames_are_counted_and_neither_this_call_nor_another_is_distu
     let other_sid = other.call_sid.clone();
     let other = tokio::spawn(TwilioCaller::place(other));
 
-    let config = CallerConfig::new(running.engine_url.clone(), TOKEN).pace(Pace::RealTime);
+    let config = CallerConfig::new(running.url.clone(), TOKEN).pace(Pace::RealTime);
     let call_sid = config.call_sid.clone();
     let twiml = TwilioCaller::post_webhook(&config).await.unwrap();
     let mut session = MediaSession::connect(&config, &twiml).await.unwrap();
@@ -555,7 +485,7 @@ async fn malformed_frames_are_counted_and_neither_this_call_nor_another_is_distu
         parameters: vec![("call_id".into(), uuid::Uuid::now_v7().to_string())],
         ..twiml.clone()
     };
-    let stranger = CallerConfig::new(running.engine_url.clone(), TOKEN);
+    let stranger = CallerConfig::new(running.url.clone(), TOKEN);
     let mut lost = MediaSession::open(&stranger, &bogus).await.unwrap();
     let (_, closed) = lost
         .wait_for(Duration::from_secs(5), |e| {
@@ -568,7 +498,7 @@ async fn malformed_frames_are_counted_and_neither_this_call_nor_another_is_distu
     assert_eq!(lost.socket_error, None, "the closing handshake completed");
     assert_eq!(lost.close_code, Some(1000), "a normal close");
 
-    let client = running.client().await;
+    let client = running.client().await.unwrap();
     messages_after_end(&client, &call_sid).await;
     let other_report = other.await.unwrap().unwrap();
     assert!(other_report.agent_audio_ms >= 1400);
@@ -590,7 +520,7 @@ async fn malformed_frames_are_counted_and_neither_this_call_nor_another_is_distu
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    running.shutdown().await;
+    running.shutdown().await.unwrap();
     peer.shutdown().await;
 }
 
@@ -606,10 +536,10 @@ async fn concurrent_calls_keep_their_own_messages_and_recordings() {
         ..PeerConfig::default()
     })
     .unwrap();
-    let running = engine(&peer, &[("SWITCHBOARD_DATABASE_POOL_SIZE", "24".into())]).await;
+    let running = engine(&peer, &[("SWITCHBOARD_DATABASE_POOL_SIZE", "24")]).await;
     let mut calls = Vec::new();
     for i in 0..CALLS {
-        let config = CallerConfig::new(running.engine_url.clone(), TOKEN)
+        let config = CallerConfig::new(running.url.clone(), TOKEN)
             .from(format!("+1415555{i:04}"))
             .script([
                 Step::Speak {
@@ -625,7 +555,7 @@ async fn concurrent_calls_keep_their_own_messages_and_recordings() {
         calls.push((sid, i, tokio::spawn(TwilioCaller::place(config))));
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let client = running.client().await;
+    let client = running.client().await.unwrap();
     for (sid, i, task) in calls {
         let report = task
             .await
@@ -664,15 +594,15 @@ async fn concurrent_calls_keep_their_own_messages_and_recordings() {
         assert!(path.ends_with(&format!("{sid}.wav")), "{path}");
     }
     assert_eq!(peer.connections().len(), CALLS, "one AI session per call");
-    running.shutdown().await;
+    running.shutdown().await.unwrap();
     peer.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pcm16_sessions_are_resampled_both_ways() {
     let peer = RealtimePeer::start(PeerConfig::default()).unwrap();
-    let running = engine(&peer, &[("SWITCHBOARD_AI_AUDIO_FORMAT", "pcm16".into())]).await;
-    let caller = CallerConfig::new(running.engine_url.clone(), TOKEN)
+    let running = engine(&peer, &[("SWITCHBOARD_AI_AUDIO_FORMAT", "pcm16")]).await;
+    let caller = CallerConfig::new(running.url.clone(), TOKEN)
         .script([
             Step::Speak { ms: 1200, hz: 1000 },
             Step::Silence { ms: 600 },
@@ -701,14 +631,14 @@ async fn pcm16_sessions_are_resampled_both_ways() {
         log.audio_ms,
         report.caller_audio_ms
     );
-    let client = running.client().await;
+    let client = running.client().await.unwrap();
     let messages = messages_after_end(&client, &call_sid).await;
     assert!(
         messages[2].0.starts_with("Caller utterance 1 (12"),
         "the VAD heard the whole utterance: {}",
         messages[2].0
     );
-    running.shutdown().await;
+    running.shutdown().await.unwrap();
     peer.shutdown().await;
 }
 
@@ -720,7 +650,7 @@ async fn the_agent_ends_the_call_after_its_goodbye_has_played() {
     })
     .unwrap();
     let running = engine(&peer, &[]).await;
-    let caller = CallerConfig::new(running.engine_url.clone(), TOKEN)
+    let caller = CallerConfig::new(running.url.clone(), TOKEN)
         .script([
             Step::Speak { ms: 1000, hz: 1000 },
             Step::Silence { ms: 5000 },
@@ -737,7 +667,7 @@ async fn the_agent_ends_the_call_after_its_goodbye_has_played() {
         report.agent_audio_unplayed_bytes, 0,
         "and played out before the hangup"
     );
-    let client = running.client().await;
+    let client = running.client().await.unwrap();
     messages_after_end(&client, &call_sid).await;
     let event = client
         .query_one(
@@ -749,7 +679,7 @@ async fn the_agent_ends_the_call_after_its_goodbye_has_played() {
         .unwrap();
     let details: serde_json::Value = event.get(0);
     assert_eq!(details["name"], "end_call");
-    running.shutdown().await;
+    running.shutdown().await.unwrap();
     peer.shutdown().await;
 }
 
@@ -757,7 +687,7 @@ async fn the_agent_ends_the_call_after_its_goodbye_has_played() {
 async fn a_call_actor_that_panics_is_restarted_and_the_call_goes_on() {
     let peer = RealtimePeer::start(PeerConfig::default()).unwrap();
     let running = engine(&peer, &[]).await;
-    let caller = CallerConfig::new(running.engine_url.clone(), TOKEN)
+    let caller = CallerConfig::new(running.url.clone(), TOKEN)
         .script([
             Step::Speak { ms: 1200, hz: 1000 },
             Step::Silence { ms: 600 },
@@ -772,7 +702,7 @@ async fn a_call_actor_that_panics_is_restarted_and_the_call_goes_on() {
     let call_sid = caller.call_sid.clone();
     let placing = tokio::spawn(TwilioCaller::place(caller));
     // Once the first reply is stored, the call's actor panics (as a bug would make it).
-    let client = running.client().await;
+    let client = running.client().await.unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
         let stored: i64 = client
@@ -794,12 +724,12 @@ async fn a_call_actor_that_panics_is_restarted_and_the_call_goes_on() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(
-        running.calls.inject_panic(&call_sid).await,
+        running.calls().inject_panic(&call_sid).await,
         "call found in the registry"
     );
     let report = placing.await.unwrap().expect("call placed");
     assert!(!report.engine_hung_up, "the call went on");
-    assert_eq!(running.calls.restarts(), 1);
+    assert_eq!(running.calls().restarts(), 1);
 
     let messages = messages_after_end(&client, &call_sid).await;
     let replies = messages
@@ -819,7 +749,7 @@ async fn a_call_actor_that_panics_is_restarted_and_the_call_goes_on() {
         "the new AI session got the conversation so far"
     );
     recording(&client, &call_sid).await;
-    running.shutdown().await;
+    running.shutdown().await.unwrap();
     peer.shutdown().await;
 }
 
@@ -837,15 +767,9 @@ async fn an_organizations_call_runs_on_its_own_twilio_token_and_openai_key() {
     })
     .unwrap();
     let key = [7u8; 32];
-    let running = engine(
-        &peer,
-        &[(
-            "SWITCHBOARD_AUTH_ENCRYPTION_KEY",
-            base64::engine::general_purpose::STANDARD.encode(key),
-        )],
-    )
-    .await;
-    let client = running.client().await;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(key);
+    let running = engine(&peer, &[("SWITCHBOARD_AUTH_ENCRYPTION_KEY", &encoded)]).await;
+    let client = running.client().await.unwrap();
     let org = uuid::Uuid::now_v7();
     let account = format!("AC{}", "ac".repeat(16));
     client
@@ -875,7 +799,7 @@ async fn an_organizations_call_runs_on_its_own_twilio_token_and_openai_key() {
         Step::WaitForAgent { max_ms: 8000 },
         Step::HangUp,
     ];
-    let caller = CallerConfig::new(running.engine_url.clone(), "acme-twilio-token")
+    let caller = CallerConfig::new(running.url.clone(), "acme-twilio-token")
         .account_sid(account.clone())
         .script(script.clone())
         .pace(Pace::RealTime);
@@ -898,7 +822,7 @@ async fn an_organizations_call_runs_on_its_own_twilio_token_and_openai_key() {
     .await
     .expect("the realtime peer saw the organization's key");
 
-    let forged = CallerConfig::new(running.engine_url.clone(), TOKEN)
+    let forged = CallerConfig::new(running.url.clone(), TOKEN)
         .account_sid(account)
         .script(script)
         .pace(Pace::RealTime);
@@ -908,6 +832,6 @@ async fn an_organizations_call_runs_on_its_own_twilio_token_and_openai_key() {
         }
         other => panic!("a webhook signed with another token was not refused: {other:?}"),
     }
-    running.shutdown().await;
+    running.shutdown().await.unwrap();
     peer.shutdown().await;
 }

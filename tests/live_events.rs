@@ -6,14 +6,12 @@
 #[path = "support/sse.rs"]
 mod sse;
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use sse::{Item, SseClient};
-use switchboard::app::Engine;
-use switchboard::config::Config;
-use switchboard::events::{EventBus, EventKind, NewLiveEvent};
+use switchboard::events::{EventKind, NewLiveEvent};
+use switchboard::sim::engine::LocalEngine;
 use switchboard::sim::realtime_peer::{PeerConfig, RealtimePeer};
 use switchboard::sim::twilio_caller::{CallReport, CallerConfig, Pace, Step, TwilioCaller};
 use switchboard_actors::persistence::DEFAULT_ORG;
@@ -22,45 +20,13 @@ use url::Url;
 const TOKEN: &str = "twilio-events-token";
 const EVENTS: &str = "/api/v1/events";
 
-struct Running {
-    url: Url,
-    events: EventBus,
-    stop: tokio::sync::oneshot::Sender<()>,
-    server: tokio::task::JoinHandle<Engine>,
-    pg: tokio_postgres::Config,
-    _dir: tempfile::TempDir,
-}
-
-/// An engine on 127.0.0.1:0 whose AI endpoint is `peer`.
-async fn engine(peer: &RealtimePeer, extra: &[(&str, &str)]) -> Running {
-    let dir = tempfile::tempdir().unwrap();
-    let mut env: HashMap<String, String> = [
-        ("SWITCHBOARD_HTTP_LISTEN", "127.0.0.1:0".to_owned()),
-        (
-            "SWITCHBOARD_STORAGE_DATA_DIR",
-            dir.path().display().to_string(),
-        ),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect();
-    let listener = Engine::bind(&Config::from_sources(None, &env).unwrap())
-        .await
-        .unwrap();
-    let url = Url::parse(&format!("http://{}", listener.local_addr().unwrap())).unwrap();
-    env.insert("SWITCHBOARD_HTTP_PUBLIC_URL".into(), url.to_string());
-    env.insert("SWITCHBOARD_AI_REALTIME_URL".into(), peer.url());
-    env.insert("SWITCHBOARD_AI_API_KEY".into(), "sk-test".into());
-    env.insert("SWITCHBOARD_TWILIO_AUTH_TOKEN".into(), TOKEN.into());
-    for (k, v) in extra {
-        env.insert((*k).to_owned(), (*v).to_owned());
-    }
-    let engine = Engine::start(Config::from_sources(None, &env).unwrap())
-        .await
-        .unwrap();
+/// An engine on 127.0.0.1:0 whose AI endpoint is `peer`; the event stream's client carries a
+/// supervisor's API key.
+async fn engine(peer: &RealtimePeer, extra: &[(&str, &str)]) -> LocalEngine {
+    let engine = LocalEngine::start(&peer.url(), TOKEN, extra).await.unwrap();
     let key = switchboard::http::api::admin::issue_api_key(
         engine.store(),
-        switchboard_actors::persistence::DEFAULT_ORG,
+        DEFAULT_ORG,
         "live event tests",
         switchboard::auth::Role::Supervisor,
     )
@@ -68,62 +34,23 @@ async fn engine(peer: &RealtimePeer, extra: &[(&str, &str)]) -> Running {
     .unwrap()
     .key;
     let _ = sse::BEARER.set(key);
-    let pg = engine.cluster().unwrap().pg_config();
-    let events = engine.events().clone();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
-        engine
-            .serve(listener, async {
-                let _ = stopped.await;
-            })
-            .await;
-        engine
-    });
-    Running {
-        url,
-        events,
-        stop,
-        server,
-        pg,
-        _dir: dir,
-    }
+    engine
 }
 
-impl Running {
-    /// Stops the engine (bounded: open event streams must not hold it up).
-    async fn shutdown(self) {
-        let _ = self.stop.send(());
-        let engine = tokio::time::timeout(Duration::from_secs(60), self.server)
-            .await
-            .expect("the server stops with event streams open")
-            .unwrap();
-        engine.stop().await.unwrap();
-    }
-
-    async fn client(&self) -> tokio_postgres::Client {
-        let (client, conn) = self.pg.connect(tokio_postgres::NoTls).await.unwrap();
-        tokio::spawn(conn);
-        client
-    }
-
-    fn endpoint(&self, path: &str) -> String {
-        format!("{}{}", self.url.as_str().trim_end_matches('/'), path)
-    }
-
-    async fn metrics(&self) -> Metrics {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .unwrap();
-        let response = http.get(self.endpoint("/metrics")).send().await.unwrap();
-        assert_eq!(response.status(), 200);
-        let content_type = response.headers()["content-type"].to_str().unwrap();
-        assert!(
-            content_type.starts_with("application/openmetrics-text"),
-            "{content_type}"
-        );
-        Metrics::parse(&response.text().await.unwrap())
-    }
+/// A scrape of the engine's `GET /metrics`.
+async fn metrics(engine: &LocalEngine) -> Metrics {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let response = http.get(engine.endpoint("/metrics")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let content_type = response.headers()["content-type"].to_str().unwrap();
+    assert!(
+        content_type.starts_with("application/openmetrics-text"),
+        "{content_type}"
+    );
+    Metrics::parse(&response.text().await.unwrap())
 }
 
 /// A call that speaks once, hears the agent's reply and hangs up.
@@ -212,7 +139,7 @@ fn shape(events: &[Item]) -> Vec<(String, String)> {
 async fn a_dashboard_follows_a_call_live_and_resumes_after_its_last_event_id() {
     let peer = RealtimePeer::start(PeerConfig::default()).unwrap();
     let running = engine(&peer, &[("SWITCHBOARD_HTTP_SSE_KEEPALIVE_S", "1")]).await;
-    let before = running.metrics().await;
+    let before = metrics(&running).await;
     assert_eq!(before.get("switchboard_media_frames_in_total", &[]), 0.0);
 
     let mut live = SseClient::open(&running.url, EVENTS, &[]).await;
@@ -280,6 +207,7 @@ async fn a_dashboard_follows_a_call_live_and_resumes_after_its_last_event_id() {
     let stored: Vec<Value> = running
         .client()
         .await
+        .unwrap()
         .query(
             r#"SELECT id::text FROM messages WHERE conversation_id = $1::text::uuid ORDER BY "timestamp", id"#,
             &[&conversation_id.as_str().unwrap()],
@@ -372,7 +300,7 @@ async fn a_dashboard_follows_a_call_live_and_resumes_after_its_last_event_id() {
     // The metrics saw the call.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     let after = loop {
-        let scrape = running.metrics().await;
+        let scrape = metrics(&running).await;
         if scrape.get("switchboard_live_calls", &[]) == 0.0 {
             break scrape;
         }
@@ -443,11 +371,11 @@ async fn a_dashboard_follows_a_call_live_and_resumes_after_its_last_event_id() {
 
     // A voice webhook Twilio repeats publishes `call.created` once.
     let repeated = CallerConfig::new(running.url.clone(), TOKEN);
-    let published = running.events.last_id();
+    let published = running.events().last_id();
     let first = TwilioCaller::post_webhook(&repeated).await.unwrap();
     let again = TwilioCaller::post_webhook(&repeated).await.unwrap();
     assert_eq!(first.parameters, again.parameters, "the same call");
-    assert_eq!(running.events.last_id(), published + 1);
+    assert_eq!(running.events().last_id(), published + 1);
     let created = live.events_until(|e| e.kind() == "call.created").await;
     assert_eq!(created.len(), 1, "{created:#?}");
     assert_eq!(created[0].id(), Some(published + 1));
@@ -465,7 +393,7 @@ async fn a_dashboard_follows_a_call_live_and_resumes_after_its_last_event_id() {
     );
 
     // Shutting down ends the open streams (rather than waiting on them).
-    running.shutdown().await;
+    running.shutdown().await.unwrap();
     while let Some(item) = live.next_within(Duration::from_secs(10)).await {
         assert!(
             matches!(item, Item::Comment(_)),
@@ -482,14 +410,14 @@ async fn a_client_that_stops_reading_is_cut_off_and_never_slows_a_call() {
     // Asks for the stream and reads nothing, not even the response head.
     let mut slow = SseClient::send(&running.url, EVENTS, &[]).await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while running.events.subscribers() == 0 {
+    while running.events().subscribers() == 0 {
         assert!(tokio::time::Instant::now() < deadline, "never subscribed");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
     // A flood of events (far more than socket buffers hold) while a call goes on.
     const FLOOD: u64 = 20_000;
-    let bus = running.events.clone();
+    let bus = running.events().clone();
     let flood = tokio::spawn(async move {
         let padding = "x".repeat(1000);
         for n in 0..FLOOD {
@@ -509,7 +437,7 @@ async fn a_client_that_stops_reading_is_cut_off_and_never_slows_a_call() {
     flood.await.unwrap();
     assert_normal_call(&report);
     // Its messages were all stored, in order.
-    let client = running.client().await;
+    let client = running.client().await.unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     let stored = loop {
         let rows = client
@@ -533,7 +461,7 @@ async fn a_client_that_stops_reading_is_cut_off_and_never_slows_a_call() {
         kinds,
         ["system", "system", "transcript", "transcript", "system"]
     );
-    let published = running.events.last_id();
+    let published = running.events().last_id();
     assert!(published > FLOOD, "the call's events were published too");
 
     // Now it reads: what its buffers held, in order with no gap, then the cut-off, then the end.
@@ -563,7 +491,7 @@ async fn a_client_that_stops_reading_is_cut_off_and_never_slows_a_call() {
     assert_eq!(cut_off.data()["reason"], "slow_client");
     assert!(cut_off.data()["missed"].as_u64().unwrap() > 0);
 
-    let metrics = running.metrics().await;
+    let metrics = metrics(&running).await;
     assert_eq!(
         metrics.get("switchboard_sse_clients_cut_off_total", &[]),
         1.0
@@ -572,6 +500,6 @@ async fn a_client_that_stops_reading_is_cut_off_and_never_slows_a_call() {
         metrics.get("switchboard_media_frames_in_total", &[]),
         report.media_frames_sent as f64
     );
-    running.shutdown().await;
+    running.shutdown().await.unwrap();
     peer.shutdown().await;
 }

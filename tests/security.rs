@@ -27,31 +27,6 @@ async fn start(extra: &[(&str, &str)]) -> Api {
     Api::start_with(&env).await
 }
 
-/// The engine's store, reached through its database (the harness keeps the engine).
-async fn store_of(api: &Api) -> Store {
-    let port: String = api.pg.query_one("SHOW port", &[]).await.unwrap().get(0);
-    let socket_dir: String = api
-        .pg
-        .query_one("SHOW unix_socket_directories", &[])
-        .await
-        .unwrap()
-        .get(0);
-    let user: String = api
-        .pg
-        .query_one("SELECT current_user", &[])
-        .await
-        .unwrap()
-        .get(0);
-    let mut pg = tokio_postgres::Config::new();
-    pg.host_path(socket_dir.split(',').next().unwrap().trim())
-        .port(port.parse().unwrap())
-        .user(&user)
-        .dbname("switchboard");
-    Store::connect(pg, 2, Duration::from_secs(10))
-        .await
-        .unwrap()
-}
-
 async fn request(
     api: &Api,
     method: &str,
@@ -100,7 +75,7 @@ fn concrete(
 #[tokio::test]
 async fn every_route_answers_each_role_as_the_table_says() {
     let api = start(&[]).await;
-    let store = store_of(&api).await;
+    let store = api.store().clone();
     let (s, alice, message) =
         harness::seed_with_message(&api.pg, DEFAULT_ORG, 1, ("Alice", "+14155550001"), "hello")
             .await;
@@ -165,7 +140,7 @@ async fn every_route_answers_each_role_as_the_table_says() {
 #[tokio::test]
 async fn another_organizations_ids_answer_404_on_every_route() {
     let api = start(&[]).await;
-    let store = store_of(&api).await;
+    let store = api.store().clone();
     // Organization B's call (with a message, a recording row and a customer), user and key.
     let org_b = organization(&api.pg, "org-b").await;
     let (b, bob, b_message) =
@@ -286,7 +261,7 @@ async fn another_organizations_ids_answer_404_on_every_route() {
 #[tokio::test]
 async fn tokens_expire_rotate_and_are_revoked() {
     let api = start(&[]).await;
-    let store = store_of(&api).await;
+    let store = api.store().clone();
     let admin = key(&store, DEFAULT_ORG, Role::Admin).await;
     let password = "a long enough password";
     let (status, created) = request(
@@ -523,7 +498,7 @@ async fn failed_logins_lock_out_and_rate_limits_answer_429_then_recover() {
         ("SWITCHBOARD_AUTH_RATE_LIMIT_BURST", "5"),
     ])
     .await;
-    let store = store_of(&api).await;
+    let store = api.store().clone();
     let phc = switchboard::auth::password::hash("the right password").unwrap();
     store
         .create_user(DEFAULT_ORG, "max@example.com", "Max", Role::Agent, &phc)
@@ -604,7 +579,7 @@ async fn failed_logins_lock_out_and_rate_limits_answer_429_then_recover() {
 #[tokio::test]
 async fn webhooks_are_checked_with_the_token_of_the_account_they_name() {
     let api = start(&[("SWITCHBOARD_TWILIO_AUTH_TOKEN", "global-token")]).await;
-    let store = store_of(&api).await;
+    let store = api.store().clone();
     let org_b = organization(&api.pg, "org-b").await;
     let (sid_a, token_a) = ("AC".to_owned() + &"a".repeat(32), "token-of-a");
     let (sid_b, token_b) = ("AC".to_owned() + &"b".repeat(32), "token-of-b");
@@ -651,7 +626,7 @@ async fn webhooks_are_checked_with_the_token_of_the_account_they_name() {
             .any(|w| w == token_b.as_bytes())
     );
 
-    let url = "http://127.0.0.1:8080/twilio/voice"; // the configured public URL signs
+    let url = &format!("{}/twilio/voice", api.base); // the engine's public URL signs
     let webhook = |sid: String, account: String, token: &'static str| {
         let api = &api;
         async move {

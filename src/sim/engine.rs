@@ -8,8 +8,11 @@ use std::time::Duration;
 use anyhow::Context;
 use url::Url;
 
+use switchboard_actors::call::CallRegistryHandle;
+
 use crate::app::Engine;
 use crate::config::Config;
+use crate::events::EventBus;
 use crate::store::Store;
 
 /// A running engine and what reaches it.
@@ -17,6 +20,10 @@ pub struct LocalEngine {
     /// `http://127.0.0.1:PORT/`.
     pub url: Url,
     store: Store,
+    calls: CallRegistryHandle,
+    events: EventBus,
+    /// How to reach the engine's own database (tests read what it wrote).
+    pg: tokio_postgres::Config,
     stop: tokio::sync::oneshot::Sender<()>,
     server: tokio::task::JoinHandle<Engine>,
     // Dropped last: the engine's database lives in it.
@@ -31,6 +38,18 @@ impl LocalEngine {
         twilio_token: &str,
         extra: &[(&str, &str)],
     ) -> anyhow::Result<LocalEngine> {
+        let mut settings = vec![
+            ("SWITCHBOARD_AI_REALTIME_URL", realtime_url),
+            ("SWITCHBOARD_AI_API_KEY", "sk-test"),
+            ("SWITCHBOARD_TWILIO_AUTH_TOKEN", twilio_token),
+        ];
+        settings.extend_from_slice(extra);
+        Self::with_settings(&settings).await
+    }
+
+    /// Starts an engine with only the listen address, data dir and public URL set, then
+    /// `settings` (further `SWITCHBOARD_*` settings; later ones win).
+    pub async fn with_settings(settings: &[(&str, &str)]) -> anyhow::Result<LocalEngine> {
         let dir = tempfile::tempdir()?;
         let mut env: HashMap<String, String> = HashMap::from([
             (
@@ -45,20 +64,17 @@ impl LocalEngine {
         let listener = Engine::bind(&Config::from_sources(None, &env)?).await?;
         let url = Url::parse(&format!("http://{}", listener.local_addr()?))?;
         env.insert("SWITCHBOARD_HTTP_PUBLIC_URL".into(), url.to_string());
-        env.insert(
-            "SWITCHBOARD_AI_REALTIME_URL".into(),
-            realtime_url.to_owned(),
-        );
-        env.insert("SWITCHBOARD_AI_API_KEY".into(), "sk-test".into());
-        env.insert(
-            "SWITCHBOARD_TWILIO_AUTH_TOKEN".into(),
-            twilio_token.to_owned(),
-        );
-        for (key, value) in extra {
+        for (key, value) in settings {
             env.insert((*key).to_owned(), (*value).to_owned());
         }
         let engine = Engine::start(Config::from_sources(None, &env)?).await?;
         let store = engine.store().clone();
+        let calls = engine.calls().clone();
+        let events = engine.events().clone();
+        let pg = engine
+            .cluster()
+            .context("a local engine runs its own managed database")?
+            .pg_config();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(async move {
             engine
@@ -71,6 +87,9 @@ impl LocalEngine {
         Ok(LocalEngine {
             url,
             store,
+            calls,
+            events,
+            pg,
             stop,
             server,
             _dir: dir,
@@ -80,6 +99,23 @@ impl LocalEngine {
     /// The engine's store (to make organizations and keys).
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// The engine's live calls.
+    pub fn calls(&self) -> &CallRegistryHandle {
+        &self.calls
+    }
+
+    /// The engine's live event bus.
+    pub fn events(&self) -> &EventBus {
+        &self.events
+    }
+
+    /// A fresh connection to the engine's database.
+    pub async fn client(&self) -> anyhow::Result<tokio_postgres::Client> {
+        let (client, conn) = self.pg.connect(tokio_postgres::NoTls).await?;
+        tokio::spawn(conn);
+        Ok(client)
     }
 
     /// `path` on the engine, e.g. `/api/v1/calls/live`.

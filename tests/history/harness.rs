@@ -2,12 +2,9 @@
 //! and a seeder that writes calls with exactly known fields and messages.
 #![allow(dead_code)] // shared by several test binaries, each using a part
 
-use std::collections::HashMap;
-
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
-use switchboard::app::Engine;
-use switchboard::config::Config;
+use switchboard::sim::engine::LocalEngine;
 use switchboard_actors::persistence::DEFAULT_ORG;
 use uuid::Uuid;
 
@@ -17,9 +14,7 @@ pub struct Api {
     pub http: reqwest::Client,
     pub token: String,
     pub pg: tokio_postgres::Client,
-    stop: tokio::sync::oneshot::Sender<()>,
-    server: tokio::task::JoinHandle<Engine>,
-    _dir: tempfile::TempDir,
+    engine: LocalEngine,
 }
 
 impl Api {
@@ -28,24 +23,8 @@ impl Api {
     }
 
     pub async fn start_with(extra: &[(&str, &str)]) -> Api {
-        let dir = tempfile::tempdir().unwrap();
-        let mut env: HashMap<String, String> = [
-            ("SWITCHBOARD_HTTP_LISTEN", "127.0.0.1:0".to_owned()),
-            (
-                "SWITCHBOARD_STORAGE_DATA_DIR",
-                dir.path().display().to_string(),
-            ),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect();
-        for (k, v) in extra {
-            env.insert((*k).to_owned(), (*v).to_owned());
-        }
-        let config = Config::from_sources(None, &env).unwrap();
-        let listener = Engine::bind(&config).await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let engine = Engine::start(config).await.unwrap();
+        let engine = LocalEngine::with_settings(extra).await.unwrap();
+        let base = engine.endpoint("");
         let token = switchboard::http::api::admin::issue_api_key(
             engine.store(),
             DEFAULT_ORG,
@@ -64,38 +43,23 @@ impl Api {
             .default_headers(headers)
             .build()
             .unwrap();
-        let (pg, conn) = engine
-            .cluster()
-            .unwrap()
-            .pg_config()
-            .connect(tokio_postgres::NoTls)
-            .await
-            .unwrap();
-        tokio::spawn(conn);
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(async move {
-            engine
-                .serve(listener, async {
-                    let _ = stopped.await;
-                })
-                .await;
-            engine
-        });
+        let pg = engine.client().await.unwrap();
         Api {
             base,
             http,
             token,
             pg,
-            stop,
-            server,
-            _dir: dir,
+            engine,
         }
     }
 
     pub async fn stop(self) {
-        let _ = self.stop.send(());
-        let engine = self.server.await.unwrap();
-        engine.stop().await.unwrap();
+        self.engine.shutdown().await.unwrap();
+    }
+
+    /// The engine's store.
+    pub fn store(&self) -> &switchboard::store::Store {
+        self.engine.store()
     }
 
     /// GET `path`; the status and the body as JSON (or as a JSON string when it is not JSON).
