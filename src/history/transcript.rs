@@ -7,8 +7,6 @@ use switchboard_actors::domain::SenderType;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::Message;
-
 /// The transcript of a call.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Transcript {
@@ -35,25 +33,35 @@ pub struct TranscriptSegment {
     pub timestamp: DateTime<Utc>,
 }
 
+/// A transcript message as the store reads it for a transcript: only the fields a segment shows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TranscriptLine {
+    pub message_id: Uuid,
+    pub timestamp: DateTime<Utc>,
+    pub text: String,
+    pub sender_type: SenderType,
+    pub sender_name: Option<String>,
+    /// The metadata's `audio_start_time`, `audio_end_time` and `confidence_score`, when numbers.
+    pub audio_start: Option<f64>,
+    pub audio_end: Option<f64>,
+    pub confidence: Option<f64>,
+}
+
 impl TranscriptSegment {
-    /// A transcript message as a segment of the call that started at `call_started`.
-    pub fn from_message(message: &Message, call_started: DateTime<Utc>) -> Self {
-        let number = |key: &str| message.metadata.get(key).and_then(|v| v.as_f64());
-        let since_start =
-            (message.timestamp - call_started).num_milliseconds().max(0) as f64 / 1000.0;
+    /// A transcript line as a segment of the call that started at `call_started`.
+    pub fn from_line(line: TranscriptLine, call_started: DateTime<Utc>) -> Self {
+        let since_start = (line.timestamp - call_started).num_milliseconds().max(0) as f64 / 1000.0;
         TranscriptSegment {
-            message_id: message.id,
-            speaker: message
-                .sender
-                .name
-                .clone()
-                .unwrap_or_else(|| speaker_label(message.sender.sender_type).to_owned()),
-            sender_type: message.sender.sender_type,
-            text: message.content.clone(),
-            start: number("audio_start_time").unwrap_or(since_start),
-            end: number("audio_end_time"),
-            confidence: number("confidence_score"),
-            timestamp: message.timestamp,
+            message_id: line.message_id,
+            speaker: line
+                .sender_name
+                .unwrap_or_else(|| speaker_label(line.sender_type).to_owned()),
+            sender_type: line.sender_type,
+            text: line.text,
+            start: line.audio_start.unwrap_or(since_start),
+            end: line.audio_end,
+            confidence: line.confidence,
+            timestamp: line.timestamp,
         }
     }
 }
@@ -93,55 +101,45 @@ pub fn render_text(segments: &[TranscriptSegment]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::history::Sender;
-    use serde_json::json;
-    use switchboard_actors::domain::{MessageDirection, MessageType};
 
-    fn message(
+    fn line(
         sender: SenderType,
         name: Option<&str>,
-        content: &str,
+        text: &str,
         at_s: i64,
-        metadata: serde_json::Value,
-    ) -> Message {
+        audio: (Option<f64>, Option<f64>, Option<f64>),
+    ) -> TranscriptLine {
         let started = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
-        Message {
-            id: Uuid::now_v7(),
-            conversation_id: Uuid::nil(),
-            message_type: MessageType::Transcript,
-            direction: MessageDirection::Inbound,
-            sender: Sender {
-                sender_type: sender,
-                identifier: "x".into(),
-                name: name.map(Into::into),
-                phone_number: None,
-            },
-            content: content.into(),
+        TranscriptLine {
+            message_id: Uuid::now_v7(),
             timestamp: started + chrono::Duration::seconds(at_s),
-            metadata,
-            created_at: started,
-            updated_at: started,
+            text: text.into(),
+            sender_type: sender,
+            sender_name: name.map(Into::into),
+            audio_start: audio.0,
+            audio_end: audio.1,
+            confidence: audio.2,
         }
     }
 
     #[test]
     fn segments_prefer_audio_timing_and_fall_back_to_message_time() {
         let started = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
-        let timed = message(
+        let timed = line(
             SenderType::Customer,
             None,
             "hello",
             9,
-            json!({"audio_start_time": 3.5, "audio_end_time": 5.25, "confidence_score": 0.9}),
+            (Some(3.5), Some(5.25), Some(0.9)),
         );
-        let segment = TranscriptSegment::from_message(&timed, started);
+        let segment = TranscriptSegment::from_line(timed, started);
         assert_eq!(
             (segment.start, segment.end, segment.confidence),
             (3.5, Some(5.25), Some(0.9))
         );
         assert_eq!(segment.speaker, "Customer");
-        let untimed = message(SenderType::Ai, Some("Marin"), "hi", 75, json!({}));
-        let segment = TranscriptSegment::from_message(&untimed, started);
+        let untimed = line(SenderType::Ai, Some("Marin"), "hi", 75, (None, None, None));
+        let segment = TranscriptSegment::from_line(untimed, started);
         assert_eq!(
             (segment.start, segment.end, segment.confidence),
             (75.0, None, None)
@@ -153,30 +151,24 @@ mod tests {
     fn text_lines_are_minutes_and_seconds_then_speaker() {
         let started = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
         let segments: Vec<_> = [
-            message(
+            line(
                 SenderType::Customer,
                 None,
                 "I need to move\nmy appointment",
                 0,
-                json!({"audio_start_time": 3.9}),
+                (Some(3.9), None, None),
             ),
-            message(
-                SenderType::Ai,
-                None,
-                "Sure.",
-                0,
-                json!({"audio_start_time": 65.2}),
-            ),
-            message(
+            line(SenderType::Ai, None, "Sure.", 0, (Some(65.2), None, None)),
+            line(
                 SenderType::Customer,
                 None,
                 "Thanks",
                 0,
-                json!({"audio_start_time": 3725.0}),
+                (Some(3725.0), None, None),
             ),
         ]
-        .iter()
-        .map(|m| TranscriptSegment::from_message(m, started))
+        .into_iter()
+        .map(|l| TranscriptSegment::from_line(l, started))
         .collect();
         assert_eq!(
             render_text(&segments),

@@ -15,6 +15,7 @@ use super::rows::{
 };
 use super::{Store, StoreError};
 use crate::history::analytics::MessageFacts;
+use crate::history::transcript::TranscriptLine;
 use crate::history::{
     CallDetail, CallFilter, CallKey, CallSummary, Cursor, Message, MessageEdit, MessageFilter,
     Page, PageRequest, PageStart, Recording, TOTAL_CAP,
@@ -204,13 +205,6 @@ const EDIT_MESSAGE: &str = concat!(
     message_columns!()
 );
 
-const TRANSCRIPT: &str = concat!(
-    "SELECT ",
-    message_columns!(),
-    " FROM messages m WHERE m.conversation_id = $1 AND m.message_type = 'transcript'
-      ORDER BY m.\"timestamp\", m.id LIMIT $2"
-);
-
 const LATEST_SUMMARY: &str = concat!(
     "SELECT ",
     message_columns!(),
@@ -230,6 +224,19 @@ macro_rules! metadata_number {
         )
     };
 }
+
+/// Only what a transcript shows: the sender and metadata numbers are read out of their JSONB in
+/// the database instead of decoding both documents for every line.
+const TRANSCRIPT: &str = concat!(
+    "SELECT m.id, m.\"timestamp\", m.content, m.sender->>'type', m.sender->>'name', ",
+    metadata_number!("audio_start_time"),
+    ", ",
+    metadata_number!("audio_end_time"),
+    ", ",
+    metadata_number!("confidence_score"),
+    " FROM messages m WHERE m.conversation_id = $1 AND m.message_type = 'transcript'
+      ORDER BY m.\"timestamp\", m.id LIMIT $2"
+);
 
 const MESSAGE_FACTS: &str = concat!(
     "SELECT m.message_type, m.sender->>'type', ",
@@ -537,16 +544,29 @@ impl Store {
             .await?)
     }
 
-    /// A conversation's transcript messages in order (at most [`TRANSCRIPT_MAX_SEGMENTS`]).
-    pub async fn transcript_messages(
+    /// A conversation's transcript lines in order (at most [`TRANSCRIPT_MAX_SEGMENTS`]).
+    pub async fn transcript_lines(
         &self,
         conversation_id: Uuid,
-    ) -> Result<Vec<Message>, StoreError> {
+    ) -> Result<Vec<TranscriptLine>, StoreError> {
         let client = self.pool.get().await?;
         let rows = client
             .query(TRANSCRIPT, &[&conversation_id, &TRANSCRIPT_MAX_SEGMENTS])
             .await?;
-        rows.iter().map(|r| rows::message(r, 0)).collect()
+        rows.iter()
+            .map(|r| {
+                Ok(TranscriptLine {
+                    message_id: r.try_get(0)?,
+                    timestamp: r.try_get(1)?,
+                    text: r.try_get(2)?,
+                    sender_type: rows::parse(r, 3)?,
+                    sender_name: r.try_get(4)?,
+                    audio_start: r.try_get(5)?,
+                    audio_end: r.try_get(6)?,
+                    confidence: r.try_get(7)?,
+                })
+            })
+            .collect()
     }
 
     /// The latest summary message of a conversation.

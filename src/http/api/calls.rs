@@ -107,13 +107,10 @@ pub async fn transcript(
 ) -> Result<Response, Rejection> {
     let q = params::query::<TranscriptQuery>(&raw)?;
     let call = resolve(&state, org, &id).await?;
-    let messages = state
-        .store
-        .transcript_messages(call.conversation_id)
-        .await?;
-    let segments: Vec<TranscriptSegment> = messages
-        .iter()
-        .map(|m| TranscriptSegment::from_message(m, call.started_at))
+    let lines = state.store.transcript_lines(call.conversation_id).await?;
+    let segments: Vec<TranscriptSegment> = lines
+        .into_iter()
+        .map(|line| TranscriptSegment::from_line(line, call.started_at))
         .collect();
     Ok(match q.format.unwrap_or_default() {
         TranscriptFormat::Text => warp::reply::with_header(
