@@ -25,6 +25,9 @@ use switchboard_actors::persistence::PersistenceHandle;
 
 use crate::http::media::MediaSettings;
 
+/// How long a stop waits for the live calls it ends to write their last rows and recordings.
+const CALLS_END_GRACE: Duration = Duration::from_secs(10);
+
 /// The engine could not start or stop.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -193,6 +196,17 @@ impl Engine {
     /// Drains the persistence actor (bounded by `persistence.shutdown_timeout_s`), closes the pool
     /// and stops the managed cluster.
     pub async fn stop(mut self) -> Result<(), EngineError> {
+        // Live calls end first, while the persistence path still runs: their `call_ended`,
+        // final status and recording are written, not cut off with the registry.
+        let live = self.calls.live_calls();
+        let left = self.calls.end_all(CALLS_END_GRACE).await;
+        if live > 0 {
+            tracing::info!(
+                calls = live,
+                still_running = left,
+                "live calls ended for shutdown"
+            );
+        }
         self.calls.stop();
         let report = self.persistence.shutdown().await;
         let stats = self.persistence.metrics().snapshot();

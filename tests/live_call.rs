@@ -266,6 +266,30 @@ async fn recording(client: &tokio_postgres::Client, call_sid: &str) -> (String, 
     }
 }
 
+/// Waits until the agent's first reply in the call is stored.
+async fn first_reply_stored(client: &tokio_postgres::Client, call_sid: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let replies: i64 = client
+            .query_one(
+                "SELECT count(*) FROM messages m JOIN calls c ON c.conversation_id = m.conversation_id
+                 WHERE c.call_sid = $1 AND m.sender->>'type' = 'ai'",
+                &[&call_sid],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if replies >= 1 {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the agent never replied"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// The system message `kind` of a call, with its metadata.
 async fn system_message(
     client: &tokio_postgres::Client,
@@ -703,26 +727,7 @@ async fn a_call_actor_that_panics_is_restarted_and_the_call_goes_on() {
     let placing = tokio::spawn(TwilioCaller::place(caller));
     // Once the first reply is stored, the call's actor panics (as a bug would make it).
     let client = running.client().await.unwrap();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let stored: i64 = client
-            .query_one(
-                "SELECT count(*) FROM messages m JOIN calls c ON c.conversation_id = m.conversation_id
-                 WHERE c.call_sid = $1 AND m.sender->>'type' = 'ai'",
-                &[&call_sid],
-            )
-            .await
-            .unwrap()
-            .get(0);
-        if stored == 1 {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "first reply never stored"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    first_reply_stored(&client, &call_sid).await;
     assert!(
         running.calls().inject_panic(&call_sid).await,
         "call found in the registry"
@@ -749,6 +754,87 @@ async fn a_call_actor_that_panics_is_restarted_and_the_call_goes_on() {
         "the new AI session got the conversation so far"
     );
     recording(&client, &call_sid).await;
+    running.shutdown().await.unwrap();
+    peer.shutdown().await;
+}
+
+/// An engine that stops ends its live calls itself: the caller is hung up with a normal close,
+/// and `call_ended` (reason `engine_shutdown`), the final status and the recording are all
+/// written before the registry and the persistence path stop. A call that arrives afterwards is
+/// refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_engine_shutdown_ends_live_calls_cleanly_and_refuses_new_ones() {
+    let peer = RealtimePeer::start(PeerConfig::default()).unwrap();
+    let running = engine(&peer, &[]).await;
+    let caller = CallerConfig::new(running.url.clone(), TOKEN)
+        .script([
+            Step::Speak { ms: 1200, hz: 1000 },
+            Step::Silence { ms: 600 },
+            Step::WaitForAgent { max_ms: 5000 },
+            Step::Silence { ms: 20_000 },
+            Step::HangUp,
+        ])
+        .pace(Pace::RealTime);
+    let call_sid = caller.call_sid.clone();
+    let placing = tokio::spawn(TwilioCaller::place(caller));
+    let client = running.client().await.unwrap();
+    // Once the agent's first reply is stored, the engine stops.
+    first_reply_stored(&client, &call_sid).await;
+
+    let still_running = running.calls().end_all(Duration::from_secs(10)).await;
+    assert_eq!(still_running, 0, "every call actor stopped");
+    // By then its rows and recording are written: no waiting for them here.
+    let ended = system_message(&client, &call_sid, "call_ended")
+        .await
+        .expect("call_ended written before the actors stopped");
+    assert_eq!(ended["reason"], "engine_shutdown");
+    let row = client
+        .query_one(
+            "SELECT c.status, c.ended_at IS NOT NULL, v.status, \
+             (SELECT count(*) FROM recordings r WHERE r.call_id = c.id) \
+             FROM calls c JOIN conversations v ON v.id = c.conversation_id WHERE c.call_sid = $1",
+            &[&call_sid],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "completed");
+    assert!(row.get::<_, bool>(1));
+    assert_eq!(row.get::<_, String>(2), "completed");
+    assert_eq!(row.get::<_, i64>(3), 1, "the recording row is stored");
+    let (path, _, _, duration_ms) = recording(&client, &call_sid).await;
+    let wav = hound::WavReader::open(&path).expect("a finished WAV");
+    let header_ms = i64::from(wav.duration()) * 1000 / i64::from(wav.spec().sample_rate);
+    assert!(
+        (header_ms - duration_ms).abs() <= 1,
+        "its header names the audio it holds: {header_ms} vs {duration_ms} ms"
+    );
+    assert!(duration_ms >= 1800, "{duration_ms} ms");
+
+    let report = tokio::time::timeout(Duration::from_secs(10), placing)
+        .await
+        .expect("the caller was hung up, not left to its 20 s of silence")
+        .unwrap()
+        .expect("call placed");
+    assert!(report.engine_hung_up, "the engine closed the stream");
+    assert_eq!(report.close_code, Some(1000), "a normal close");
+    assert!(report.agent_audio_ms > 0);
+
+    // A call arriving now gets its stream closed without a call actor.
+    let late = CallerConfig::new(running.url.clone(), TOKEN)
+        .script([Step::Speak { ms: 2000, hz: 1000 }, Step::HangUp])
+        .pace(Pace::RealTime);
+    let late_sid = late.call_sid.clone();
+    let report = tokio::time::timeout(Duration::from_secs(10), TwilioCaller::place(late))
+        .await
+        .expect("the late call was closed at once")
+        .expect("webhook answered");
+    assert!(report.engine_hung_up, "its stream was closed");
+    assert!(
+        system_message(&client, &late_sid, "call_started")
+            .await
+            .is_none()
+    );
+    assert_eq!(running.calls().live_calls(), 0);
     running.shutdown().await.unwrap();
     peer.shutdown().await;
 }

@@ -393,6 +393,7 @@ async fn start_call(
         if outcome.rejected_frames > 0 {
             REJECTED_FRAMES.fetch_add(outcome.rejected_frames, Ordering::Relaxed);
         }
+        let _ = outcome.stored.send(());
     });
     Some(actor)
 }

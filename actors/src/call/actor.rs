@@ -9,7 +9,7 @@
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -65,7 +65,13 @@ pub struct CallOutcome {
     pub counters: CallCounters,
     pub recording: Option<Result<RecordingInfo, String>>,
     pub rejected_frames: u64,
+    /// Sent (or dropped) once the outcome is stored: the actor stops only then (5 s at most),
+    /// so that "no live call actors" also means "every call's rows are written".
+    pub stored: oneshot::Sender<()>,
 }
+
+/// How long a call's actor waits for its outcome to be stored before it stops anyway.
+const OUTCOME_STORE_WAIT: Duration = Duration::from_secs(5);
 
 /// What survives a restart of the call's actor: the call's logic and its recording.
 pub struct CallShared {
@@ -131,6 +137,8 @@ pub enum CallMessage {
     Listen(RpcReplyPort<broadcast::Receiver<Arc<MonitorFrame>>>),
     /// 20 ms of a barging or speaking supervisor's audio, 8 kHz.
     SupervisorAudio(Box<[i16; FRAME_SAMPLES]>),
+    /// The engine is shutting down: hang up and end the call (see `CallCore::on_shutdown`).
+    Shutdown,
     /// Chaos hook for tests: the actor panics, as a bug in it would.
     #[doc(hidden)]
     InjectPanic,
@@ -324,6 +332,7 @@ impl Actor for CallActor {
                     state.supervisor_audio.push_back(*frame);
                 }
             }
+            CallMessage::Shutdown => state.shared.core().on_shutdown(now),
             CallMessage::InjectPanic => panic!("call actor: injected panic"),
         }
         state.run_events(&myself);
@@ -817,11 +826,16 @@ impl CallState {
                         }
                         tracing::info!(%call_sid, ?counters, rejected_frames, "call ended");
                         if let Some(ended) = ended {
-                            let _ = ended.send(CallOutcome {
+                            let (stored, was_stored) = oneshot::channel();
+                            let outcome = CallOutcome {
                                 counters,
                                 recording,
                                 rejected_frames,
-                            });
+                                stored,
+                            };
+                            if ended.send(outcome).is_ok() {
+                                let _ = tokio::time::timeout(OUTCOME_STORE_WAIT, was_stored).await;
+                            }
                         }
                         me.stop(None);
                     });

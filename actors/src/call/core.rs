@@ -429,6 +429,19 @@ impl CallCore {
         self.end(now, reason);
     }
 
+    /// The engine is shutting down: hang up and end the call now (`call_ended` with reason
+    /// `engine_shutdown`), so that its end, status and recording are written while the
+    /// persistence path still runs. Nothing for a call that has already ended.
+    pub fn on_shutdown(&mut self, now: Instant) {
+        if self.phase == Phase::Ended {
+            return;
+        }
+        self.events.push_back(CallEvent::Hangup {
+            reason: "the engine is shutting down".to_owned(),
+        });
+        self.end(now, "engine_shutdown");
+    }
+
     // ---- AI side -----------------------------------------------------------------------------
 
     /// The AI socket is open: configure it, replay the conversation if this replaces a lost

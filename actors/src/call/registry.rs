@@ -26,6 +26,8 @@ pub enum RegistryMessage {
     Lookup(String, RpcReplyPort<Option<ActorRef<CallMessage>>>),
     /// The CallSids of the live calls.
     List(RpcReplyPort<Vec<String>>),
+    /// The engine is shutting down: start no more calls and end the live ones.
+    EndAll,
 }
 
 pub struct CallRegistry;
@@ -34,6 +36,8 @@ pub struct RegistryState {
     calls: HashMap<ActorId, (CallArgs, ActorRef<CallMessage>)>,
     by_sid: HashMap<String, ActorId>,
     counts: Arc<RegistryCounts>,
+    /// Set by `EndAll`: new calls are refused, failed call actors are not restarted.
+    closing: bool,
 }
 
 /// What the registry counts, readable without asking it.
@@ -59,6 +63,7 @@ impl Actor for CallRegistry {
             calls: HashMap::new(),
             by_sid: HashMap::new(),
             counts,
+            closing: false,
         })
     }
 
@@ -70,7 +75,11 @@ impl Actor for CallRegistry {
     ) -> Result<(), ActorProcessingErr> {
         match message {
             RegistryMessage::Start(args, reply) => {
-                let started = state.spawn(&myself, args).await.map_err(|e| e.to_string());
+                let started = if state.closing {
+                    Err("the engine is shutting down".to_owned())
+                } else {
+                    state.spawn(&myself, args).await.map_err(|e| e.to_string())
+                };
                 let _ = reply.send(started);
             }
             RegistryMessage::Lookup(call_sid, reply) => {
@@ -83,6 +92,13 @@ impl Actor for CallRegistry {
             }
             RegistryMessage::List(reply) => {
                 let _ = reply.send(state.by_sid.keys().cloned().collect());
+            }
+            RegistryMessage::EndAll => {
+                state.closing = true;
+                tracing::info!(calls = state.calls.len(), "ending the live calls");
+                for (_, actor) in state.calls.values() {
+                    let _ = actor.cast(CallMessage::Shutdown);
+                }
             }
         }
         Ok(())
@@ -99,7 +115,7 @@ impl Actor for CallRegistry {
                 let Some((args, _)) = state.forget(cell.get_id()) else {
                     return Ok(());
                 };
-                if args.twilio.is_closed() {
+                if args.twilio.is_closed() || state.closing {
                     tracing::error!(call_sid = %args.call_sid, %err, "call actor failed after its stream closed");
                     return Ok(());
                 }
@@ -205,6 +221,20 @@ impl CallRegistryHandle {
             Some(actor) => actor.cast(CallMessage::InjectPanic).is_ok(),
             None => false,
         }
+    }
+
+    /// Ends every live call (`call_ended` with reason `engine_shutdown`, recording finished,
+    /// rows flushed) and refuses new ones; waits until their actors have stopped, at most
+    /// `grace`. Answers how many were still running when it gave up.
+    pub async fn end_all(&self, grace: std::time::Duration) -> usize {
+        if self.actor.cast(RegistryMessage::EndAll).is_err() {
+            return self.live_calls();
+        }
+        let deadline = tokio::time::Instant::now() + grace;
+        while self.live_calls() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        self.live_calls()
     }
 
     pub fn stop(&self) {

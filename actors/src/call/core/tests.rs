@@ -456,6 +456,33 @@ fn stop_completes_the_call_and_later_frames_are_refused() {
 }
 
 #[test]
+fn an_engine_shutdown_hangs_up_and_ends_the_call_once() {
+    let t0 = Instant::now();
+    let mut core = live(t0);
+    core.on_shutdown(t0 + Duration::from_secs(30));
+    let events = drain(&mut core);
+    assert!(
+        matches!(&events[0], CallEvent::Hangup { reason } if reason.contains("shutting down")),
+        "{events:?}"
+    );
+    assert_eq!(system_kinds(&events), ["call_ended"]);
+    let ended = system_details(&events, "call_ended");
+    assert_eq!(
+        (ended["reason"].as_str(), ended["duration_ms"].as_u64()),
+        (Some("engine_shutdown"), Some(30_000))
+    );
+    assert!(events.iter().any(
+        |e| matches!(e, CallEvent::Persist(PersistItem::CallUpdate(u))
+        if u.status == Some(CallStatus::Completed) && u.duration_seconds == Some(30))
+    ));
+    assert_eq!(events.last(), Some(&CallEvent::Ended));
+    // The socket closing afterwards, or a second shutdown, changes nothing.
+    core.on_stop(t0 + Duration::from_secs(31), "stream closed");
+    core.on_shutdown(t0 + Duration::from_secs(31));
+    assert!(drain(&mut core).is_empty(), "ends once");
+}
+
+#[test]
 fn updates_carry_increasing_versions() {
     let t0 = Instant::now();
     let mut core = CallCore::new(config(t0));
