@@ -193,8 +193,9 @@ impl Engine {
         http::run(listener, state, shutdown).await;
     }
 
-    /// Drains the persistence actor (bounded by `persistence.shutdown_timeout_s`), closes the pool
-    /// and stops the managed cluster.
+    /// Ends the live calls (each writes its end and recording; bounded by 10 s), stops the call
+    /// registry, drains the persistence actor (bounded by `persistence.shutdown_timeout_s`),
+    /// closes the pool and stops the managed cluster.
     pub async fn stop(mut self) -> Result<(), EngineError> {
         // Live calls end first, while the persistence path still runs: their `call_ended`,
         // final status and recording are written, not cut off with the registry.

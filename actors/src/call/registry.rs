@@ -116,7 +116,7 @@ impl Actor for CallRegistry {
                     return Ok(());
                 };
                 if args.twilio.is_closed() || state.closing {
-                    tracing::error!(call_sid = %args.call_sid, %err, "call actor failed after its stream closed");
+                    tracing::error!(call_sid = %args.call_sid, %err, closing = state.closing, "call actor failed after its stream closed or during shutdown; not restarted");
                     return Ok(());
                 }
                 tracing::error!(call_sid = %args.call_sid, %err, "call actor failed; restarting it");
