@@ -11,7 +11,6 @@ use std::time::Duration;
 use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
-use ractor_cluster::RactorMessage;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
@@ -47,7 +46,7 @@ pub struct AiEndpoint {
 }
 
 /// Messages of an AI session.
-#[derive(Debug, RactorMessage)]
+#[derive(Debug)]
 pub enum AiSessionMessage {
     /// A text frame for the service.
     Send(String),

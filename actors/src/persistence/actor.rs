@@ -13,7 +13,6 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, SpawnErr, SupervisionEvent};
-use ractor_cluster::RactorMessage;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
@@ -90,7 +89,7 @@ impl Shared {
 }
 
 /// Messages of the persistence actor.
-#[derive(Debug, RactorMessage)]
+#[derive(Debug)]
 pub enum PersistMessage {
     /// Rows or a flush wait in the shared core.
     Wake,
@@ -219,7 +218,7 @@ fn pump<B: PersistenceBackend>(
 pub struct PersistenceSupervisor<B>(PhantomData<fn() -> B>);
 
 /// The supervisor takes no requests; stopping it is done through the handle.
-#[derive(Debug, RactorMessage)]
+#[derive(Debug)]
 pub enum PersistenceSupervisorMessage {}
 
 pub struct PersistenceSupervisorState<B> {
