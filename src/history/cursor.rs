@@ -9,6 +9,10 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+/// 0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999999Z, in microseconds since the epoch.
+const MIN_MICROS: i64 = -62_135_596_800_000_000;
+const MAX_MICROS: i64 = 253_402_300_799_999_999;
+
 /// The position after a row: its sort timestamp and id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cursor {
@@ -34,6 +38,10 @@ impl Cursor {
         let bytes = URL_SAFE_NO_PAD.decode(token).ok()?;
         let bytes: [u8; 24] = bytes.try_into().ok()?;
         let micros = i64::from_be_bytes(bytes[..8].try_into().ok()?);
+        // Years 1 to 9999: what the API issues and PostgreSQL's timestamptz holds.
+        if !(MIN_MICROS..=MAX_MICROS).contains(&micros) {
+            return None;
+        }
         let at = DateTime::from_timestamp_micros(micros)?;
         let id = Uuid::from_slice(&bytes[8..]).ok()?;
         Some(Cursor { at, id })
@@ -58,6 +66,21 @@ mod tests {
                 prop_assert_eq!(cursor.encode(), token);
             }
         }
+    }
+
+    #[test]
+    fn times_outside_years_1_to_9999_are_refused() {
+        let forged = |micros: i64| {
+            let mut bytes = micros.to_be_bytes().to_vec();
+            bytes.extend_from_slice(Uuid::nil().as_bytes());
+            URL_SAFE_NO_PAD.encode(bytes)
+        };
+        // Year −144,000, and one microsecond past either end.
+        assert_eq!(Cursor::decode(&forged(-4_606_000_000_000_000_000)), None);
+        assert_eq!(Cursor::decode(&forged(MIN_MICROS - 1)), None);
+        assert_eq!(Cursor::decode(&forged(MAX_MICROS + 1)), None);
+        assert!(Cursor::decode(&forged(MIN_MICROS)).is_some());
+        assert!(Cursor::decode(&forged(MAX_MICROS)).is_some());
     }
 
     #[test]

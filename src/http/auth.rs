@@ -356,6 +356,13 @@ pub async fn login(
     body: bytes::Bytes,
 ) -> Result<warp::reply::Response, Rejection> {
     let request: LoginRequest = json_body(&body)?;
+    if request.email.len() > super::api::admin::EMAIL_BYTES {
+        return Err(ApiError::BadRequest(format!(
+            "body field `email`: longer than {} bytes",
+            super::api::admin::EMAIL_BYTES
+        ))
+        .into());
+    }
     let email_key = format!("email:{}", request.email.trim().to_lowercase());
     let ip_key = format!(
         "ip:{}",

@@ -61,6 +61,14 @@ impl From<crate::store::StoreError> for ApiError {
                 "the database is unavailable or busy; retry shortly".to_owned(),
             );
         }
+        if err.is_bad_value() {
+            // Validation at the edge should have caught it; the cause is logged for that fix.
+            tracing::warn!(%err, "request refused: the database rejected a value");
+            return ApiError::BadRequest(
+                "a value is out of range or not storable text (e.g. it contains a NUL character)"
+                    .to_owned(),
+            );
+        }
         ApiError::Internal(err.to_string())
     }
 }

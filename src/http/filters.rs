@@ -3,6 +3,7 @@
 
 use std::convert::Infallible;
 
+use uuid::Uuid;
 use warp::{Filter, Reply};
 
 use super::metrics::HttpMetrics;
@@ -151,18 +152,21 @@ fn twilio_status(
         .and_then(twilio::status)
 }
 
-/// `GET /twilio/media` (websocket)
+/// `GET /twilio/media` and `GET /twilio/media/{org}` (websocket)
 fn twilio_media(
     state: AppState,
 ) -> impl Filter<Extract = (impl Reply,), Error = warp::Rejection> + Clone {
-    warp::path!("twilio" / "media")
+    let org = warp::path!("twilio" / "media")
+        .map(|| None)
+        .or(warp::path!("twilio" / "media" / Uuid).map(Some))
+        .unify();
+    org
         // hyper's upgrade handle, taken before `warp::ws()` (which only checks the handshake
         // headers here) removes it: the socket is built with our own read buffer (see `media`).
         .and(warp::ext::optional::<hyper::upgrade::OnUpgrade>())
         .and(warp::ws())
         .and(warp::header::<String>("sec-websocket-key"))
         .and(warp::header::optional::<String>("x-twilio-signature"))
-        .and(warp::query::raw().or(warp::any().map(String::new)).unify())
         .and(with_state(state))
         .and_then(super::media::upgrade)
 }

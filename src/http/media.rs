@@ -19,8 +19,8 @@ use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use ractor::ActorRef;
 use switchboard_actors::call::{
-    AiEndpoint, CallArgs, CallConfig, CallDeps, CallMessage, CallRegistryHandle, CallShared,
-    ReconnectPolicy, TwilioOut,
+    AiEndpoint, CallArgs, CallConfig, CallDeps, CallError, CallMessage, CallRegistryHandle,
+    CallShared, ReconnectPolicy, TwilioOut,
 };
 use switchboard_actors::domain::AudioFormat;
 use switchboard_actors::persistence::DEFAULT_ORG;
@@ -63,24 +63,22 @@ impl std::fmt::Debug for MediaSettings {
 /// Frames refused on media sockets since start (malformed, unknown, out of place, oversized).
 pub static REJECTED_FRAMES: AtomicU64 = AtomicU64::new(0);
 
-/// The upgrade: signature first, then the session. The TwiML of a call of an organization with
-/// its own Twilio account names the organization in the socket's URL (`?org=`); the signature is
-/// then checked with that organization's token, and only its calls may start on the socket.
+/// The upgrade: signature first, then the session. The TwiML of a call of an account that an
+/// organization claims names the organization in the socket's path (`/twilio/media/{org}`: Twilio
+/// drops query strings from `<Stream url>`); the signature is then checked with that organization's
+/// token, and only its calls may start on the socket. Without an organization in the path the
+/// socket is the default organization's, signed with the configured token: the same rule as the
+/// webhooks ([`super::twilio::account_token`]).
 pub async fn upgrade(
+    org: Option<Uuid>,
     on_upgrade: Option<OnUpgrade>,
     // Only the handshake's checks (method, headers): the socket is built by `accept`.
     _ws: Ws,
     key: String,
     signature_header: Option<String>,
-    raw_query: String,
     state: AppState,
 ) -> Result<impl Reply, Rejection> {
-    let org_id = match url::form_urlencoded::parse(raw_query.as_bytes()).find(|(k, _)| k == "org") {
-        Some((_, v)) => v.parse::<Uuid>().map_err(|_| {
-            ApiError::BadRequest(format!("media socket: org `{v}` is not an organization id"))
-        })?,
-        None => DEFAULT_ORG,
-    };
+    let org_id = org.unwrap_or(DEFAULT_ORG);
     // One read of the organization's credentials serves the signature check and the calls'
     // AI sessions (a socket only starts calls of its organization).
     let credentials = state.store.credentials(org_id).await?;
@@ -96,8 +94,13 @@ pub async fn upgrade(
         .transpose()
         .map_err(ApiError::from)?;
     if state.twilio.validate_signatures {
-        let token = super::twilio::opened_token(&state, org_id, credentials.twilio_auth_token)?;
-        let url = super::twilio::media_url(&state, org_id);
+        let token = match org {
+            Some(org_id) => {
+                super::twilio::opened_token(&state, org_id, credentials.twilio_auth_token)?
+            }
+            None => state.twilio.auth_token.clone(),
+        };
+        let url = super::twilio::media_url(&state, org);
         let valid = signature_header
             .as_deref()
             .is_some_and(|sig| signature::is_valid(token.expose(), &url, &[], sig));
@@ -290,7 +293,7 @@ async fn session(
                     None => {
                         reject(
                             Some(&start.call_sid),
-                            "start for an unknown call: closing the stream",
+                            "start refused (not our call, ended, or already streaming): closing the stream",
                         );
                         let _ = tx.send(TwilioOut::Close);
                         closing = true;
@@ -324,7 +327,8 @@ async fn session(
     let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
 }
 
-/// Finds the call `start` names and spawns its actor; `None` when it is not ours.
+/// Finds the call `start` names and spawns its actor; `None` when it is not ours, has ended, or
+/// already streams on another socket.
 async fn start_call(
     state: &AppState,
     media: &MediaSettings,
@@ -333,6 +337,10 @@ async fn start_call(
     start: &twilio::Start,
     tx: mpsc::UnboundedSender<TwilioOut>,
 ) -> Option<ActorRef<CallMessage>> {
+    if !twilio::is_call_sid(&start.call_sid) || !twilio::is_sid("MZ", &start.stream_sid) {
+        tracing::warn!("start whose callSid or streamSid is not a Twilio SID");
+        return None;
+    }
     let call_id: Uuid = start.custom_parameters.get("call_id")?.parse().ok()?;
     let call = match state.store.stream_call(call_id).await {
         Ok(Some(call)) if call.call_sid == start.call_sid && call.org_id == org_id => call,
@@ -342,6 +350,10 @@ async fn start_call(
             return None;
         }
     };
+    if call.ended {
+        tracing::warn!(call_sid = %call.call_sid, "stream for a call that has ended refused");
+        return None;
+    }
     let now = Instant::now();
     let wall = chrono::Utc::now();
     let config = CallConfig {
@@ -373,6 +385,12 @@ async fn start_call(
     };
     let actor = match media.registry.start_call(args).await {
         Ok(actor) => actor,
+        Err(err @ CallError::AlreadyStreaming(_)) => {
+            // A second socket for a live call (a replay, or someone holding a signed URL): the
+            // call stays with its first stream.
+            tracing::warn!(%err, call_sid = %call.call_sid, "second stream for a live call refused");
+            return None;
+        }
         Err(err) => {
             tracing::error!(%err, call_sid = %call.call_sid, "cannot start the call actor");
             return None;

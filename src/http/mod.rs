@@ -7,6 +7,7 @@ pub mod auth;
 pub mod error;
 pub mod filters;
 pub mod handlers;
+pub mod input;
 pub mod media;
 pub mod metrics;
 pub mod models;

@@ -59,10 +59,15 @@ impl Webhook {
     /// The organization the webhook belongs to (by its `AccountSid`), once its signature is
     /// checked with that organization's auth token (or the configured one, for accounts no
     /// organization claims and organizations without a token of their own); 403 otherwise.
-    async fn verify(&self, state: &AppState) -> Result<Uuid, ApiError> {
-        let (org_id, token) = account_token(state, self.get("AccountSid")).await?;
+    async fn verify(&self, state: &AppState) -> Result<TwilioAccount, ApiError> {
+        // Twilio's parameters are short printable text: NUL or kilobytes of it are not Twilio.
+        for (key, value) in &self.form {
+            super::input::text(key, key, super::input::WEBHOOK_VALUE)?;
+            super::input::text(key, value, super::input::WEBHOOK_VALUE)?;
+        }
+        let account = account_token(state, self.get("AccountSid")).await?;
         if !state.twilio.validate_signatures {
-            return Ok(org_id);
+            return Ok(account);
         }
         let Some(given) = self.signature.as_deref() else {
             tracing::warn!(path = %self.path, "Twilio webhook without X-Twilio-Signature refused");
@@ -74,8 +79,8 @@ impl Webhook {
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
         let url = self.signed_url(state);
-        if signature::is_valid(token.expose(), &url, &params, given) {
-            Ok(org_id)
+        if signature::is_valid(account.token.expose(), &url, &params, given) {
+            Ok(account)
         } else {
             tracing::warn!(path = %self.path, "Twilio webhook with a wrong signature refused");
             Err(ApiError::Forbidden(
@@ -85,19 +90,43 @@ impl Webhook {
     }
 }
 
-/// The organization of a Twilio account and the token its requests are signed with: the
-/// organization's own (sealed at rest), else the configured one; unclaimed accounts belong to the
-/// default organization.
+/// Whose a Twilio account is, and the token its requests (webhooks and media sockets alike) are
+/// signed with.
+#[derive(Debug)]
+pub struct TwilioAccount {
+    pub org_id: Uuid,
+    /// An organization claims the account (and its media socket names the organization).
+    pub claimed: bool,
+    pub token: Secret,
+}
+
+/// The one rule of Twilio signing tokens: an account an organization claims signs with that
+/// organization's token (its own, sealed at rest, else the configured one); an account no
+/// organization claims belongs to the default organization and signs with the configured token.
+/// An `AccountSid` that is not a Twilio account SID is a 400 (before any lookup).
 pub async fn account_token(
     state: &AppState,
     account_sid: Option<&str>,
-) -> Result<(Uuid, Secret), ApiError> {
-    if let Some(sid) = account_sid.filter(|s| !s.is_empty())
-        && let Some((org_id, sealed)) = state.store.org_for_twilio_account(sid).await?
-    {
-        return Ok((org_id, opened_token(state, org_id, sealed)?));
+) -> Result<TwilioAccount, ApiError> {
+    if let Some(sid) = account_sid.filter(|s| !s.is_empty()) {
+        if !switchboard_actors::twilio::is_account_sid(sid) {
+            return Err(ApiError::BadRequest(
+                "AccountSid is not a Twilio account SID (AC + 32 hex digits)".into(),
+            ));
+        }
+        if let Some((org_id, sealed)) = state.store.org_for_twilio_account(sid).await? {
+            return Ok(TwilioAccount {
+                org_id,
+                claimed: true,
+                token: opened_token(state, org_id, sealed)?,
+            });
+        }
     }
-    Ok((DEFAULT_ORG, state.twilio.auth_token.clone()))
+    Ok(TwilioAccount {
+        org_id: DEFAULT_ORG,
+        claimed: false,
+        token: state.twilio.auth_token.clone(),
+    })
 }
 
 /// An organization's sealed token, opened; the configured one when it has none.
@@ -116,21 +145,34 @@ pub fn opened_token(
     })
 }
 
-/// The media socket's URL for calls of `org_id` (the organization rides in the query, which
-/// Twilio signs with the organization's token).
-pub fn media_url(state: &AppState, org_id: Uuid) -> String {
+/// The media socket's URL: `/twilio/media` for the default organization's unclaimed accounts,
+/// `/twilio/media/{org}` for an organization's own account. The organization rides in the path,
+/// which Twilio keeps and signs (it drops a query string, error 31922).
+pub fn media_url(state: &AppState, org: Option<Uuid>) -> String {
     let url = signature::websocket_url(&state.twilio.public_url, MEDIA_PATH);
-    if org_id == DEFAULT_ORG {
-        url
+    match org {
+        Some(org_id) => format!("{url}/{org_id}"),
+        None => url,
+    }
+}
+
+/// A form parameter that must be a call SID (`CA` + 32 hex digits), checked before any use.
+fn call_sid(hook: &Webhook) -> Result<&str, ApiError> {
+    let sid = hook.required("CallSid")?;
+    if switchboard_actors::twilio::is_call_sid(sid) {
+        Ok(sid)
     } else {
-        format!("{url}?org={org_id}")
+        Err(ApiError::BadRequest(
+            "CallSid is not a Twilio call SID (CA + 32 hex digits)".into(),
+        ))
     }
 }
 
 /// `POST /twilio/voice`: create (or, for a repeated webhook, find) the call and answer TwiML.
 pub async fn voice(state: AppState, hook: Webhook) -> Result<impl Reply, Rejection> {
-    let org_id = hook.verify(&state).await?;
-    let call_sid = hook.required("CallSid")?.to_owned();
+    let account = hook.verify(&state).await?;
+    let org_id = account.org_id;
+    let call_sid = call_sid(&hook)?.to_owned();
     let status = match hook.get("CallStatus") {
         None | Some("") => CallStatus::Ringing,
         Some(s) => s
@@ -186,7 +228,7 @@ pub async fn voice(state: AppState, hook: Webhook) -> Result<impl Reply, Rejecti
             .call(Some(ids.call_id)),
         );
     }
-    let stream_url = media_url(&state, org_id);
+    let stream_url = media_url(&state, account.claimed.then_some(org_id));
     let twiml = format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Connect><Stream url=\"{}\">\
          <Parameter name=\"call_id\" value=\"{}\"/></Stream></Connect></Response>",
@@ -198,8 +240,8 @@ pub async fn voice(state: AppState, hook: Webhook) -> Result<impl Reply, Rejecti
 
 /// `POST /twilio/status`: apply a status callback (older and repeated ones change nothing).
 pub async fn status(state: AppState, hook: Webhook) -> Result<impl Reply, Rejection> {
-    let org_id = hook.verify(&state).await?;
-    let call_sid = hook.required("CallSid")?;
+    let org_id = hook.verify(&state).await?.org_id;
+    let call_sid = call_sid(&hook)?;
     let status: CallStatus = hook.required("CallStatus")?.parse().map_err(
         |e: switchboard_actors::domain::UnknownValue| {
             ApiError::BadRequest(format!("CallStatus: {e}"))
@@ -209,8 +251,15 @@ pub async fn status(state: AppState, hook: Webhook) -> Result<impl Reply, Reject
         hook.get(key)
             .filter(|v| !v.is_empty())
             .map(|v| {
-                v.parse::<i32>()
-                    .map_err(|_| ApiError::BadRequest(format!("{key} `{v}` is not a whole number")))
+                v.parse::<u32>()
+                    .ok()
+                    .and_then(|n| i32::try_from(n).ok())
+                    .ok_or_else(|| {
+                        ApiError::BadRequest(format!(
+                            "{key} is not a whole number from 0 to {}",
+                            i32::MAX
+                        ))
+                    })
             })
             .transpose()
     };

@@ -1,6 +1,7 @@
-//! A whole engine on `127.0.0.1:0` for end-to-end tests and benches: its own managed PostgreSQL
-//! in a temp dir, the given realtime peer as its AI and the given Twilio auth token, serving until
-//! [`LocalEngine::shutdown`].
+//! A whole engine on `127.0.0.1:0` for end-to-end tests and benches: a database of its own in the
+//! run's shared managed PostgreSQL ([`TestDatabase`]; or the `SWITCHBOARD_DATABASE_URL` given), a
+//! data directory in a temp dir, the given realtime peer as its AI and the given Twilio auth
+//! token, serving until [`LocalEngine::shutdown`].
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -13,6 +14,7 @@ use switchboard_actors::call::CallRegistryHandle;
 use crate::app::Engine;
 use crate::config::Config;
 use crate::events::EventBus;
+use crate::sim::shared_db::TestDatabase;
 use crate::store::Store;
 
 /// A running engine and what reaches it.
@@ -26,7 +28,8 @@ pub struct LocalEngine {
     pg: tokio_postgres::Config,
     stop: tokio::sync::oneshot::Sender<()>,
     server: tokio::task::JoinHandle<Engine>,
-    // Dropped last: the engine's database lives in it.
+    /// Dropped after the engine: its database (unless one was given).
+    _db: Option<TestDatabase>,
     _dir: tempfile::TempDir,
 }
 
@@ -67,14 +70,27 @@ impl LocalEngine {
         for (key, value) in settings {
             env.insert((*key).to_owned(), (*value).to_owned());
         }
-        let engine = Engine::start(Config::from_sources(None, &env)?).await?;
+        let db = match env.get("SWITCHBOARD_DATABASE_URL") {
+            Some(_) => None,
+            None => {
+                let db = TestDatabase::create().await?;
+                env.insert("SWITCHBOARD_DATABASE_URL".into(), db.url());
+                Some(db)
+            }
+        };
+        let config = Config::from_sources(None, &env)?;
+        let pg = match &db {
+            Some(db) => db.pg_config(),
+            None => config
+                .database
+                .url
+                .pg_config()
+                .context("SWITCHBOARD_DATABASE_URL names no database")?,
+        };
+        let engine = Engine::start(config).await?;
         let store = engine.store().clone();
         let calls = engine.calls().clone();
         let events = engine.events().clone();
-        let pg = engine
-            .cluster()
-            .context("a local engine runs its own managed database")?
-            .pg_config();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(async move {
             engine
@@ -92,8 +108,14 @@ impl LocalEngine {
             pg,
             stop,
             server,
+            _db: db,
             _dir: dir,
         })
+    }
+
+    /// The engine's data directory (its database, keys and recordings).
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._dir.path()
     }
 
     /// The engine's store (to make organizations and keys).

@@ -5,5 +5,6 @@ pub mod engine;
 pub mod fixture;
 pub mod messages;
 pub mod realtime_peer;
+pub mod shared_db;
 pub mod stamp;
 pub mod twilio_caller;

@@ -243,6 +243,8 @@ pub struct StreamCall {
     pub conversation_id: Uuid,
     pub call_sid: String,
     pub from_number: String,
+    /// The call has ended (a stream for it is a replay).
+    pub ended: bool,
 }
 
 impl Store {
@@ -251,7 +253,8 @@ impl Store {
         let client = self.pool.get().await?;
         let row = client
             .query_opt(
-                "SELECT id, org_id, conversation_id, call_sid, from_number FROM calls WHERE id = $1",
+                "SELECT id, org_id, conversation_id, call_sid, from_number, ended_at IS NOT NULL
+                 FROM calls WHERE id = $1",
                 &[&call_id],
             )
             .await?;
@@ -261,6 +264,7 @@ impl Store {
             conversation_id: r.get(2),
             call_sid: r.get(3),
             from_number: r.get(4),
+            ended: r.get(5),
         }))
     }
 

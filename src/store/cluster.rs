@@ -243,15 +243,29 @@ impl ManagedCluster {
 
     /// Connection parameters for another database of the cluster (e.g. `postgres`, to create ours).
     pub fn pg_config_for(&self, dbname: &str) -> tokio_postgres::Config {
+        Self::config_at(&self.dir, dbname)
+    }
+
+    /// Connection parameters for database `dbname` of a managed cluster running in `dir` (one
+    /// this process did not start, such as the test run's shared cluster).
+    pub fn config_at(dir: &Path, dbname: &str) -> tokio_postgres::Config {
         let mut config = tokio_postgres::Config::new();
         config
-            .host_path(&self.dir)
+            .host_path(dir)
             .port(PORT)
             .user(ROLE)
             .dbname(dbname)
             .application_name("switchboard")
             .connect_timeout(Duration::from_secs(5));
         config
+    }
+
+    /// [`ManagedCluster::config_at`] as a `database.url` setting (`key=value` form).
+    pub fn url_at(dir: &Path, dbname: &str) -> String {
+        format!(
+            "host={} port={PORT} user={ROLE} dbname={dbname}",
+            dir.display()
+        )
     }
 
     /// The server's pid while it runs, from `postmaster.pid`.

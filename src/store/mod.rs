@@ -39,7 +39,8 @@ pub enum StoreError {
         waited_s: u64,
         source: tokio_postgres::Error,
     },
-    #[error("database error: {0}")]
+    /// PostgreSQL's own message (severity, SQLSTATE, text, detail) is shown, not only "db error".
+    #[error("database error: {}", db_cause(.0))]
     Db(#[from] tokio_postgres::Error),
     #[error("no database connection available: {0}")]
     Pool(#[from] deadpool_postgres::PoolError),
@@ -55,7 +56,32 @@ pub enum StoreError {
     Decode(String),
 }
 
+/// What PostgreSQL said, when it said something; else the client's error and its source.
+fn db_cause(err: &tokio_postgres::Error) -> String {
+    match err.as_db_error() {
+        Some(db) => {
+            let mut text = format!("{} {}: {}", db.severity(), db.code().code(), db.message());
+            if let Some(detail) = db.detail() {
+                text.push_str(" (");
+                text.push_str(detail);
+                text.push(')');
+            }
+            text
+        }
+        None => match std::error::Error::source(err) {
+            Some(source) => format!("{err}: {source}"),
+            None => err.to_string(),
+        },
+    }
+}
+
 impl StoreError {
+    /// A value the database refused as data (SQLSTATE class 22: a NUL in text, a number or time
+    /// out of range): the request's fault when it carried the value.
+    pub fn is_bad_value(&self) -> bool {
+        matches!(self, StoreError::Db(e) if e.code().is_some_and(|c| c.code().starts_with("22")))
+    }
+
     /// The statement ran past `database.statement_timeout_ms` and was cancelled.
     pub fn is_timeout(&self) -> bool {
         matches!(self, StoreError::Db(e) if e.code() == Some(&tokio_postgres::error::SqlState::QUERY_CANCELED))

@@ -1,7 +1,7 @@
 //! The `switchboard` binary as an operator runs it: exit codes, configuration errors, the printed
 //! configuration, migrate, and serve from start to SIGTERM (and after a crash).
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};

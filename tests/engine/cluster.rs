@@ -1,7 +1,7 @@
 //! The managed PostgreSQL cluster: first start, restart on the same directory, stale pid files,
 //! clean stop, exclusivity of a data directory, and the error without server binaries.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

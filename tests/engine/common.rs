@@ -1,22 +1,43 @@
-//! Test support: a real, private PostgreSQL (the engine's own managed cluster) in a temp directory.
-#![allow(dead_code)] // each test binary uses a different part
+//! Test support: a real PostgreSQL (the engine's own managed cluster). [`TestDb::start`] gives a
+//! test its own database, cloned from the run's migrated template in the run's shared cluster;
+//! [`TestDb::own_cluster`] a cluster of its own, for tests that stop or restart PostgreSQL.
+#![allow(dead_code)] // helpers for some tests only
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use switchboard::sim::shared_db::TestDatabase;
 use switchboard::store::{ManagedCluster, PgBinaries, Store, cluster};
 use tempfile::TempDir;
 
-/// A managed cluster in a fresh temp dir, with the engine's database created and migrated.
+/// A migrated database for one test.
 pub struct TestDb {
-    pub cluster: ManagedCluster,
     pub store: Store,
-    // Dropped last: the cluster stops before its directory goes.
+    /// Set by [`TestDb::own_cluster`]: the test's own cluster.
+    pub cluster: Option<ManagedCluster>,
+    database: Option<TestDatabase>,
+    pg: tokio_postgres::Config,
+    // Dropped last: an own cluster stops before its directory goes.
     pub dir: TempDir,
 }
 
 impl TestDb {
+    /// A database of its own in the run's shared cluster, migrated (cloned from the template).
     pub async fn start() -> TestDb {
+        let database = TestDatabase::create().await.expect("test database");
+        let store = database.store(4).await.expect("connect");
+        TestDb {
+            store,
+            cluster: None,
+            pg: database.pg_config(),
+            database: Some(database),
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    /// A managed cluster of its own in a fresh temp dir, with the engine's database created and
+    /// migrated.
+    pub async fn own_cluster() -> TestDb {
         let dir = tempfile::tempdir().expect("temp dir");
         let cluster = start_cluster(dir.path()).await;
         let timeout = Duration::from_secs(30);
@@ -32,15 +53,30 @@ impl TestDb {
             .expect("connect");
         store.migrate().await.expect("migrate");
         TestDb {
-            cluster,
             store,
+            pg: cluster.pg_config(),
+            cluster: Some(cluster),
+            database: None,
             dir,
         }
     }
 
+    /// Connection parameters of the test's database.
+    pub fn pg_config(&self) -> tokio_postgres::Config {
+        self.pg.clone()
+    }
+
     /// A plain client for checks that go around the store (schema constraints).
     pub async fn client(&self) -> tokio_postgres::Client {
-        connect(&self.cluster).await
+        connect_to(self.pg_config()).await
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        // The store's connections go before its database is dropped.
+        self.store.close();
+        self.database.take();
     }
 }
 

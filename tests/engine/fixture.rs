@@ -3,7 +3,7 @@
 //! validated), the counts are exact, and each call's messages are in time order and consistent
 //! with the call's own timestamps.
 
-mod common;
+use crate::common;
 
 use common::TestDb;
 use switchboard::sim::fixture::{FixtureError, FixtureSpec, seed_history, seed_history_on};

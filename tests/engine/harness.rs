@@ -1,6 +1,6 @@
 //! The history API's test harness: a real engine (managed PostgreSQL, real socket), an HTTP client,
 //! and a seeder that writes calls with exactly known fields and messages.
-#![allow(dead_code)] // shared by several test binaries, each using a part
+#![allow(dead_code)] // helpers for some tests only
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};

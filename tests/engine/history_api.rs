@@ -1,8 +1,7 @@
 //! The REST history API end to end: a real engine on a loopback socket over its managed
 //! PostgreSQL, seeded with calls whose every field is known, read back through `/api/v1`.
 
-#[path = "history/harness.rs"]
-mod harness;
+use crate::harness;
 
 use std::collections::{BTreeSet, HashSet};
 

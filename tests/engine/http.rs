@@ -1,7 +1,7 @@
 //! The HTTP surface: liveness, readiness (and its 503s), the JSON error shape, on a real socket and
 //! through `warp::test`, against a real managed PostgreSQL.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 
@@ -97,7 +97,7 @@ async fn engine_serves_health_ready_and_json_errors_on_a_real_socket() {
 
 #[tokio::test]
 async fn ready_is_503_while_the_database_is_down_and_recovers() {
-    let mut db = TestDb::start().await;
+    let mut db = TestDb::own_cluster().await;
     let routes = filters::routes(state(&db.store));
     let key = switchboard::http::api::admin::issue_api_key(
         &db.store,
@@ -118,7 +118,7 @@ async fn ready_is_503_while_the_database_is_down_and_recovers() {
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(calls().reply(&routes).await.status(), StatusCode::OK);
 
-    let mut cluster = db.cluster;
+    let mut cluster = db.cluster.take().expect("its own cluster");
     cluster = tokio::task::spawn_blocking(move || {
         cluster.stop().unwrap();
         cluster
@@ -155,7 +155,7 @@ async fn ready_is_503_while_the_database_is_down_and_recovers() {
     })
     .await
     .unwrap();
-    db.cluster = cluster;
+    db.cluster = Some(cluster);
     let res = warp::test::request().path("/ready").reply(&routes).await;
     assert_eq!(
         res.status(),

@@ -921,3 +921,142 @@ async fn an_organizations_call_runs_on_its_own_twilio_token_and_openai_key() {
     running.shutdown().await.unwrap();
     peer.shutdown().await;
 }
+
+/// Twilio signs every request of an account with one token. A call from an account no organization
+/// claims is the default organization's and is signed with the configured token — its webhook and
+/// its media socket alike — even when the default organization keeps a Twilio token of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unclaimed_accounts_call_streams_with_the_configured_token_on_both_checks() {
+    use base64::Engine as _;
+    use switchboard::auth::seal::Sealer;
+    use switchboard_actors::persistence::DEFAULT_ORG;
+    let peer = RealtimePeer::start(PeerConfig::default()).unwrap();
+    let key = [9u8; 32];
+    let encoded = base64::engine::general_purpose::STANDARD.encode(key);
+    let running = engine(&peer, &[("SWITCHBOARD_AUTH_ENCRYPTION_KEY", &encoded)]).await;
+    let client = running.client().await.unwrap();
+    client
+        .execute(
+            "INSERT INTO org_credentials (org_id, twilio_auth_token) VALUES ($1, $2)",
+            &[
+                &DEFAULT_ORG,
+                &Sealer::new(&key)
+                    .seal(DEFAULT_ORG, "twilio_auth_token", "default-org-own-token")
+                    .unwrap(),
+            ],
+        )
+        .await
+        .unwrap();
+    let caller = CallerConfig::new(running.url.clone(), TOKEN)
+        .account_sid(format!("AC{}", "5".repeat(32)))
+        .script([
+            Step::Speak { ms: 800, hz: 1000 },
+            Step::Silence { ms: 600 },
+            Step::WaitForAgent { max_ms: 8000 },
+            Step::HangUp,
+        ])
+        .pace(Pace::RealTime);
+    let call_sid = caller.call_sid.clone();
+    let report = TwilioCaller::place(caller)
+        .await
+        .expect("webhook and media socket accepted the configured token");
+    assert!(
+        report.agent_audio_ms > 0,
+        "the call streamed and was answered"
+    );
+    assert!(!report.engine_hung_up, "the caller hung up, not the engine");
+    let messages = messages_after_end(&client, &call_sid).await;
+    assert!(messages.iter().any(|(c, _, _)| c == "call_started"));
+    running.shutdown().await.unwrap();
+    peer.shutdown().await;
+}
+
+/// A second signed socket that sends `start` for a call already streaming (a replay, or anyone
+/// holding the signed URL) is closed; the call stays with its first stream, and there is one
+/// `call_started`, one `call_ended` and one recording. A `start` whose CallSid is not a call SID
+/// is refused the same way, and a DTMF frame carrying no keypad key is counted, not stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_start_for_a_live_call_is_refused_and_the_call_goes_on() {
+    use switchboard::sim::twilio_caller::{Event, MediaSession};
+    let peer = RealtimePeer::start(PeerConfig::default()).unwrap();
+    let running = engine(&peer, &[]).await;
+    let config = CallerConfig::new(running.url.clone(), TOKEN).pace(Pace::RealTime);
+    let call_sid = config.call_sid.clone();
+    let twiml = TwilioCaller::post_webhook(&config).await.unwrap();
+    let mut first = MediaSession::open(&config, &twiml).await.unwrap();
+    first.run(&Step::Speak { ms: 400, hz: 1000 }).await.unwrap();
+
+    let mut second = MediaSession::open(&config, &twiml).await.unwrap();
+    second
+        .wait_for(Duration::from_secs(5), |e| {
+            matches!(e, Event::EngineClosed { .. })
+        })
+        .await
+        .expect("the engine closed the second stream");
+    let second = second.finish().await.unwrap();
+    assert_eq!(second.close_code, Some(1000));
+
+    // A path-like CallSid on a signed socket: refused before any file or row is made of it.
+    let hostile = CallerConfig::new(running.url.clone(), TOKEN).call_sid("../../x".to_owned());
+    let mut hostile = MediaSession::open(&hostile, &twiml).await.unwrap();
+    hostile
+        .wait_for(Duration::from_secs(5), |e| {
+            matches!(e, Event::EngineClosed { .. })
+        })
+        .await
+        .expect("the engine closed the stream of a malformed CallSid");
+
+    first.send_dtmf('\0').await.unwrap();
+    first.send_dtmf('7').await.unwrap();
+    for step in [
+        Step::Speak { ms: 800, hz: 1000 },
+        Step::Silence { ms: 600 },
+        Step::WaitForAgent { max_ms: 8000 },
+    ] {
+        first.run(&step).await.unwrap();
+    }
+    assert!(first.is_open(), "the first stream was not taken over");
+    first.hang_up().await.unwrap();
+    let report = first.finish().await.unwrap();
+    assert!(
+        report.agent_audio_ms > 0,
+        "the call went on with its first stream"
+    );
+
+    let client = running.client().await.unwrap();
+    let messages = messages_after_end(&client, &call_sid).await;
+    let count = |kind: &str| messages.iter().filter(|(c, _, _)| c == kind).count();
+    assert_eq!(count("call_started"), 1, "{messages:?}");
+    assert_eq!(count("call_ended"), 1, "{messages:?}");
+    assert_eq!(count("dtmf"), 1, "the keypad key only: {messages:?}");
+    let dtmf = system_message(&client, &call_sid, "dtmf").await.unwrap();
+    assert_eq!(dtmf["digit"], "7");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let recordings = loop {
+        let n: i64 = client
+            .query_one(
+                "SELECT count(*) FROM recordings r JOIN calls c ON c.id = r.call_id WHERE c.call_sid = $1",
+                &[&call_sid],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if n > 0 || tokio::time::Instant::now() > deadline {
+            break n;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(recordings, 1);
+    let status: String = client
+        .query_one("SELECT status FROM calls WHERE call_sid = $1", &[&call_sid])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(status, "completed");
+    // Nothing was written outside the recordings directory.
+    let data = running.data_dir();
+    assert!(!data.join("x.wav").exists());
+    assert!(!data.parent().unwrap().join("x.wav").exists());
+    running.shutdown().await.unwrap();
+    peer.shutdown().await;
+}

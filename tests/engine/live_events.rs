@@ -3,8 +3,7 @@
 //! realtime peer; dashboards follow them on `GET /api/v1/events` and Prometheus scrapes
 //! `GET /metrics`.
 
-#[path = "support/sse.rs"]
-mod sse;
+use crate::sse;
 
 use std::time::Duration;
 

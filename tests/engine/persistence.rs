@@ -1,7 +1,7 @@
 //! The persistence actor against a real PostgreSQL: exactly-once, ordered delivery through database
 //! outages, killed connections, poison rows, actor panics, back-pressure and shutdown.
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -27,22 +27,20 @@ struct Fixture {
     cluster: ManagedCluster,
     conversations: Vec<Uuid>,
     handle: PersistenceHandle,
-    _dir: tempfile::TempDir,
+    // Dropped last: the cluster's directory.
+    _db: TestDb,
 }
 
 async fn fixture(conversations: usize, config: PersistenceConfig) -> Fixture {
-    let TestDb {
-        cluster,
-        store,
-        dir,
-    } = TestDb::start().await;
+    let mut db = TestDb::own_cluster().await;
+    let cluster = db.cluster.take().expect("its own cluster");
     let client = common::connect(&cluster).await;
     let conversations = create_conversations(&client, conversations).await;
     Fixture {
-        handle: start(&store, config).await,
+        handle: start(&db.store, config).await,
         cluster,
         conversations,
-        _dir: dir,
+        _db: db,
     }
 }
 
@@ -156,7 +154,7 @@ async fn postgres_stopped_mid_stream_loses_and_duplicates_nothing() {
         cluster,
         conversations,
         handle,
-        _dir,
+        _db,
     } = fixture(20, PersistenceConfig::default()).await;
 
     // 20 producers × 1,000 messages over about 5 s; the database is down from 1 s to 4 s.
@@ -288,7 +286,7 @@ async fn a_panicking_actor_is_restarted_and_loses_nothing_it_accepted() {
         cluster,
         conversations,
         handle,
-        _dir,
+        _db,
     } = fixture(10, PersistenceConfig::default()).await;
 
     // With the database down, accepted rows are pending or being retried when the actor dies.
@@ -347,7 +345,7 @@ async fn shutdown_that_runs_out_of_time_names_the_unwritten_rows() {
         cluster,
         conversations,
         handle,
-        _dir,
+        _db,
     } = fixture(1, config).await;
     let conversation = conversations[0];
     let _cluster = stop_cluster(cluster).await;
@@ -374,7 +372,7 @@ async fn a_full_buffer_hands_rows_back_and_accepts_again_once_drained() {
         cluster,
         conversations,
         handle,
-        _dir,
+        _db,
     } = fixture(1, config).await;
     let conversation = conversations[0];
     let cluster = stop_cluster(cluster).await;

@@ -2,7 +2,7 @@
 //! whole file, byte ranges (206 / 416), by UUID and by CallSid, the download disposition, every 404
 //! and 400, organization scoping, and streaming of a large file from disk as the client reads.
 
-mod common;
+use crate::common;
 
 use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};

@@ -1,7 +1,7 @@
 //! The schema as the database enforces it: rows of a call insert, enumerations and ranges are
 //! checked, deletes cascade, and migrations are idempotent.
 
-mod common;
+use crate::common;
 
 use common::TestDb;
 use tokio_postgres::error::SqlState;
@@ -286,13 +286,10 @@ async fn concurrent_migrations_from_two_engines_do_not_race() {
         db.store.readiness().await.is_err(),
         "schema gone: not ready"
     );
-    let other = switchboard::store::Store::connect(
-        db.cluster.pg_config(),
-        2,
-        std::time::Duration::from_secs(5),
-    )
-    .await
-    .unwrap();
+    let other =
+        switchboard::store::Store::connect(db.pg_config(), 2, std::time::Duration::from_secs(5))
+            .await
+            .unwrap();
     let (a, b) = tokio::join!(db.store.migrate(), other.migrate());
     let (a, b) = (a.unwrap(), b.unwrap());
     let expected = switchboard::store::Store::expected_schema_version() as usize;

@@ -4,8 +4,7 @@
 //! throttling and rate limits, per-organization Twilio signatures, and secrets kept out of logs,
 //! configuration output and answers.
 
-#[path = "history/harness.rs"]
-mod harness;
+use crate::harness;
 
 use std::time::Duration;
 
@@ -665,7 +664,12 @@ async fn webhooks_are_checked_with_the_token_of_the_account_they_name() {
     );
     let (status, twiml) = webhook("CA".to_owned() + &"3".repeat(32), sid_b.clone(), token_b).await;
     assert_eq!(status, 200);
-    assert!(twiml.contains(&format!("?org={org_b}")), "{twiml}");
+    // The organization rides in the stream URL's path (Twilio drops a query string).
+    assert!(
+        twiml.contains(&format!("/twilio/media/{org_b}\"")),
+        "{twiml}"
+    );
+    assert!(!twiml.contains("?org"), "{twiml}");
     // The call is B's: B sees it, A does not.
     let (_, b_calls) = request(&api, "GET", "/api/v1/calls", Some(&admin_b), None).await;
     assert_eq!(b_calls["total"], 1);
@@ -689,6 +693,178 @@ async fn webhooks_are_checked_with_the_token_of_the_account_they_name() {
     )
     .await;
     assert_eq!(status, 200);
+    api.stop().await;
+}
+
+/// Values a fuzzer sends: NUL bytes, out-of-range numbers and times, oversized text, a path for a
+/// CallSid. Each is a 400 naming what is wrong — never a 500, never a row.
+#[tokio::test]
+async fn hostile_values_are_refused_with_400_at_the_edge() {
+    let api = start(&[("SWITCHBOARD_TWILIO_AUTH_TOKEN", "global-token")]).await;
+    let admin = key(api.store(), DEFAULT_ORG, Role::Admin).await;
+    let form = |path: &'static str, params: Vec<(&'static str, String)>, signed: bool| {
+        let api = &api;
+        async move {
+            let url = format!("{}{path}", api.base);
+            let pairs: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let mut request = reqwest::Client::new()
+                .post(&url)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(serde_urlencoded::to_string(&pairs).unwrap());
+            if signed {
+                let signature =
+                    switchboard::twilio::signature::compute("global-token", &url, &pairs);
+                request = request.header("x-twilio-signature", signature);
+            }
+            read(request.send().await.unwrap()).await
+        }
+    };
+    let call_sid = || "CA".to_owned() + &"e".repeat(32);
+    let account = || "AC".to_owned() + &"e".repeat(32);
+    // Unsigned, with a NUL in the AccountSid (looked up to find the token): 400, not 500.
+    let (status, body) = form(
+        "/twilio/voice",
+        vec![("CallSid", call_sid()), ("AccountSid", "AC\0".into())],
+        false,
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    // Signed, with a 65-character or path-like CallSid.
+    for sid in ["CA".to_owned() + &"1".repeat(63), "../../x".to_owned()] {
+        let (status, body) = form(
+            "/twilio/voice",
+            vec![("CallSid", sid), ("AccountSid", account())],
+            true,
+        )
+        .await;
+        assert_eq!(status, 400, "{body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("CallSid")
+        );
+    }
+    // Signed, with a NUL in another parameter.
+    let (status, body) = form(
+        "/twilio/voice",
+        vec![
+            ("CallSid", call_sid()),
+            ("AccountSid", account()),
+            ("From", "+1\0".into()),
+        ],
+        true,
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    // Signed status callback with a negative duration.
+    let (status, body) = form(
+        "/twilio/status",
+        vec![
+            ("CallSid", call_sid()),
+            ("AccountSid", account()),
+            ("CallStatus", "completed".into()),
+            ("CallDuration", "-1".into()),
+        ],
+        true,
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("CallDuration")
+    );
+    let calls: i64 = api
+        .pg
+        .query_one("SELECT count(*) FROM calls", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(calls, 0, "no row from any of them");
+
+    // List filters with NUL, and a cursor forged at year −144,000.
+    for filter in ["from", "to", "agent", "q"] {
+        let path = format!("/api/v1/calls?{filter}=a%00b");
+        let (status, body) = request(&api, "GET", &path, Some(&admin), None).await;
+        assert_eq!(status, 400, "{filter}: {body}");
+        assert!(body["error"]["message"].as_str().unwrap().contains(filter));
+    }
+    let forged = {
+        use base64::Engine as _;
+        let mut bytes = (-4_606_000_000_000_000_000i64).to_be_bytes().to_vec();
+        bytes.extend_from_slice(Uuid::nil().as_bytes());
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    };
+    let (status, body) = request(
+        &api,
+        "GET",
+        &format!("/api/v1/calls?cursor={forged}"),
+        Some(&admin),
+        None,
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+
+    // Accounts: NUL or overlong email, display name and key name.
+    let long = "x".repeat(300);
+    let (status, body) = request(
+        &api,
+        "POST",
+        "/api/v1/auth/login",
+        None,
+        Some(json!({"email": "a\u{0}@example.com", "password": "whatever-password"})),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = request(
+        &api,
+        "POST",
+        "/api/v1/auth/login",
+        None,
+        Some(json!({"email": format!("{long}@example.com"), "password": "whatever-password"})),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    for name in ["Ada\u{0}".to_owned(), long.clone()] {
+        let (status, body) = request(
+            &api,
+            "POST",
+            "/api/v1/users",
+            Some(&admin),
+            Some(json!({"email": "ada@example.com", "display_name": name, "role": "agent"})),
+        )
+        .await;
+        assert_eq!(status, 400, "{body}");
+        let (status, body) = request(
+            &api,
+            "POST",
+            "/api/v1/api-keys",
+            Some(&admin),
+            Some(json!({"name": name, "role": "agent"})),
+        )
+        .await;
+        assert_eq!(status, 400, "{body}");
+    }
+    let (status, body) = request(
+        &api,
+        "POST",
+        "/api/v1/users",
+        Some(&admin),
+        Some(
+            json!({"email": format!("{long}@example.com"), "display_name": "Ada", "role": "agent"}),
+        ),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    let users: i64 = api
+        .pg
+        .query_one("SELECT count(*) FROM users", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(users, 0, "no user from any of them");
     api.stop().await;
 }
 

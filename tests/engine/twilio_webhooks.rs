@@ -1,7 +1,7 @@
 //! Twilio's webhooks against a real PostgreSQL: signed incoming calls get TwiML and rows, unsigned
 //! or mis-signed ones get 403 and write nothing, status callbacks survive disorder and repeats.
 
-mod common;
+use crate::common;
 
 use common::TestDb;
 use switchboard::config::Secret;
@@ -344,9 +344,9 @@ async fn status_callbacks_out_of_order_never_move_a_finished_call_back() {
     assert_eq!(data["ended_at"], "2026-11-29T22:00:00Z");
     assert_eq!(data["call_id"], seen[0].1["call_id"]);
 
-    // Unknown call: 404. Bad values: 400 naming the field.
+    // Unknown call (a well-formed SID): 404. Bad values: 400 naming the field.
     let unknown = vec![
-        ("CallSid", "CA_nope".to_owned()),
+        ("CallSid", format!("CA{}", "f".repeat(32))),
         ("CallStatus", "ringing".to_owned()),
     ];
     assert_eq!(send(unknown).await, StatusCode::NOT_FOUND);

@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use ractor::{Actor, ActorProcessingErr, ActorRef, ActorStatus, RpcReplyPort, SupervisionEvent};
-use ractor_cluster::RactorMessage;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
@@ -112,7 +111,7 @@ pub struct CallArgs {
 }
 
 /// Messages of a call.
-#[derive(Debug, RactorMessage)]
+#[derive(Debug)]
 pub enum CallMessage {
     /// A text frame from Twilio.
     FromTwilio(String),
@@ -437,7 +436,13 @@ impl CallState {
                 self.supervised_slot(caller_at_ms);
             }
             Inbound::Mark { name, .. } => self.shared.core().on_mark(&name),
-            Inbound::Dtmf { digit, .. } => self.shared.core().on_dtmf(now, digit),
+            Inbound::Dtmf { digit, .. } if crate::twilio::is_dtmf_digit(digit) => {
+                self.shared.core().on_dtmf(now, digit)
+            }
+            Inbound::Dtmf { digit, .. } => {
+                self.shared.rejected_frames.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(call_sid = %self.call_sid, ?digit, "DTMF that is not a keypad key ignored");
+            }
             Inbound::Stop { .. } => self.shared.core().on_stop(now, "caller hung up"),
             Inbound::Unknown { event } => {
                 self.shared.rejected_frames.fetch_add(1, Ordering::Relaxed);
@@ -711,6 +716,12 @@ impl CallState {
         let Some(target) = &self.deps.recording else {
             return;
         };
+        // The file is named by the CallSid, which the media socket checked to be `CA` + 32 hex
+        // digits; anything else (a path, a NUL) is never joined to the directory.
+        if !crate::twilio::is_call_sid(&self.call_sid) {
+            tracing::error!(call_sid = ?self.call_sid, "not a call SID: this call is not recorded");
+            return;
+        }
         let path = target.dir.join(format!("{}.wav", self.call_sid));
         match RecorderThread::start(path.clone(), target.sample_rate) {
             Ok(recorder) => *self.shared.recorder() = Some(recorder),

@@ -961,8 +961,11 @@ impl CallCore {
         self.version
     }
 
+    /// Queues a row. Text from the caller, the model or a frame may hold a NUL character, which
+    /// PostgreSQL cannot store: it is replaced, so that the row is not set aside as poison.
     fn persist(&mut self, row: impl Into<PersistItem>) {
-        self.events.push_back(CallEvent::Persist(row.into()));
+        self.events
+            .push_back(CallEvent::Persist(row.into().storable()));
     }
 
     fn message(

@@ -7,6 +7,7 @@
 pub mod actor;
 pub mod ai_session;
 pub mod core;
+pub mod error;
 pub mod metrics;
 pub mod recording;
 pub mod registry;
@@ -20,6 +21,7 @@ pub use core::{
     AiCommand, CallConfig, CallCore, CallCounters, CallEvent, DeltaAction, MediaAction,
     ReconnectPolicy,
 };
+pub use error::CallError;
 pub use metrics::{CallMetrics, CallStats};
 pub use registry::{CallRegistry, CallRegistryHandle};
 pub use supervision::{

@@ -10,17 +10,16 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use ractor::{
     Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SpawnErr, SupervisionEvent,
 };
-use ractor_cluster::RactorMessage;
 
 use super::actor::{CallActor, CallArgs, CallMessage};
+use super::error::CallError;
 
 /// Requests to the registry.
-#[derive(RactorMessage)]
 pub enum RegistryMessage {
-    /// Start a call's actor.
+    /// Start a call's actor; refused while the engine stops or the call already streams.
     Start(
         CallArgs,
-        RpcReplyPort<Result<ActorRef<CallMessage>, String>>,
+        RpcReplyPort<Result<ActorRef<CallMessage>, CallError>>,
     ),
     /// The current actor of a call, by CallSid.
     Lookup(String, RpcReplyPort<Option<ActorRef<CallMessage>>>),
@@ -76,9 +75,14 @@ impl Actor for CallRegistry {
         match message {
             RegistryMessage::Start(args, reply) => {
                 let started = if state.closing {
-                    Err("the engine is shutting down".to_owned())
+                    Err(CallError::ShuttingDown)
+                } else if state.by_sid.contains_key(&args.call_sid) {
+                    Err(CallError::AlreadyStreaming(args.call_sid.clone()))
                 } else {
-                    state.spawn(&myself, args).await.map_err(|e| e.to_string())
+                    state
+                        .spawn(&myself, args)
+                        .await
+                        .map_err(|e| CallError::Spawn(e.to_string()))
                 };
                 let _ = reply.send(started);
             }
@@ -172,13 +176,13 @@ impl CallRegistryHandle {
         Ok(CallRegistryHandle { actor, counts })
     }
 
-    /// Starts a call's actor.
-    pub async fn start_call(&self, args: CallArgs) -> Result<ActorRef<CallMessage>, String> {
+    /// Starts a call's actor (one per CallSid at a time).
+    pub async fn start_call(&self, args: CallArgs) -> Result<ActorRef<CallMessage>, CallError> {
         self.actor
             .call(|reply| RegistryMessage::Start(args, reply), None)
             .await
-            .map_err(|e| e.to_string())?
-            .success_or("the registry did not answer".to_owned())?
+            .map_err(|_| CallError::RegistryGone)?
+            .success_or(CallError::RegistryGone)?
     }
 
     /// The current actor of a live call.

@@ -140,6 +140,25 @@ impl PersistItem {
         }
     }
 
+    /// The row as PostgreSQL can store it: text cannot hold a NUL character, so one in a
+    /// message's content, sender or JSON, or in an event's JSON, becomes U+FFFD. Producers of
+    /// text they do not control (a live call's transcripts) use it; a row that still cannot be
+    /// stored is poison, reported and skipped by the persistence actor.
+    pub fn storable(mut self) -> Self {
+        match &mut self {
+            PersistItem::Message(m) => {
+                replace_nul(&mut m.content);
+                replace_nul(&mut m.sender.identifier);
+                m.sender.name.iter_mut().for_each(replace_nul);
+                m.sender.phone_number.iter_mut().for_each(replace_nul);
+                replace_nul_in_json(&mut m.metadata);
+            }
+            PersistItem::Event(e) => replace_nul_in_json(&mut e.details),
+            PersistItem::CallUpdate(_) | PersistItem::ConversationUpdate(_) => {}
+        }
+        self
+    }
+
     /// The table it lands in, for logs.
     pub fn table(&self) -> &'static str {
         match self {
@@ -148,6 +167,33 @@ impl PersistItem {
             PersistItem::CallUpdate(_) => "calls",
             PersistItem::ConversationUpdate(_) => "conversations",
         }
+    }
+}
+
+/// Replaces NUL characters in `text` with U+FFFD (no copy when there is none).
+fn replace_nul(text: &mut String) {
+    if text.contains('\0') {
+        *text = text.replace('\0', "\u{FFFD}");
+    }
+}
+
+/// Replaces NUL characters in every string (keys included) of `value` with U+FFFD.
+fn replace_nul_in_json(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::String(s) => replace_nul(s),
+        Value::Array(items) => items.iter_mut().for_each(replace_nul_in_json),
+        Value::Object(map) => {
+            if map.keys().any(|k| k.contains('\0')) {
+                let entries = std::mem::take(map);
+                *map = entries
+                    .into_iter()
+                    .map(|(k, v)| (k.replace('\0', "\u{FFFD}"), v))
+                    .collect();
+            }
+            map.values_mut().for_each(replace_nul_in_json);
+        }
+        _ => {}
     }
 }
 
@@ -178,6 +224,37 @@ impl From<ConversationUpdate> for PersistItem {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn storable_rows_carry_no_nul() {
+        let message = NewMessage {
+            id: Uuid::now_v7(),
+            org_id: Uuid::nil(),
+            conversation_id: Uuid::nil(),
+            message_type: MessageType::Transcript,
+            direction: MessageDirection::Inbound,
+            sender: Sender {
+                identifier: "+1\0".into(),
+                name: Some("N\0".into()),
+                sender_type: SenderType::Customer,
+                phone_number: Some("\0".into()),
+            },
+            content: "a\0b".into(),
+            timestamp: Utc::now(),
+            metadata: serde_json::json!({ "digit": "\0", "k\0": [1, "x\0"] }),
+        };
+        let PersistItem::Message(m) = PersistItem::from(message).storable() else {
+            unreachable!()
+        };
+        assert_eq!(m.content, "a\u{FFFD}b");
+        assert_eq!(m.sender.identifier, "+1\u{FFFD}");
+        assert_eq!(m.sender.name.as_deref(), Some("N\u{FFFD}"));
+        assert_eq!(m.sender.phone_number.as_deref(), Some("\u{FFFD}"));
+        assert_eq!(
+            m.metadata,
+            serde_json::json!({ "digit": "\u{FFFD}", "k\u{FFFD}": [1, "x\u{FFFD}"] })
+        );
+    }
 
     #[test]
     fn merge_keeps_the_newer_fields_and_fills_from_the_older() {

@@ -45,6 +45,7 @@ mod error;
 mod inbound;
 mod json;
 mod outbound;
+mod sid;
 mod wire;
 
 #[cfg(test)]
@@ -58,6 +59,7 @@ pub use inbound::{
 pub use outbound::{
     Outbound, encode_clear, encode_mark, encode_media, encode_media_base64, parse_outbound,
 };
+pub use sid::{is_account_sid, is_call_sid, is_dtmf_digit, is_sid};
 pub use wire::decode_base64;
 
 /// Largest text frame accepted by the parsers, in bytes (64 KiB). A 20 ms

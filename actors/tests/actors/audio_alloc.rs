@@ -2,14 +2,11 @@
 //! global allocator. Counting is per thread, so the test harness's own
 //! threads (and parallel tests) cannot disturb the numbers.
 
-mod common;
+use crate::common;
 
-use common::{Counting, allocations_during};
+use common::allocations_during;
 use switchboard_actors::audio::tone::sine;
 use switchboard_actors::audio::{CallRecorder, Resampler, g711};
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
 
 #[test]
 fn counter_sees_allocations() {

@@ -1,6 +1,6 @@
-//! A counting global allocator for the allocation proofs of the per-frame paths. Each test binary
-//! installs it with `#[global_allocator] static GLOBAL: Counting = Counting;`. Counting is per
-//! thread, so the harness's other threads (and parallel tests) cannot disturb the numbers.
+//! A counting global allocator for the allocation proofs of the per-frame paths, installed by this
+//! test binary's `main.rs`. Counting is per thread, so the harness's other threads (and parallel
+//! tests) cannot disturb the numbers.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;

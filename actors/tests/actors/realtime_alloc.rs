@@ -2,19 +2,16 @@
 //! (per thread, so concurrently running tests do not disturb the count) around
 //! `encode_audio_append` into a reused buffer and `parse_server_event` of audio deltas.
 
-mod common;
+use crate::common;
 
 use std::borrow::Cow;
 use std::hint::black_box;
 
-use common::{Counting, allocations_during};
+use common::allocations_during;
 use switchboard_actors::realtime::{
     ClientEvent, Dialect, ServerEncoder, ServerEvent, encode_audio_append, parse_client_event,
     parse_server_event,
 };
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
 
 /// Deterministic base64-alphabet text of `len` characters (a 20 ms µ-law frame is 160
 /// bytes, i.e. 216 base64 characters; OpenAI deltas are usually several KB).

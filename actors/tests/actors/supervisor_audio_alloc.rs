@@ -10,17 +10,14 @@
 //! program, 0 calls over 200 frames of encode and decode at 8 and 48 kHz, mono and stereo,
 //! corrupt packets included (4 at creation).
 
-mod common;
+use crate::common;
 
-use common::{Counting, allocations_during};
+use common::allocations_during;
 use switchboard_actors::audio::tone::sine;
 use switchboard_actors::audio::{
     MonitorCodec, MonitorEncoder, MonitorFormat, MonitorLayout, OpusEncoder, SupervisorCodec,
     SupervisorInput, mix_into, mix_into_ulaw,
 };
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
 
 #[test]
 fn counter_sees_allocations() {

@@ -4,16 +4,13 @@
 //! by the *current thread* while counting is switched on, so the test
 //! harness's other threads cannot disturb the count.
 
-mod common;
+use crate::common;
 
-use common::{Counting, allocator_calls_during};
+use common::allocator_calls_during;
 use switchboard_actors::twilio::{
     Inbound, Outbound, encode_inbound_media, encode_mark, encode_media, parse_inbound,
     parse_outbound,
 };
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
 
 #[test]
 fn counter_sees_allocations() {

@@ -14,6 +14,7 @@ use crate::auth::{Principal, Role, password};
 use crate::http::AppState;
 use crate::http::auth::security_event;
 use crate::http::error::ApiError;
+use crate::http::input;
 use crate::http::models::ErrorBody;
 use crate::store::accounts::{
     AccountError, ApiKey, CredentialsChange, SealedCredentials, SecurityEvent, User,
@@ -152,7 +153,12 @@ pub async fn create_user(
 ) -> Result<warp::reply::Response, Rejection> {
     let new: NewUser = json_body(&body)?;
     let email = new.email.trim().to_owned();
-    if !is_email(&email) {
+    input::text(
+        "body field `display_name`",
+        new.display_name.trim(),
+        NAME_CHARS,
+    )?;
+    if email.len() > EMAIL_BYTES || !is_email(&email) {
         return Err(ApiError::BadRequest(format!(
             "body field `email`: `{email}` is not an email address"
         ))
@@ -206,6 +212,11 @@ pub async fn update_user(
 ) -> Result<warp::reply::Response, Rejection> {
     let id = id_of(&id, "user id")?;
     let change: UserChange = json_body(&body)?;
+    input::optional_text(
+        "body field `display_name`",
+        change.display_name.as_deref().map(str::trim),
+        NAME_CHARS,
+    )?;
     let changed = state
         .store
         .update_user(
@@ -410,6 +421,12 @@ pub async fn security_events(
     }
     Ok(warp::reply::json(&state.store.security_events(p.org_id, limit).await?).into_response())
 }
+
+/// Longest display name, in characters.
+const NAME_CHARS: usize = 200;
+
+/// Longest email address (RFC 5321's path limit).
+pub const EMAIL_BYTES: usize = 254;
 
 /// `local@domain`, no spaces (the schema's CHECK, said here first with a clear error).
 pub fn is_email(s: &str) -> bool {

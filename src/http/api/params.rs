@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use crate::history::{CallKey, Cursor, PageRequest, PageStart};
 use crate::http::error::ApiError;
+use crate::http::input;
 
 /// Parses a raw query string into `T`. The parameters `T` documents (its `IntoParams`) are the
 /// only ones accepted; a bad value is reported with the parameter's name.
@@ -36,7 +37,7 @@ fn names<T: IntoParams>() -> Vec<String> {
 
 fn check_names(raw: &str, allowed: &[String]) -> Result<(), ApiError> {
     let mut seen = std::collections::HashSet::new();
-    for (name, _) in url::form_urlencoded::parse(raw.as_bytes()) {
+    for (name, value) in url::form_urlencoded::parse(raw.as_bytes()) {
         if !allowed.iter().any(|a| *a == name) {
             return Err(ApiError::BadRequest(format!(
                 "unknown query parameter `{}` (expected one of: {})",
@@ -49,6 +50,11 @@ fn check_names(raw: &str, allowed: &[String]) -> Result<(), ApiError> {
                 "query parameter `{name}` is given more than once"
             )));
         }
+        input::text(
+            &format!("query parameter `{name}`"),
+            &value,
+            input::SHORT_TEXT,
+        )?;
     }
     Ok(())
 }
@@ -63,8 +69,19 @@ fn parse_query<T: DeserializeOwned>(raw: &str) -> Result<T, ApiError> {
     })
 }
 
-/// Parses a JSON body into `T`; errors name the field (`messages[3].content: …`).
+/// Parses a JSON body into `T`; errors name the field (`messages[3].content: …`). A string with a
+/// NUL character (`\u0000`) is refused, as everywhere ([`input`]).
 pub fn json_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    if has_escaped_nul(body) {
+        // Rare: parsed a second time to name the field.
+        let field = serde_json::from_slice::<serde_json::Value>(body)
+            .ok()
+            .and_then(|v| nul_path(&v))
+            .unwrap_or_else(|| ".".to_owned());
+        return Err(ApiError::BadRequest(format!(
+            "body field `{field}`: contains a NUL character (\\u0000)"
+        )));
+    }
     let mut deserializer = serde_json::Deserializer::from_slice(body);
     let value: T = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
         let path = err.path().to_string();
@@ -79,6 +96,52 @@ pub fn json_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
         .end()
         .map_err(|e| ApiError::BadRequest(format!("body: {e}")))?;
     Ok(value)
+}
+
+/// JSON text holds a NUL character only as the escape `\u0000` (a raw NUL is a syntax error):
+/// found by walking the escapes, so that an escaped backslash before `u0000` is not one.
+fn has_escaped_nul(json: &[u8]) -> bool {
+    let mut i = 0;
+    while let Some(at) = json[i..].iter().position(|&b| b == b'\\') {
+        let escape = i + at;
+        if json.get(escape + 1) == Some(&b'u') && json.get(escape + 2..escape + 6) == Some(b"0000")
+        {
+            return true;
+        }
+        i = escape + 2;
+        if i >= json.len() {
+            return false;
+        }
+    }
+    false
+}
+
+/// The path (`messages[3].content`) of the first key or string holding a NUL character.
+fn nul_path(value: &serde_json::Value) -> Option<String> {
+    use serde_json::Value;
+    match value {
+        Value::String(s) => s.contains('\0').then(String::new),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, item)| nul_path(item).map(|rest| format!("[{i}]{}", dotted(&rest)))),
+        Value::Object(map) => map.iter().find_map(|(key, item)| {
+            if key.contains('\0') {
+                return Some(key.escape_debug().to_string());
+            }
+            nul_path(item).map(|rest| format!("{key}{}", dotted(&rest)))
+        }),
+        _ => None,
+    }
+}
+
+/// `rest` of a path after a key: `.field`, `[i]` as is, or nothing.
+fn dotted(rest: &str) -> String {
+    if rest.is_empty() || rest.starts_with('[') {
+        rest.to_owned()
+    } else {
+        format!(".{rest}")
+    }
 }
 
 /// The `{id}` of a call route: its UUID or CallSid.
@@ -241,6 +304,34 @@ mod tests {
             )
             .contains("`cursor`")
         );
+    }
+
+    #[test]
+    fn nul_in_a_body_or_a_query_value_is_refused() {
+        assert!(has_escaped_nul(br#"{"a":"x\u0000"}"#));
+        assert!(has_escaped_nul(br#"{"a\u0000":1}"#));
+        assert!(
+            !has_escaped_nul(br#"{"a":"x\\u0000"}"#),
+            "an escaped backslash"
+        );
+        assert!(has_escaped_nul(br#"{"a":"x\\\u0000"}"#));
+        assert!(!has_escaped_nul(
+            br#"{"a":"\u00001"}"#.as_slice().split_at(5).0
+        ));
+        assert!(!has_escaped_nul(br#"{"a":"\"}"#));
+        assert!(!has_escaped_nul(b"\\"));
+        assert!(!has_escaped_nul(br#"{"a":"\u0001"}"#));
+        #[derive(Debug, Deserialize)]
+        #[allow(dead_code)]
+        struct N {
+            name: String,
+        }
+        let err = message(json_body::<N>(br#"{"name":"a\u0000"}"#).unwrap_err());
+        assert!(err.contains("NUL") && err.contains("`name`"), "{err}");
+        let err = message(json_body::<N>(br#"{"a":[{"b":"x"},{"c":"\u0000"}]}"#).unwrap_err());
+        assert!(err.contains("`a[1].c`"), "{err}");
+        assert!(message(check_names("q=a%00", &["q".to_owned()]).unwrap_err()).contains("NUL"));
+        assert!(check_names("q=a", &["q".to_owned()]).is_ok());
     }
 
     #[test]

@@ -88,9 +88,12 @@ pub struct MediaSession {
 
 impl MediaSession {
     /// Opens the websocket for `twiml`'s stream (signed over the TwiML URL when `config.sign`)
-    /// and sends nothing yet.
+    /// and sends nothing yet. As Twilio does, a query string in `<Stream url>` is dropped: the
+    /// socket is dialled, and signed, without it (what the engine must carry rides in the path or
+    /// in `<Parameter>`s).
     pub async fn connect(config: &CallerConfig, twiml: &Twiml) -> Result<Self, CallerError> {
-        let dial = config.dial_url(&twiml.stream_url)?;
+        let stream_url = without_query(&twiml.stream_url);
+        let dial = config.dial_url(stream_url)?;
         let refused = |status: Option<u16>, message: String| CallerError::Connect {
             url: dial.to_string(),
             status,
@@ -101,14 +104,14 @@ impl MediaSession {
             .into_client_request()
             .map_err(|e| refused(None, e.to_string()))?;
         if config.sign {
-            let sig = signature::compute(&config.auth_token, &twiml.stream_url, &[]);
+            let sig = signature::compute(&config.auth_token, stream_url, &[]);
             let value = HeaderValue::from_str(&sig).map_err(|e| refused(None, e.to_string()))?;
             request.headers_mut().insert("x-twilio-signature", value);
         }
         request
             .headers_mut()
             .insert("user-agent", HeaderValue::from_static("Twilio.TmeWs/1.0"));
-        tracing::debug!(url = %dial, stream_url = %twiml.stream_url, "opening media websocket");
+        tracing::debug!(url = %dial, %stream_url, "opening media websocket");
         // Small frames every 20 ms: without TCP_NODELAY, Nagle + delayed ACKs hold them ~40 ms.
         // A small read buffer, as the engine's realtime socket has: thousands of simulated calls
         // need not each zero and keep 128 KiB.
@@ -627,9 +630,30 @@ fn tone_audio(ms: u32, hz: u32) -> Vec<u8> {
     mulaw
 }
 
+/// `url` without its query string (and fragment): what Twilio dials for a `<Stream url>`.
+pub fn without_query(url: &str) -> &str {
+    url.find(['?', '#']).map_or(url, |cut| &url[..cut])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_stream_url_loses_its_query_as_on_twilio() {
+        assert_eq!(
+            without_query("wss://h/twilio/media?org=1&x=2"),
+            "wss://h/twilio/media"
+        );
+        assert_eq!(
+            without_query("wss://h/twilio/media#f"),
+            "wss://h/twilio/media"
+        );
+        assert_eq!(
+            without_query("wss://h/twilio/media/abc"),
+            "wss://h/twilio/media/abc"
+        );
+    }
 
     #[test]
     fn tone_is_minus_12_dbfs_and_padded_to_whole_frames() {

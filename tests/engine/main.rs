@@ -1,0 +1,22 @@
+//! The engine's integration tests, one binary (one link of the engine instead of one per file):
+//! real PostgreSQL (the engine's managed cluster), real sockets on loopback, and the project's own
+//! Twilio and OpenAI Realtime peers.
+
+mod common;
+mod harness;
+mod sse;
+
+mod cli;
+mod cluster;
+mod fixture;
+mod history_api;
+mod http;
+mod live_call;
+mod live_events;
+mod loadtest;
+mod persistence;
+mod recording_api;
+mod schema;
+mod security;
+mod supervise;
+mod twilio_webhooks;
