@@ -843,7 +843,7 @@ fn main() -> anyhow::Result<()> {
     let keys = server_rt.block_on(async {
         let mut keys = Vec::with_capacity(knobs.clients);
         for i in 0..knobs.clients {
-            let created = switchboard::http::api::admin::issue_api_key(
+            let created = switchboard::accounts::issue_api_key(
                 engine.store(),
                 switchboard_actors::persistence::DEFAULT_ORG,
                 &format!("bench client {i}"),

@@ -47,6 +47,83 @@ pub enum EngineError {
     Auth(#[from] crate::auth::AuthError),
 }
 
+/// What to do when the managed cluster's data directory is in use by a running engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Running {
+    /// Fail (`ClusterError::InUse`): an engine owns its cluster.
+    Refuse,
+    /// Use the running engine's cluster over its socket (the admin commands).
+    Share,
+}
+
+/// The engine's database, opened and migrated: the configured URL, or the managed cluster under
+/// the data directory — started here (and stopped with [`Database::close`] or on drop), or, with
+/// [`Running::Share`], the cluster an engine already runs there.
+pub struct Database {
+    pub store: Store,
+    /// The cluster this process started.
+    pub cluster: Option<ManagedCluster>,
+    /// The migrations this open applied.
+    pub applied_migrations: Vec<String>,
+}
+
+impl Database {
+    pub async fn open(config: &Config, running: Running) -> Result<Database, EngineError> {
+        let timeout = Duration::from_secs(config.database.connect_timeout_s);
+        let (mut pg, cluster) = match config.database.url.pg_config() {
+            Some(pg) => (pg, None),
+            None => {
+                let data_dir = config.storage.data_dir.clone();
+                let started = tokio::task::spawn_blocking(move || {
+                    ManagedCluster::start(&data_dir, PgBinaries::from_environment()?)
+                })
+                .await?;
+                match started {
+                    Ok(cluster) => {
+                        Store::create_database_if_missing(
+                            &cluster.pg_config_for("postgres"),
+                            cluster::DATABASE,
+                            timeout,
+                        )
+                        .await?;
+                        (cluster.pg_config(), Some(cluster))
+                    }
+                    Err(ClusterError::InUse { dir, pid }) if running == Running::Share => {
+                        tracing::info!(dir = %dir.display(), ?pid, "using the running engine's database");
+                        let cluster_dir =
+                            std::fs::canonicalize(&dir).unwrap_or(dir).join("postgres");
+                        (
+                            ManagedCluster::config_at(&cluster_dir, cluster::DATABASE),
+                            None,
+                        )
+                    }
+                    Err(err) => return Err(err.into()),
+                }
+            }
+        };
+        pg.options(format!(
+            "-c statement_timeout={}",
+            config.database.statement_timeout_ms
+        ));
+        let store = Store::connect(pg, config.database.pool_size, timeout).await?;
+        let applied_migrations = store.migrate().await?;
+        Ok(Database {
+            store,
+            cluster,
+            applied_migrations,
+        })
+    }
+
+    /// Closes the pool and stops the cluster if this open started it.
+    pub async fn close(mut self) -> Result<(), EngineError> {
+        self.store.close();
+        if let Some(mut cluster) = self.cluster.take() {
+            tokio::task::spawn_blocking(move || cluster.stop()).await??;
+        }
+        Ok(())
+    }
+}
+
 /// A running engine: its store, its persistence actor and, when no database URL is configured, its
 /// private cluster.
 pub struct Engine {
@@ -65,33 +142,13 @@ impl Engine {
     /// Brings up the database (starting the managed cluster if configured so), applies pending
     /// migrations and prepares the storage directories. On failure, whatever was started is stopped.
     pub async fn start(config: Config) -> Result<Engine, EngineError> {
-        let timeout = Duration::from_secs(config.database.connect_timeout_s);
         // Keys first: a bad key file fails before anything is started.
         let auth_keys = AuthKeys::load(&config)?;
-        let (pg, cluster) = match config.database.url.pg_config() {
-            Some(pg) => (pg, None),
-            None => {
-                let data_dir = config.storage.data_dir.clone();
-                let cluster = tokio::task::spawn_blocking(move || {
-                    ManagedCluster::start(&data_dir, PgBinaries::from_environment()?)
-                })
-                .await??;
-                Store::create_database_if_missing(
-                    &cluster.pg_config_for("postgres"),
-                    cluster::DATABASE,
-                    timeout,
-                )
-                .await?;
-                (cluster.pg_config(), Some(cluster))
-            }
-        };
-        let mut pg = pg;
-        pg.options(format!(
-            "-c statement_timeout={}",
-            config.database.statement_timeout_ms
-        ));
-        let store = Store::connect(pg, config.database.pool_size, timeout).await?;
-        let applied_migrations = store.migrate().await?;
+        let Database {
+            store,
+            cluster,
+            applied_migrations,
+        } = Database::open(&config, Running::Refuse).await?;
         let recordings = &config.storage.recordings_dir;
         std::fs::create_dir_all(recordings).map_err(|source| EngineError::Storage {
             path: recordings.clone(),
@@ -262,6 +319,7 @@ pub fn media_settings(
                 session,
                 connect_timeout: Duration::from_secs(10),
             }),
+            rejected_frames: &crate::http::media::REJECTED_FRAMES,
             recording: config.recording.enabled.then(|| RecordingTarget {
                 dir: config.storage.recordings_dir.clone(),
                 sample_rate: config.recording.sample_rate,

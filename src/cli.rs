@@ -9,8 +9,8 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::app::{Engine, shutdown_signal};
-use crate::auth::{Role, password};
+use crate::app::{Database, Engine, Running, shutdown_signal};
+use crate::auth::Role;
 use crate::config::Config;
 use crate::telemetry;
 
@@ -277,9 +277,11 @@ fn load(path: Option<&Path>, env: &HashMap<String, String>) -> Result<Config, St
     })
 }
 
+/// Applies pending migrations: on the configured database, the managed cluster (started for the
+/// command), or the cluster of an engine running on the same data directory.
 async fn migrate(config: Config) -> anyhow::Result<()> {
-    let engine = Engine::start(config).await?;
-    match engine.applied_migrations() {
+    let database = Database::open(&config, Running::Share).await?;
+    match database.applied_migrations.as_slice() {
         [] => println!(
             "schema is current (version {})",
             crate::store::Store::expected_schema_version()
@@ -290,7 +292,7 @@ async fn migrate(config: Config) -> anyhow::Result<()> {
             }
         }
     }
-    engine.stop().await?;
+    database.close().await?;
     Ok(())
 }
 
@@ -354,17 +356,17 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `org create`, `user create`, `apikey create`: on the engine's database (started for the
-/// command when it is the managed cluster).
+/// `org create`, `user create`, `apikey create`: on the engine's database (the managed cluster is
+/// started for the command, or, while an engine runs on the same data directory, that engine's
+/// cluster is used).
 async fn accounts(config: Config, command: Command) -> anyhow::Result<()> {
-    let engine = Engine::start(config).await?;
-    let outcome = account_command(&engine, command).await;
-    engine.stop().await?;
+    let database = Database::open(&config, Running::Share).await?;
+    let outcome = account_command(&database.store, command).await;
+    database.close().await?;
     outcome
 }
 
-async fn account_command(engine: &Engine, command: Command) -> anyhow::Result<()> {
-    let store = engine.store();
+async fn account_command(store: &crate::store::Store, command: Command) -> anyhow::Result<()> {
     let find_org = |key: String| async move {
         store
             .find_organization(&key)
@@ -393,22 +395,10 @@ async fn account_command(engine: &Engine, command: Command) -> anyhow::Result<()
                 },
         } => {
             let org = find_org(org).await?;
-            if !crate::http::api::admin::is_email(email.trim()) {
-                anyhow::bail!("`{email}` is not an email address");
-            }
-            let (given, generated) = match read_password()? {
-                Some(given) => {
-                    password::check_strength(&given).map_err(anyhow::Error::msg)?;
-                    (given, false)
-                }
-                None => (password::generate()?, true),
-            };
-            let to_hash = given.clone();
-            let phc = tokio::task::spawn_blocking(move || password::hash(&to_hash)).await??;
-            let user = store
-                .create_user(org.id, email.trim(), name.trim(), role, &phc)
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let created =
+                crate::accounts::create_user(store, org.id, &email, &name, role, read_password()?)
+                    .await?;
+            let user = &created.user;
             store
                 .record_security_event(
                     org.id,
@@ -418,8 +408,8 @@ async fn account_command(engine: &Engine, command: Command) -> anyhow::Result<()
                 )
                 .await?;
             println!("user {} {} {}", user.id, user.email, user.role);
-            if generated {
-                println!("password {given}");
+            if let Some(generated) = &created.password {
+                println!("password {generated}");
             }
         }
         Command::Apikey {
@@ -428,9 +418,7 @@ async fn account_command(engine: &Engine, command: Command) -> anyhow::Result<()
             },
         } => {
             let org = find_org(org).await?;
-            let created = crate::http::api::admin::issue_api_key(store, org.id, name.trim(), role)
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let created = crate::accounts::issue_api_key(store, org.id, &name, role).await?;
             store
                 .record_security_event(
                     org.id,

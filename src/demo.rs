@@ -199,7 +199,7 @@ async fn demo_access(engine: &Engine, twilio_token: &str) -> anyhow::Result<Demo
     let session = store.open_session(&admin, &refresh_hash, expires).await?;
     let claims = tokens::access_claims(admin.id, org.id, admin.role, session, ttl);
     let access_token = engine.auth_keys().jwt.issue(&claims)?;
-    let api_key = crate::http::api::admin::issue_api_key(store, org.id, "demo", Role::Admin)
+    let api_key = crate::accounts::issue_api_key(store, org.id, "demo", Role::Admin)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?
         .key;

@@ -164,6 +164,28 @@ string_enum!(
     AudioFormat, "audio format" { G711Ulaw => "g711_ulaw", Pcm16 => "pcm16" }
 );
 
+string_enum!(
+    /// What a system message of a call records (its `metadata.system_event_type`).
+    SystemEventKind, "system event" {
+        CallStarted => "call_started",
+        CallAnswered => "call_answered",
+        CallEnded => "call_ended",
+        BargeIn => "barge_in",
+        AiReconnected => "ai_reconnected",
+        AiUnavailable => "ai_unavailable",
+        SupervisorAction => "supervisor_action",
+        Dtmf => "dtmf",
+    }
+);
+
+/// A call's system event, typed: the call produces it with its system message, and the live event
+/// bus publishes it from there (nothing reads it back out of the message's JSON).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SystemEvent {
+    pub kind: SystemEventKind,
+    pub call_id: uuid::Uuid,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -23,6 +23,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use switchboard_actors::domain::SystemEventKind;
 use tokio::sync::broadcast::{self, error::RecvError};
 use uuid::Uuid;
 
@@ -100,17 +101,18 @@ impl EventKind {
         }
     }
 
-    /// The call event a system message's `metadata.system_event_type` stands for, if any.
-    pub fn for_system_event(system_event_type: &str) -> Option<EventKind> {
-        Some(match system_event_type {
-            "call_started" => EventKind::CallStarted,
-            "call_answered" => EventKind::CallAnswered,
-            "call_ended" => EventKind::CallEnded,
-            "barge_in" => EventKind::CallBargeIn,
-            "ai_reconnected" => EventKind::CallAiReconnected,
-            "ai_unavailable" => EventKind::CallAiUnavailable,
-            "supervisor_action" => EventKind::CallSupervisorAction,
-            _ => return None,
+    /// The call event a call's system event is published as, if any (a key press is only its
+    /// message).
+    pub fn for_system_event(kind: SystemEventKind) -> Option<EventKind> {
+        Some(match kind {
+            SystemEventKind::CallStarted => EventKind::CallStarted,
+            SystemEventKind::CallAnswered => EventKind::CallAnswered,
+            SystemEventKind::CallEnded => EventKind::CallEnded,
+            SystemEventKind::BargeIn => EventKind::CallBargeIn,
+            SystemEventKind::AiReconnected => EventKind::CallAiReconnected,
+            SystemEventKind::AiUnavailable => EventKind::CallAiUnavailable,
+            SystemEventKind::SupervisorAction => EventKind::CallSupervisorAction,
+            SystemEventKind::Dtmf => return None,
         })
     }
 }

@@ -18,7 +18,6 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, PoisonError};
 
 use serde_json::{Value, json};
-use switchboard_actors::domain::MessageType;
 use switchboard_actors::persistence::{
     CallUpdate, NewMessage, PersistItem, PersistenceBackend, WriteError,
 };
@@ -57,7 +56,9 @@ impl<B: PersistenceBackend> PublishingBackend<B> {
                         events.push(event);
                     }
                 }
-                PersistItem::Event(_) | PersistItem::ConversationUpdate(_) => {}
+                PersistItem::Event(_)
+                | PersistItem::ConversationUpdate(_)
+                | PersistItem::Recording(_) => {}
             }
         }
         events
@@ -77,14 +78,8 @@ impl<B: PersistenceBackend> PersistenceBackend for PublishingBackend<B> {
 }
 
 fn message_events(calls: &mut CallIndex, message: &NewMessage, events: &mut Vec<NewLiveEvent>) {
-    let system_event = (message.message_type == MessageType::System)
-        .then(|| message.metadata.get("system_event_type")?.as_str())
-        .flatten();
-    let named_call = message
-        .metadata
-        .get("call_id")
-        .and_then(Value::as_str)
-        .and_then(|id| id.parse::<Uuid>().ok());
+    let system_event = message.system_event;
+    let named_call = system_event.map(|event| event.call_id);
     if let Some(call_id) = named_call {
         calls.learn(call_id, message.org_id, message.conversation_id);
     }
@@ -108,7 +103,7 @@ fn message_events(calls: &mut CallIndex, message: &NewMessage, events: &mut Vec<
         .call(call_id)
         .at(message.timestamp),
     );
-    if let Some(kind) = system_event.and_then(EventKind::for_system_event) {
+    if let Some(kind) = system_event.and_then(|event| EventKind::for_system_event(event.kind)) {
         let mut data = message.metadata.clone();
         if let Value::Object(fields) = &mut data {
             fields.insert("message_id".to_owned(), json!(message.id));
@@ -197,7 +192,9 @@ impl CallIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use switchboard_actors::domain::{CallStatus, MessageDirection, SenderType};
+    use switchboard_actors::domain::{
+        CallStatus, MessageDirection, MessageType, SenderType, SystemEvent,
+    };
     use switchboard_actors::persistence::{DEFAULT_ORG, Sender};
 
     fn message(conversation_id: Uuid, message_type: MessageType, metadata: Value) -> NewMessage {
@@ -215,6 +212,13 @@ mod tests {
             },
             content: "x".into(),
             timestamp: chrono::Utc::now(),
+            system_event: metadata
+                .get("system_event_type")
+                .and_then(Value::as_str)
+                .map(|kind| SystemEvent {
+                    kind: kind.parse().unwrap(),
+                    call_id: metadata["call_id"].as_str().unwrap().parse().unwrap(),
+                }),
             metadata,
         }
     }

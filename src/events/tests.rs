@@ -136,8 +136,8 @@ fn kinds_serialize_as_their_dotted_names() {
         assert_eq!(serde_json::to_value(kind).unwrap(), kind.as_str());
     }
     assert_eq!(
-        EventKind::for_system_event("barge_in"),
+        EventKind::for_system_event(SystemEventKind::BargeIn),
         Some(EventKind::CallBargeIn)
     );
-    assert_eq!(EventKind::for_system_event("dtmf"), None);
+    assert_eq!(EventKind::for_system_event(SystemEventKind::Dtmf), None);
 }

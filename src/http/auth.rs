@@ -356,10 +356,10 @@ pub async fn login(
     body: bytes::Bytes,
 ) -> Result<warp::reply::Response, Rejection> {
     let request: LoginRequest = json_body(&body)?;
-    if request.email.len() > super::api::admin::EMAIL_BYTES {
+    if request.email.len() > crate::accounts::EMAIL_BYTES {
         return Err(ApiError::BadRequest(format!(
             "body field `email`: longer than {} bytes",
-            super::api::admin::EMAIL_BYTES
+            crate::accounts::EMAIL_BYTES
         ))
         .into());
     }

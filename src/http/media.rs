@@ -25,7 +25,7 @@ use switchboard_actors::call::{
 use switchboard_actors::domain::AudioFormat;
 use switchboard_actors::persistence::DEFAULT_ORG;
 use switchboard_actors::twilio::{self, Inbound, MAX_FRAME_BYTES};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
@@ -376,9 +376,8 @@ async fn start_call(
             ..(*media.deps.ai).clone()
         });
     }
-    let (ended_tx, ended_rx) = oneshot::channel();
     let args = CallArgs {
-        shared: CallShared::new(config, Some(ended_tx)),
+        shared: CallShared::new(config),
         call_sid: call.call_sid.clone(),
         twilio: tx,
         deps,
@@ -396,22 +395,5 @@ async fn start_call(
             return None;
         }
     };
-    let store = state.store.clone();
-    tokio::spawn(async move {
-        let Ok(outcome) = ended_rx.await else { return };
-        match outcome.recording {
-            Some(Ok(info)) => {
-                if let Err(err) = store.insert_recording(&call, &info).await {
-                    tracing::error!(%err, call_sid = %call.call_sid, "cannot store the recording row");
-                }
-            }
-            Some(Err(err)) => tracing::error!(%err, call_sid = %call.call_sid, "recording failed"),
-            None => {}
-        }
-        if outcome.rejected_frames > 0 {
-            REJECTED_FRAMES.fetch_add(outcome.rejected_frames, Ordering::Relaxed);
-        }
-        let _ = outcome.stored.send(());
-    });
     Some(actor)
 }

@@ -41,5 +41,6 @@ pub fn transcript(conversation_id: Uuid, seq: u64) -> NewMessage {
             "confidence_score": 0.94,
             "language": "en",
         }),
+        system_event: None,
     }
 }

@@ -17,8 +17,8 @@ use chrono::{DateTime, Utc};
 use deadpool_postgres::Object;
 use serde::Serialize;
 use switchboard_actors::persistence::{
-    CallUpdate, ConversationUpdate, NewEvent, NewMessage, PersistItem, PersistenceBackend,
-    WriteError,
+    CallUpdate, ConversationUpdate, NewEvent, NewMessage, NewRecording, PersistItem,
+    PersistenceBackend, WriteError,
 };
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::error::SqlState;
@@ -61,6 +61,13 @@ pub enum MessageWrite {
 const INSERT_EVENTS: &str = r#"
 INSERT INTO events (id, org_id, conversation_id, message_id, event_type, details, occurred_at)
 SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::jsonb[], $7::timestamptz[])
+ON CONFLICT (id) DO NOTHING"#;
+
+const INSERT_RECORDINGS: &str = r#"
+INSERT INTO recordings (id, org_id, call_id, path, format, sample_rate, channels, duration_ms, bytes)
+SELECT id, org_id, call_id, path, 'wav', sample_rate, channels, duration_ms, bytes
+FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::int4[], $6::int2[], $7::int8[], $8::int8[])
+    AS r(id, org_id, call_id, path, sample_rate, channels, duration_ms, bytes)
 ON CONFLICT (id) DO NOTHING"#;
 
 const UPDATE_CALLS: &str = r#"
@@ -215,9 +222,11 @@ async fn write_rows(
     let mut events = Vec::new();
     let mut calls: HashMap<Uuid, CallUpdate> = HashMap::new();
     let mut conversations: HashMap<Uuid, ConversationUpdate> = HashMap::new();
+    let mut recordings = Vec::new();
     for row in rows {
         match row {
             PersistItem::Message(m) => messages.push(m),
+            PersistItem::Recording(r) => recordings.push(r),
             PersistItem::Event(e) => events.push(e),
             // Several updates of one row in a batch fold into one (an UPDATE … FROM applies
             // only one source row per target).
@@ -236,12 +245,46 @@ async fn write_rows(
         MessageWrite::Unnest => insert_messages(client, &messages).await?,
     }
     // Pipelined: sent together, executed in this order by the server.
-    let (e, c, v) = tokio::join!(
+    let (e, c, v, r) = tokio::join!(
         insert_events(client, &events),
         update_calls(client, calls.into_values().collect()),
         update_conversations(client, conversations.into_values().collect()),
+        insert_recordings(client, &recordings),
     );
-    e.and(c).and(v)
+    e.and(c).and(v).and(r)
+}
+
+async fn insert_recordings(client: &Object, rows: &[&NewRecording]) -> Result<(), StoreError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let statement = client.prepare_cached(INSERT_RECORDINGS).await?;
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+    let orgs: Vec<Uuid> = rows.iter().map(|r| r.org_id).collect();
+    let calls: Vec<Uuid> = rows.iter().map(|r| r.call_id).collect();
+    let paths: Vec<&str> = rows.iter().map(|r| r.path.as_str()).collect();
+    let rates: Vec<i32> = rows
+        .iter()
+        .map(|r| i32::try_from(r.sample_rate).unwrap_or(i32::MAX))
+        .collect();
+    let channels: Vec<i16> = rows.iter().map(|r| r.channels as i16).collect();
+    let durations: Vec<i64> = rows
+        .iter()
+        .map(|r| i64::try_from(r.duration_ms).unwrap_or(i64::MAX))
+        .collect();
+    let bytes: Vec<i64> = rows
+        .iter()
+        .map(|r| i64::try_from(r.bytes).unwrap_or(i64::MAX))
+        .collect();
+    client
+        .execute(
+            &statement,
+            &[
+                &ids, &orgs, &calls, &paths, &rates, &channels, &durations, &bytes,
+            ],
+        )
+        .await?;
+    Ok(())
 }
 
 fn fold<T: Clone>(map: &mut HashMap<Uuid, T>, id: Uuid, update: &T, merge: fn(T, T) -> T) {

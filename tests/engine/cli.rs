@@ -227,10 +227,18 @@ fn wait_ready(served: &Served) {
 mod probe {
     use std::io::{Read, Write};
     pub fn get_status(port: u16, path: &str) -> std::io::Result<u16> {
+        get(port, path, "")
+    }
+
+    pub fn get_status_with_bearer(port: u16, path: &str, token: &str) -> std::io::Result<u16> {
+        get(port, path, &format!("Authorization: Bearer {token}\r\n"))
+    }
+
+    fn get(port: u16, path: &str, headers: &str) -> std::io::Result<u16> {
         let mut s = std::net::TcpStream::connect(("127.0.0.1", port))?;
         write!(
             s,
-            "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+            "GET {path} HTTP/1.1\r\nHost: localhost\r\n{headers}Connection: close\r\n\r\n"
         )?;
         let mut buf = String::new();
         s.read_to_string(&mut buf)?;
@@ -428,4 +436,53 @@ fn org_user_and_apikey_are_created_from_the_command_line() {
         None,
     );
     assert_eq!(out.status.code(), Some(2), "a bad role is a usage error");
+}
+
+/// The admin commands work while an engine serves the same data directory (a new user makes
+/// accounts beside `scripts/demo`): they use the running engine's database instead of refusing
+/// with "data directory in use", leave it running, and the engine sees what they made.
+#[test]
+fn admin_commands_work_beside_a_running_engine() {
+    let dir = tempfile::tempdir().unwrap();
+    let served = serve(dir.path());
+    let run = |args: &[&str]| -> Output {
+        switchboard()
+            .args(args)
+            .env("SWITCHBOARD_STORAGE_DATA_DIR", dir.path())
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let out = run(&["migrate"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("schema is current"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let out = run(&["org", "create", "Beside Demo"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run(&[
+        "apikey",
+        "create",
+        "--org",
+        "beside-demo",
+        "--role",
+        "admin",
+        "--name",
+        "ops",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let key = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("key "))
+        .expect("the key is printed")
+        .to_owned();
+    // The engine kept running and accepts the new key.
+    let status = probe::get_status_with_bearer(served.port, "/api/v1/calls", &key).unwrap();
+    assert_eq!(status, 200);
+    let status = signal_and_wait(served, Signal::SIGTERM);
+    assert!(status.success(), "{status:?}");
+    assert!(processes_mentioning(dir.path()).is_empty());
 }

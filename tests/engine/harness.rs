@@ -25,7 +25,7 @@ impl Api {
     pub async fn start_with(extra: &[(&str, &str)]) -> Api {
         let engine = LocalEngine::with_settings(extra).await.unwrap();
         let base = engine.endpoint("");
-        let token = switchboard::http::api::admin::issue_api_key(
+        let token = switchboard::accounts::issue_api_key(
             engine.store(),
             DEFAULT_ORG,
             "history tests",

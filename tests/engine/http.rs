@@ -99,7 +99,7 @@ async fn engine_serves_health_ready_and_json_errors_on_a_real_socket() {
 async fn ready_is_503_while_the_database_is_down_and_recovers() {
     let mut db = TestDb::own_cluster().await;
     let routes = filters::routes(state(&db.store));
-    let key = switchboard::http::api::admin::issue_api_key(
+    let key = switchboard::accounts::issue_api_key(
         &db.store,
         switchboard_actors::persistence::DEFAULT_ORG,
         "outage",

@@ -23,7 +23,7 @@ const EVENTS: &str = "/api/v1/events";
 /// supervisor's API key.
 async fn engine(peer: &RealtimePeer, extra: &[(&str, &str)]) -> LocalEngine {
     let engine = LocalEngine::start(&peer.url(), TOKEN, extra).await.unwrap();
-    let key = switchboard::http::api::admin::issue_api_key(
+    let key = switchboard::accounts::issue_api_key(
         engine.store(),
         DEFAULT_ORG,
         "live event tests",

@@ -24,7 +24,7 @@ use warp::http::header::HeaderMap;
 static TOKEN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
 async fn state(store: &Store) -> AppState {
-    let created = switchboard::http::api::admin::issue_api_key(
+    let created = switchboard::accounts::issue_api_key(
         store,
         DEFAULT_ORG,
         "recording tests",

@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use harness::{Api, CallSeed, organization, read, seed, t};
 use serde_json::{Value, json};
+use switchboard::accounts::issue_api_key;
 use switchboard::auth::policy::RULES;
 use switchboard::auth::tokens::{JwtKeys, access_claims};
 use switchboard::auth::{Role, policy};
-use switchboard::http::api::admin::issue_api_key;
 use switchboard::store::Store;
 use switchboard_actors::persistence::DEFAULT_ORG;
 use uuid::Uuid;

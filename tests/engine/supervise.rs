@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
+use switchboard::accounts::issue_api_key;
 use switchboard::auth::Role;
-use switchboard::http::api::admin::issue_api_key;
 use switchboard::sim::engine::LocalEngine;
 use switchboard::sim::realtime_peer::{ConnectionLog, PeerConfig, RealtimePeer};
 use switchboard::sim::twilio_caller::{CallReport, CallerConfig, Event, Pace, Step, TwilioCaller};

@@ -9,27 +9,26 @@
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use ractor::{Actor, ActorProcessingErr, ActorRef, ActorStatus, RpcReplyPort, SupervisionEvent};
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
+use uuid::Uuid;
 
 use super::ai_session::{AiEndpoint, AiSession, AiSessionMessage};
-use super::core::{
-    AiCommand, CallConfig, CallCore, CallCounters, CallEvent, DeltaAction, MediaAction,
-};
+use super::core::{AiCommand, CallConfig, CallCore, CallEvent, DeltaAction, MediaAction};
 use super::metrics::CallMetrics;
 use super::recording::RecorderThread;
 use super::supervision::{
     AgentPlayout, FRAME_SAMPLES, MonitorFrame, SuperviseError, SupervisionMode, Supervisor,
     SupervisorCommand,
 };
-use crate::audio::{RecordingInfo, Resampler, g711};
+use crate::audio::{Resampler, g711};
 use crate::domain::AudioFormat;
-use crate::persistence::PersistenceHandle;
+use crate::persistence::{NewRecording, PersistenceHandle};
 use crate::realtime::{self, ServerEvent};
 use crate::twilio::{self, Inbound};
 
@@ -56,36 +55,22 @@ pub struct CallDeps {
     pub recording: Option<RecordingTarget>,
     /// The process's call counters.
     pub metrics: Arc<CallMetrics>,
+    /// The process's count of refused media-socket frames (the socket counts its own there too).
+    pub rejected_frames: &'static AtomicU64,
 }
-
-/// What the call reports when it is over (the service stores the recording row).
-#[derive(Debug)]
-pub struct CallOutcome {
-    pub counters: CallCounters,
-    pub recording: Option<Result<RecordingInfo, String>>,
-    pub rejected_frames: u64,
-    /// Sent (or dropped) once the outcome is stored: the actor stops only then (5 s at most),
-    /// so that "no live call actors" also means "every call's rows are written".
-    pub stored: oneshot::Sender<()>,
-}
-
-/// How long a call's actor waits for its outcome to be stored before it stops anyway.
-const OUTCOME_STORE_WAIT: Duration = Duration::from_secs(5);
 
 /// What survives a restart of the call's actor: the call's logic and its recording.
 pub struct CallShared {
     core: Mutex<CallCore>,
     recorder: Mutex<Option<RecorderThread>>,
-    ended: Mutex<Option<oneshot::Sender<CallOutcome>>>,
     rejected_frames: AtomicU64,
 }
 
 impl CallShared {
-    pub fn new(config: CallConfig, ended: Option<oneshot::Sender<CallOutcome>>) -> Arc<Self> {
+    pub fn new(config: CallConfig) -> Arc<Self> {
         Arc::new(CallShared {
             core: Mutex::new(CallCore::new(config)),
             recorder: Mutex::new(None),
-            ended: Mutex::new(ended),
             rejected_frames: AtomicU64::new(0),
         })
     }
@@ -138,8 +123,8 @@ pub enum CallMessage {
     SupervisorAudio(Box<[i16; FRAME_SAMPLES]>),
     /// The engine is shutting down: hang up and end the call (see `CallCore::on_shutdown`).
     Shutdown,
-    /// Chaos hook for tests: the actor panics, as a bug in it would.
-    #[doc(hidden)]
+    /// Chaos hook for tests (feature `test-hooks`): the actor panics, as a bug in it would.
+    #[cfg(feature = "test-hooks")]
     InjectPanic,
 }
 
@@ -332,6 +317,7 @@ impl Actor for CallActor {
                 }
             }
             CallMessage::Shutdown => state.shared.core().on_shutdown(now),
+            #[cfg(feature = "test-hooks")]
             CallMessage::InjectPanic => panic!("call actor: injected panic"),
         }
         state.run_events(&myself);
@@ -371,7 +357,7 @@ impl CallState {
         let frame = match twilio::parse_inbound(text) {
             Ok(frame) => frame,
             Err(err) => {
-                self.shared.rejected_frames.fetch_add(1, Ordering::Relaxed);
+                self.reject();
                 tracing::warn!(call_sid = %self.call_sid, %err, "malformed Twilio frame ignored");
                 return;
             }
@@ -383,14 +369,14 @@ impl CallState {
                     CallMetrics::add(&self.deps.metrics.calls_started);
                     self.start_recorder();
                 } else {
-                    self.shared.rejected_frames.fetch_add(1, Ordering::Relaxed);
+                    self.reject();
                     tracing::warn!(call_sid = %self.call_sid, "second start ignored");
                 }
             }
             Inbound::Media(media) => {
                 CallMetrics::add(&self.deps.metrics.media_frames_in);
                 if let Err(err) = media.decode_payload(&mut self.mulaw) {
-                    self.shared.rejected_frames.fetch_add(1, Ordering::Relaxed);
+                    self.reject();
                     tracing::warn!(call_sid = %self.call_sid, %err, "media frame with bad payload ignored");
                     return;
                 }
@@ -402,7 +388,7 @@ impl CallState {
                 let action = self.shared.core().on_media(media.timestamp_ms, ms);
                 let caller_at_ms = match action {
                     MediaAction::Reject => {
-                        self.shared.rejected_frames.fetch_add(1, Ordering::Relaxed);
+                        self.reject();
                         tracing::warn!(call_sid = %self.call_sid, "media outside the stream ignored");
                         return;
                     }
@@ -440,12 +426,12 @@ impl CallState {
                 self.shared.core().on_dtmf(now, digit)
             }
             Inbound::Dtmf { digit, .. } => {
-                self.shared.rejected_frames.fetch_add(1, Ordering::Relaxed);
+                self.reject();
                 tracing::warn!(call_sid = %self.call_sid, ?digit, "DTMF that is not a keypad key ignored");
             }
             Inbound::Stop { .. } => self.shared.core().on_stop(now, "caller hung up"),
             Inbound::Unknown { event } => {
-                self.shared.rejected_frames.fetch_add(1, Ordering::Relaxed);
+                self.reject();
                 tracing::warn!(call_sid = %self.call_sid, %event, "unknown Twilio event ignored");
             }
         }
@@ -731,6 +717,12 @@ impl CallState {
         }
     }
 
+    /// A frame refused: counted for this call's log and for the process.
+    fn reject(&self) {
+        self.shared.rejected_frames.fetch_add(1, Ordering::Relaxed);
+        self.deps.rejected_frames.fetch_add(1, Ordering::Relaxed);
+    }
+
     fn send_ai(&self, text: String) {
         if let Some(ai) = &self.ai {
             let _ = ai.cast(AiSessionMessage::Send(text));
@@ -812,42 +804,46 @@ impl CallState {
                     }
                     let recorder = self.shared.recorder().take();
                     let persistence = self.deps.persistence.clone();
-                    let ended = self
-                        .shared
-                        .ended
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .take();
+                    let (org_id, call_id) = {
+                        let core = self.shared.core();
+                        (core.config().org_id, core.config().call_id)
+                    };
                     let counters = self.shared.core().counters();
                     let rejected_frames = self.shared.rejected_frames.load(Ordering::Relaxed);
                     let call_sid = self.call_sid.clone();
                     let me = myself.clone();
                     tokio::spawn(async move {
-                        let recording = match recorder {
-                            Some(recorder) => Some(
-                                tokio::task::spawn_blocking(move || recorder.finish())
-                                    .await
-                                    .map_err(|e| e.to_string())
-                                    .and_then(|r| r.map_err(|e| e.to_string())),
-                            ),
-                            None => None,
-                        };
+                        if let Some(recorder) = recorder {
+                            let finished = tokio::task::spawn_blocking(move || recorder.finish())
+                                .await
+                                .map_err(|e| e.to_string())
+                                .and_then(|r| r.map_err(|e| e.to_string()));
+                            match finished {
+                                // The recording's row goes the way of every other row.
+                                Ok(info) => {
+                                    let row = NewRecording {
+                                        id: Uuid::now_v7(),
+                                        org_id,
+                                        call_id,
+                                        path: info.path.display().to_string(),
+                                        sample_rate: info.sample_rate,
+                                        channels: info.channels,
+                                        duration_ms: info.duration_ms,
+                                        bytes: info.bytes,
+                                    };
+                                    if let Err(err) = persistence.persist(row) {
+                                        tracing::error!(%call_sid, %err, "cannot queue the recording row");
+                                    }
+                                }
+                                Err(err) => tracing::error!(%call_sid, %err, "recording failed"),
+                            }
+                        }
+                        // The actor stops once every row of the call, its recording's included,
+                        // is durable: "no live call actors" also means "every call is written".
                         if let Err(err) = persistence.flush().await {
                             tracing::error!(%call_sid, %err, "flush at call end failed");
                         }
                         tracing::info!(%call_sid, ?counters, rejected_frames, "call ended");
-                        if let Some(ended) = ended {
-                            let (stored, was_stored) = oneshot::channel();
-                            let outcome = CallOutcome {
-                                counters,
-                                recording,
-                                rejected_frames,
-                                stored,
-                            };
-                            if ended.send(outcome).is_ok() {
-                                let _ = tokio::time::timeout(OUTCOME_STORE_WAIT, was_stored).await;
-                            }
-                        }
                         me.stop(None);
                     });
                 }

@@ -31,7 +31,7 @@ use uuid::Uuid;
 use super::supervision::{SuperviseError, SupervisionMode, Supervisor, SupervisorCommand};
 use crate::domain::{
     AudioFormat, CallStatus, ConversationStatus, EventType, MessageDirection, MessageType,
-    SenderType,
+    SenderType, SystemEvent, SystemEventKind,
 };
 use crate::persistence::{
     CallUpdate, ConversationUpdate, NewEvent, NewMessage, PersistItem, Sender,
@@ -129,6 +129,9 @@ pub enum AiCommand {
 }
 
 /// What the shell must do, in order.
+// A row is the largest event; boxing it would allocate once more per row for a queue that the
+// shell drains at once (it never holds more than a few events).
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum CallEvent {
     Ai(AiCommand),
@@ -353,7 +356,11 @@ impl CallCore {
         }
         self.phase = Phase::Live;
         self.stream_sid = Some(stream_sid.to_owned());
-        self.system_message(now, "call_started", json!({ "stream_sid": stream_sid }));
+        self.system_message(
+            now,
+            SystemEventKind::CallStarted,
+            json!({ "stream_sid": stream_sid }),
+        );
         let version = self.next_version();
         self.persist(CallUpdate {
             call_id: self.config.call_id,
@@ -420,7 +427,11 @@ impl CallCore {
     /// A key press.
     pub fn on_dtmf(&mut self, now: Instant, digit: char) {
         if self.phase == Phase::Live {
-            self.system_message(now, "dtmf", json!({ "digit": digit.to_string() }));
+            self.system_message(
+                now,
+                SystemEventKind::Dtmf,
+                json!({ "digit": digit.to_string() }),
+            );
         }
     }
 
@@ -458,7 +469,7 @@ impl CallCore {
         if lost.is_none() && !self.answered {
             // The agent is on the line.
             self.answered = true;
-            self.system_message(now, "call_answered", json!({}));
+            self.system_message(now, SystemEventKind::CallAnswered, json!({}));
         }
         if let Some(lost) = lost {
             for item in &self.history {
@@ -472,7 +483,7 @@ impl CallCore {
             let gap_ms = now.saturating_duration_since(lost.since).as_millis() as u64;
             self.system_message(
                 now,
-                "ai_reconnected",
+                SystemEventKind::AiReconnected,
                 json!({ "cause": lost.cause, "gap_ms": gap_ms, "attempts": lost.attempt,
                         "replayed_items": self.history.len() }),
             );
@@ -501,7 +512,7 @@ impl CallCore {
             self.ai = AiLink::GaveUp;
             self.system_message(
                 now,
-                "ai_unavailable",
+                SystemEventKind::AiUnavailable,
                 json!({ "cause": cause, "attempts": attempt - 1 }),
             );
             self.events.push_back(CallEvent::Hangup {
@@ -627,7 +638,7 @@ impl CallCore {
             self.counters.barge_ins += 1;
             self.system_message(
                 now,
-                "barge_in",
+                SystemEventKind::BargeIn,
                 json!({ "item_id": item_id, "audio_end_ms": played, "sent_ms": sent_ms }),
             );
         }
@@ -772,7 +783,7 @@ impl CallCore {
         }
         self.counters.supervisor_actions += 1;
         self.event(now, EventType::SupervisorAction, details.clone());
-        self.system_message(now, "supervisor_action", details);
+        self.system_message(now, SystemEventKind::SupervisorAction, details);
         if hangup {
             self.events.push_back(CallEvent::Hangup {
                 reason: format!("hung up by supervisor {}", by.name),
@@ -916,7 +927,7 @@ impl CallCore {
         let at = self.wall(now);
         self.system_message(
             now,
-            "call_ended",
+            SystemEventKind::CallEnded,
             json!({ "reason": reason, "duration_ms": duration.as_millis() as u64 }),
         );
         let version = self.next_version();
@@ -977,7 +988,20 @@ impl CallCore {
         content: &str,
         metadata: serde_json::Value,
     ) {
-        let row = NewMessage {
+        let row = self.message_row(now, message_type, direction, sender, content, metadata);
+        self.persist(row);
+    }
+
+    fn message_row(
+        &self,
+        now: Instant,
+        message_type: MessageType,
+        direction: MessageDirection,
+        sender: Sender,
+        content: &str,
+        metadata: serde_json::Value,
+    ) -> NewMessage {
+        NewMessage {
             id: Uuid::now_v7(),
             org_id: self.config.org_id,
             conversation_id: self.config.conversation_id,
@@ -987,12 +1011,17 @@ impl CallCore {
             content: content.to_owned(),
             timestamp: self.wall(now),
             metadata,
-        };
-        self.persist(row);
+            system_event: None,
+        }
     }
 
-    fn system_message(&mut self, now: Instant, kind: &str, mut details: serde_json::Value) {
-        details["system_event_type"] = json!(kind);
+    fn system_message(
+        &mut self,
+        now: Instant,
+        kind: SystemEventKind,
+        mut details: serde_json::Value,
+    ) {
+        details["system_event_type"] = json!(kind.as_str());
         // Names the call, not only its conversation (live events are published per call).
         details["call_id"] = json!(self.config.call_id);
         details["is_automated"] = json!(true);
@@ -1003,14 +1032,19 @@ impl CallCore {
             sender_type: SenderType::System,
             phone_number: None,
         };
-        self.message(
+        let mut row = self.message_row(
             now,
             MessageType::System,
             MessageDirection::Internal,
             sender,
-            kind,
+            kind.as_str(),
             details,
         );
+        row.system_event = Some(SystemEvent {
+            kind,
+            call_id: self.config.call_id,
+        });
+        self.persist(row);
     }
 
     fn event(&mut self, now: Instant, event_type: EventType, details: serde_json::Value) {

@@ -14,7 +14,7 @@ pub mod registry;
 pub mod supervision;
 
 pub use actor::{
-    CallActor, CallArgs, CallDeps, CallMessage, CallOutcome, CallShared, RecordingTarget, TwilioOut,
+    CallActor, CallArgs, CallDeps, CallMessage, CallShared, RecordingTarget, TwilioOut,
 };
 pub use ai_session::{AI_READ_BUFFER, AiEndpoint, AiSession, AiSessionMessage, ai_socket_config};
 pub use core::{

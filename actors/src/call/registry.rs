@@ -218,8 +218,8 @@ impl CallRegistryHandle {
         self.counts.live.load(Ordering::Relaxed)
     }
 
-    /// Makes a call's actor panic (tests of supervision).
-    #[doc(hidden)]
+    /// Makes a call's actor panic (tests of supervision; feature `test-hooks`).
+    #[cfg(feature = "test-hooks")]
     pub async fn inject_panic(&self, call_sid: &str) -> bool {
         match self.lookup(call_sid).await {
             Some(actor) => actor.cast(CallMessage::InjectPanic).is_ok(),

@@ -101,8 +101,8 @@ pub enum PersistMessage {
         result: Result<(), WriteError>,
         latency: Duration,
     },
-    /// Chaos hook for tests: the actor panics, as a bug in it would.
-    #[doc(hidden)]
+    /// Chaos hook for tests (feature `test-hooks`): the actor panics, as a bug in it would.
+    #[cfg(feature = "test-hooks")]
     InjectPanic,
 }
 
@@ -157,6 +157,7 @@ impl<B: PersistenceBackend> Actor for PersistenceActor<B> {
                     .core()
                     .on_write_result(Instant::now(), batch_id, result, latency);
             }
+            #[cfg(feature = "test-hooks")]
             PersistMessage::InjectPanic => panic!("persistence actor: injected panic"),
         }
         pump(&myself, state);
@@ -374,8 +375,8 @@ impl PersistenceHandle {
         self.shared.core().rejections()
     }
 
-    /// Makes the current actor instance panic (tests of supervision).
-    #[doc(hidden)]
+    /// Makes the current actor instance panic (tests of supervision; feature `test-hooks`).
+    #[cfg(feature = "test-hooks")]
     pub fn inject_panic(&self) {
         if let Some(actor) = self.shared.actor() {
             let _ = actor.cast(PersistMessage::InjectPanic);

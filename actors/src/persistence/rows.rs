@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use crate::domain::{
     CallStatus, ConversationStatus, EventType, MessageDirection, MessageType, Outcome, SenderType,
-    Sentiment,
+    Sentiment, SystemEvent,
 };
 
 /// The id of the default organization (single-tenant installs, and everything before accounts).
@@ -40,6 +40,8 @@ pub struct NewMessage {
     /// A JSON object: `audio_start_time`, `audio_end_time`, `confidence_score`, `language`,
     /// `system_event_type`, …
     pub metadata: serde_json::Value,
+    /// For a call's system message: what it records, typed (not stored apart from `metadata`).
+    pub system_event: Option<SystemEvent>,
 }
 
 /// A conversation- or message-level occurrence.
@@ -120,6 +122,19 @@ impl ConversationUpdate {
     }
 }
 
+/// A finished call recording (a WAV file, left channel the caller, right the agent).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewRecording {
+    pub id: Uuid,
+    pub org_id: Uuid,
+    pub call_id: Uuid,
+    pub path: String,
+    pub sample_rate: u32,
+    pub channels: u16,
+    pub duration_ms: u64,
+    pub bytes: u64,
+}
+
 /// One row for the persistence actor.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PersistItem {
@@ -127,6 +142,7 @@ pub enum PersistItem {
     Event(NewEvent),
     CallUpdate(CallUpdate),
     ConversationUpdate(ConversationUpdate),
+    Recording(NewRecording),
 }
 
 impl PersistItem {
@@ -137,6 +153,7 @@ impl PersistItem {
             PersistItem::Event(e) => e.id,
             PersistItem::CallUpdate(u) => u.call_id,
             PersistItem::ConversationUpdate(u) => u.conversation_id,
+            PersistItem::Recording(r) => r.id,
         }
     }
 
@@ -154,7 +171,9 @@ impl PersistItem {
                 replace_nul_in_json(&mut m.metadata);
             }
             PersistItem::Event(e) => replace_nul_in_json(&mut e.details),
-            PersistItem::CallUpdate(_) | PersistItem::ConversationUpdate(_) => {}
+            PersistItem::CallUpdate(_)
+            | PersistItem::ConversationUpdate(_)
+            | PersistItem::Recording(_) => {}
         }
         self
     }
@@ -166,6 +185,7 @@ impl PersistItem {
             PersistItem::Event(_) => "events",
             PersistItem::CallUpdate(_) => "calls",
             PersistItem::ConversationUpdate(_) => "conversations",
+            PersistItem::Recording(_) => "recordings",
         }
     }
 }
@@ -215,6 +235,12 @@ impl From<CallUpdate> for PersistItem {
     }
 }
 
+impl From<NewRecording> for PersistItem {
+    fn from(r: NewRecording) -> Self {
+        PersistItem::Recording(r)
+    }
+}
+
 impl From<ConversationUpdate> for PersistItem {
     fn from(u: ConversationUpdate) -> Self {
         PersistItem::ConversationUpdate(u)
@@ -242,6 +268,7 @@ mod tests {
             content: "a\0b".into(),
             timestamp: Utc::now(),
             metadata: serde_json::json!({ "digit": "\0", "k\0": [1, "x\0"] }),
+            system_event: None,
         };
         let PersistItem::Message(m) = PersistItem::from(message).storable() else {
             unreachable!()

@@ -9,16 +9,35 @@ use warp::http::StatusCode;
 use warp::{Rejection, Reply};
 
 use super::params::{json_body, query};
-use crate::auth::tokens::{self, API_KEY_PREFIX, API_KEY_SHOWN};
-use crate::auth::{Principal, Role, password};
+use crate::accounts::{self, AccountsError, CreatedApiKey, CreatedUser};
+use crate::auth::{Principal, Role};
 use crate::http::AppState;
 use crate::http::auth::security_event;
 use crate::http::error::ApiError;
-use crate::http::input;
 use crate::http::models::ErrorBody;
 use crate::store::accounts::{
     AccountError, ApiKey, CredentialsChange, SealedCredentials, SecurityEvent, User,
 };
+
+impl From<AccountsError> for ApiError {
+    fn from(err: AccountsError) -> ApiError {
+        match err {
+            AccountsError::Invalid { field, why } => {
+                ApiError::BadRequest(format!("body field `{field}`: {why}"))
+            }
+            AccountsError::Account(e) => e.into(),
+            AccountsError::Store(e) => e.into(),
+            AccountsError::Auth(e) => e.into(),
+            AccountsError::Task(e) => ApiError::Internal(e.to_string()),
+        }
+    }
+}
+
+impl From<AccountsError> for Rejection {
+    fn from(err: AccountsError) -> Rejection {
+        warp::reject::custom(ApiError::from(err))
+    }
+}
 
 impl From<AccountError> for ApiError {
     fn from(err: AccountError) -> ApiError {
@@ -47,13 +66,6 @@ pub struct NewUser {
     pub password: Option<String>,
 }
 
-/// A created user, with the generated password when none was given (shown this once).
-#[derive(Debug, Serialize, ToSchema)]
-pub struct CreatedUser {
-    pub user: User,
-    pub password: Option<String>,
-}
-
 /// `PATCH /api/v1/users/{id}`
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -70,13 +82,6 @@ pub struct UserChange {
 pub struct NewApiKey {
     pub name: String,
     pub role: Role,
-}
-
-/// A created key: the key itself is shown this once and stored only as a hash.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct CreatedApiKey {
-    pub api_key: ApiKey,
-    pub key: String,
 }
 
 /// The organization's provider credentials as the API shows them: which are set.
@@ -152,37 +157,16 @@ pub async fn create_user(
     body: bytes::Bytes,
 ) -> Result<warp::reply::Response, Rejection> {
     let new: NewUser = json_body(&body)?;
-    let email = new.email.trim().to_owned();
-    input::text(
-        "body field `display_name`",
-        new.display_name.trim(),
-        NAME_CHARS,
-    )?;
-    if email.len() > EMAIL_BYTES || !is_email(&email) {
-        return Err(ApiError::BadRequest(format!(
-            "body field `email`: `{email}` is not an email address"
-        ))
-        .into());
-    }
-    let (password, generated) = match new.password {
-        Some(given) => {
-            password::check_strength(&given)
-                .map_err(|why| ApiError::BadRequest(format!("body field `password`: {why}")))?;
-            (given, None)
-        }
-        None => {
-            let generated = password::generate().map_err(ApiError::from)?;
-            (generated.clone(), Some(generated))
-        }
-    };
-    let phc = tokio::task::spawn_blocking(move || password::hash(&password))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
-        .map_err(ApiError::from)?;
-    let user = state
-        .store
-        .create_user(p.org_id, &email, new.display_name.trim(), new.role, &phc)
-        .await?;
+    let created = accounts::create_user(
+        &state.store,
+        p.org_id,
+        &new.email,
+        &new.display_name,
+        new.role,
+        new.password,
+    )
+    .await?;
+    let user = &created.user;
     security_event(
         &state,
         p.org_id,
@@ -191,13 +175,7 @@ pub async fn create_user(
         serde_json::json!({ "user": user.id, "role": user.role }),
     )
     .await;
-    Ok(json_status(
-        &CreatedUser {
-            user,
-            password: generated,
-        },
-        StatusCode::CREATED,
-    ))
+    Ok(json_status(&created, StatusCode::CREATED))
 }
 
 /// Changes a user's role, display name or disabled flag.
@@ -212,11 +190,9 @@ pub async fn update_user(
 ) -> Result<warp::reply::Response, Rejection> {
     let id = id_of(&id, "user id")?;
     let change: UserChange = json_body(&body)?;
-    input::optional_text(
-        "body field `display_name`",
-        change.display_name.as_deref().map(str::trim),
-        NAME_CHARS,
-    )?;
+    if let Some(name) = &change.display_name {
+        accounts::check_name("display_name", name.trim())?;
+    }
     let changed = state
         .store
         .update_user(
@@ -279,11 +255,8 @@ pub async fn create_api_key(
     body: bytes::Bytes,
 ) -> Result<warp::reply::Response, Rejection> {
     let new: NewApiKey = json_body(&body)?;
-    let name = new.name.trim();
-    if name.is_empty() || name.len() > 200 {
-        return Err(ApiError::BadRequest("body field `name`: 1 to 200 characters".into()).into());
-    }
-    let created = issue_api_key(&state.store, p.org_id, name, new.role).await?;
+    let created = accounts::issue_api_key(&state.store, p.org_id, &new.name, new.role).await?;
+    let name = &created.api_key.name;
     security_event(
         &state,
         p.org_id,
@@ -293,20 +266,6 @@ pub async fn create_api_key(
     )
     .await;
     Ok(json_status(&created, StatusCode::CREATED))
-}
-
-/// A new key stored by hash (also used by the command line, the demo and the tests).
-pub async fn issue_api_key(
-    store: &crate::store::Store,
-    org_id: Uuid,
-    name: &str,
-    role: Role,
-) -> Result<CreatedApiKey, ApiError> {
-    let (key, hash) = tokens::opaque(API_KEY_PREFIX)?;
-    let api_key = store
-        .create_api_key(org_id, name, role, &key[..API_KEY_SHOWN], &hash)
-        .await?;
-    Ok(CreatedApiKey { api_key, key })
 }
 
 /// Revokes an API key at once.
@@ -420,23 +379,4 @@ pub async fn security_events(
         return Err(ApiError::BadRequest("query parameter `limit`: 1 to 1000".into()).into());
     }
     Ok(warp::reply::json(&state.store.security_events(p.org_id, limit).await?).into_response())
-}
-
-/// Longest display name, in characters.
-const NAME_CHARS: usize = 200;
-
-/// Longest email address (RFC 5321's path limit).
-pub const EMAIL_BYTES: usize = 254;
-
-/// `local@domain`, no spaces (the schema's CHECK, said here first with a clear error).
-pub fn is_email(s: &str) -> bool {
-    match s.split_once('@') {
-        Some((local, domain)) => {
-            !local.is_empty()
-                && !domain.is_empty()
-                && !domain.contains('@')
-                && !s.chars().any(char::is_whitespace)
-        }
-        None => false,
-    }
 }

@@ -417,6 +417,8 @@ fn validate(
         content: body.content,
         timestamp: body.timestamp.unwrap_or(now),
         metadata,
+        // Only a live call produces system events.
+        system_event: None,
     })
 }
 

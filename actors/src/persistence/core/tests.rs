@@ -36,6 +36,7 @@ fn rows(n: usize) -> Vec<PersistItem> {
                 content: format!("row {i}"),
                 timestamp: chrono::Utc::now(),
                 metadata: serde_json::json!({}),
+                system_event: None,
             })
         })
         .collect()
