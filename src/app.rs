@@ -23,7 +23,7 @@ use switchboard_actors::call::{
 use switchboard_actors::domain::AudioFormat;
 use switchboard_actors::persistence::PersistenceHandle;
 
-use crate::http::media::MediaSettings;
+use crate::twilio::media::MediaSettings;
 
 /// How long a stop waits for the live calls it ends to write their last rows and recordings.
 const CALLS_END_GRACE: Duration = Duration::from_secs(10);
@@ -319,7 +319,7 @@ pub fn media_settings(
                 session,
                 connect_timeout: Duration::from_secs(10),
             }),
-            rejected_frames: &crate::http::media::REJECTED_FRAMES,
+            rejected_frames: &crate::twilio::media::REJECTED_FRAMES,
             recording: config.recording.enabled.then(|| RecordingTarget {
                 dir: config.storage.recordings_dir.clone(),
                 sample_rate: config.recording.sample_rate,

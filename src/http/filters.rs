@@ -7,8 +7,8 @@ use uuid::Uuid;
 use warp::{Filter, Reply};
 
 use super::metrics::HttpMetrics;
-use super::twilio::{self, MAX_FORM_BYTES, Webhook};
 use super::{AppState, error, handlers, metrics, sse};
+use crate::twilio::webhooks::{self as twilio, MAX_FORM_BYTES, Webhook};
 
 /// Every route of the API, with request logging (and its latency metric) and the JSON error
 /// recovery.
@@ -168,7 +168,7 @@ fn twilio_media(
         .and(warp::header::<String>("sec-websocket-key"))
         .and(warp::header::optional::<String>("x-twilio-signature"))
         .and(with_state(state))
-        .and_then(super::media::upgrade)
+        .and_then(crate::twilio::media::upgrade)
 }
 
 fn log_request(metrics: &HttpMetrics, info: warp::log::Info<'_>) {

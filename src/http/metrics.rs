@@ -27,8 +27,8 @@ use warp::{Rejection, Reply};
 
 use super::AppState;
 use super::error::ApiError;
-use super::media::REJECTED_FRAMES;
 use crate::events::EventBus;
+use crate::twilio::media::REJECTED_FRAMES;
 
 /// The exposition's content type.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";

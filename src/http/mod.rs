@@ -8,13 +8,11 @@ pub mod error;
 pub mod filters;
 pub mod handlers;
 pub mod input;
-pub mod media;
 pub mod metrics;
 pub mod models;
 pub mod recording;
 pub mod sse;
 pub mod supervise;
-pub mod twilio;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -35,7 +33,7 @@ pub struct AppState {
     pub started: Instant,
     pub twilio: Arc<TwilioSettings>,
     /// Live calls (absent in processes that only serve history).
-    pub media: Option<Arc<media::MediaSettings>>,
+    pub media: Option<Arc<crate::twilio::media::MediaSettings>>,
     /// Where the API writes messages (the engine's persistence actor).
     pub persistence: Option<PersistenceHandle>,
     /// The largest request body the API accepts.
@@ -110,7 +108,7 @@ impl AppState {
     }
 
     /// With live calls.
-    pub fn with_media(mut self, media: media::MediaSettings) -> Self {
+    pub fn with_media(mut self, media: crate::twilio::media::MediaSettings) -> Self {
         self.media = Some(Arc::new(media));
         self
     }

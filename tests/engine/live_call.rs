@@ -445,8 +445,8 @@ async fn when_reconnection_gives_up_the_call_ends_cleanly() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_frames_are_counted_and_neither_this_call_nor_another_is_disturbed() {
     use std::sync::atomic::Ordering;
-    use switchboard::http::media::REJECTED_FRAMES;
     use switchboard::sim::twilio_caller::{Event, MediaSession, Twiml};
+    use switchboard::twilio::media::REJECTED_FRAMES;
 
     let peer = RealtimePeer::start(PeerConfig::default()).unwrap();
     let running = engine(&peer, &[]).await;

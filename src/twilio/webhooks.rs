@@ -10,12 +10,13 @@ use uuid::Uuid;
 use warp::http::StatusCode;
 use warp::{Rejection, Reply};
 
-use super::AppState;
-use super::error::ApiError;
+use super::signature;
 use crate::config::Secret;
 use crate::events::{EventKind, NewLiveEvent};
+use crate::http::AppState;
+use crate::http::error::ApiError;
+use crate::http::input;
 use crate::store::calls::{CallStatusUpdate, NewInboundCall, StatusOutcome};
-use crate::twilio::signature;
 
 /// Twilio's form bodies are a few KiB; anything much larger is not Twilio.
 pub const MAX_FORM_BYTES: u64 = 64 * 1024;
@@ -62,8 +63,8 @@ impl Webhook {
     async fn verify(&self, state: &AppState) -> Result<TwilioAccount, ApiError> {
         // Twilio's parameters are short printable text: NUL or kilobytes of it are not Twilio.
         for (key, value) in &self.form {
-            super::input::text(key, key, super::input::WEBHOOK_VALUE)?;
-            super::input::text(key, value, super::input::WEBHOOK_VALUE)?;
+            input::text(key, key, input::WEBHOOK_VALUE)?;
+            input::text(key, value, input::WEBHOOK_VALUE)?;
         }
         let account = account_token(state, self.get("AccountSid")).await?;
         if !state.twilio.validate_signatures {

@@ -36,9 +36,9 @@ use warp::http::{HeaderValue, StatusCode, header};
 use warp::ws::Ws;
 use warp::{Rejection, Reply};
 
-use super::AppState;
-use super::error::ApiError;
-use crate::twilio::signature;
+use super::signature;
+use crate::http::AppState;
+use crate::http::error::ApiError;
 
 /// What live calls need from the engine.
 #[derive(Clone)]
@@ -68,7 +68,7 @@ pub static REJECTED_FRAMES: AtomicU64 = AtomicU64::new(0);
 /// drops query strings from `<Stream url>`); the signature is then checked with that organization's
 /// token, and only its calls may start on the socket. Without an organization in the path the
 /// socket is the default organization's, signed with the configured token: the same rule as the
-/// webhooks ([`super::twilio::account_token`]).
+/// webhooks ([`super::webhooks::account_token`]).
 pub async fn upgrade(
     org: Option<Uuid>,
     on_upgrade: Option<OnUpgrade>,
@@ -96,11 +96,11 @@ pub async fn upgrade(
     if state.twilio.validate_signatures {
         let token = match org {
             Some(org_id) => {
-                super::twilio::opened_token(&state, org_id, credentials.twilio_auth_token)?
+                super::webhooks::opened_token(&state, org_id, credentials.twilio_auth_token)?
             }
             None => state.twilio.auth_token.clone(),
         };
-        let url = super::twilio::media_url(&state, org);
+        let url = super::webhooks::media_url(&state, org);
         let valid = signature_header
             .as_deref()
             .is_some_and(|sig| signature::is_valid(token.expose(), &url, &[], sig));
