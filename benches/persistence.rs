@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use switchboard::sim::messages::transcript;
 use switchboard::store::messages::MessageWrite;
-use switchboard::store::{ManagedCluster, PgBinaries, Store, cluster};
+use switchboard::store::{ManagedCluster, PgBinaries, Store, postgres_server};
 use switchboard_actors::persistence::{DEFAULT_ORG, PersistenceConfig, PersistenceHandle};
 use uuid::Uuid;
 
@@ -244,7 +244,7 @@ fn main() {
         ManagedCluster::start(dir.path(), PgBinaries::from_environment().unwrap()).unwrap();
     runtime.block_on(async {
         let timeout = Duration::from_secs(30);
-        Store::create_database_if_missing(&cluster.pg_config_for("postgres"), cluster::DATABASE, timeout)
+        Store::create_database_if_missing(&cluster.pg_config_for("postgres"), postgres_server::DATABASE, timeout)
             .await
             .unwrap();
         let pg = cluster.pg_config();

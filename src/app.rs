@@ -15,7 +15,7 @@ use crate::config::Config;
 use crate::events::{EventBus, PublishingBackend};
 use crate::http::auth::AuthState;
 use crate::http::{self, AppState};
-use crate::store::{ClusterError, ManagedCluster, PgBinaries, Store, StoreError, cluster};
+use crate::store::{ClusterError, ManagedCluster, PgBinaries, Store, StoreError, postgres_server};
 use std::sync::Arc;
 use switchboard_actors::call::{
     AiEndpoint, CallDeps, CallMetrics, CallRegistryHandle, ReconnectPolicy, RecordingTarget,
@@ -82,7 +82,7 @@ impl Database {
                     Ok(cluster) => {
                         Store::create_database_if_missing(
                             &cluster.pg_config_for("postgres"),
-                            cluster::DATABASE,
+                            postgres_server::DATABASE,
                             timeout,
                         )
                         .await?;
@@ -93,7 +93,7 @@ impl Database {
                         let cluster_dir =
                             std::fs::canonicalize(&dir).unwrap_or(dir).join("postgres");
                         (
-                            ManagedCluster::config_at(&cluster_dir, cluster::DATABASE),
+                            ManagedCluster::config_at(&cluster_dir, postgres_server::DATABASE),
                             None,
                         )
                     }

@@ -8,10 +8,10 @@
 pub mod accounts;
 pub mod analytics;
 pub mod calls;
-pub mod cluster;
 pub mod conversations;
 pub mod history;
 pub mod messages;
+pub mod postgres_server;
 pub mod recordings;
 mod rows;
 
@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::NoTls;
 
-pub use cluster::{ClusterError, ManagedCluster, PgBinaries};
+pub use postgres_server::{ClusterError, ManagedCluster, PgBinaries};
 
 mod embedded {
     refinery::embed_migrations!("sql");

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use switchboard::sim::shared_db::TestDatabase;
-use switchboard::store::{ManagedCluster, PgBinaries, Store, cluster};
+use switchboard::store::{ManagedCluster, PgBinaries, Store, postgres_server};
 use tempfile::TempDir;
 
 /// A migrated database for one test.
@@ -43,7 +43,7 @@ impl TestDb {
         let timeout = Duration::from_secs(30);
         Store::create_database_if_missing(
             &cluster.pg_config_for("postgres"),
-            cluster::DATABASE,
+            postgres_server::DATABASE,
             timeout,
         )
         .await
