@@ -1,10 +1,12 @@
-//! The call load bench: `switchboard loadtest` from `cargo bench`, engine and floor in one run.
+//! The call load bench: `switchboard-sim loadtest` from `cargo bench`, engine and floor in one run.
 //!
 //! `cargo bench --bench calls` places 1,000 concurrent simulated calls for 60 s against an engine
 //! started as a child process (release build, managed PostgreSQL in a temp dir, recording on),
 //! then the same calls through the trivial floor relay, and prints the table (CPU per
 //! call-second, calls per core, relay latency p50/p99/p999, RSS per call, frames lost,
 //! messages persisted vs expected) with the targets beside it.
+//! The floor relay is `switchboard-sim`, run from beside the engine: `cargo build --release
+//! --workspace` first (or `BENCH_FLOOR=0`).
 //!
 //! Knobs: `BENCH_CALLS` (1000), `BENCH_SECONDS` (60), `BENCH_RAMP` (calls/s, 50),
 //! `BENCH_FORMAT` (`g711_ulaw` | `pcm16`), `BENCH_FLOOR` (`0` skips the floor),
@@ -13,7 +15,7 @@
 use std::path::PathBuf;
 
 use switchboard::actors::domain::AudioFormat;
-use switchboard::loadtest::{LoadConfig, run};
+use switchboard_sim::loadtest::{LoadConfig, run};
 
 fn env<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)

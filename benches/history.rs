@@ -36,7 +36,7 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 use switchboard::app::Engine;
 use switchboard::config::Config;
-use switchboard::sim::fixture::{
+use switchboard_sim::fixture::{
     AGENTS, FixtureReport, FixtureSpec, Rng, SEARCH_WORDS, SampleCall, seed_history_on,
 };
 use tokio::time::Instant;

@@ -17,10 +17,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use switchboard::sim::messages::transcript;
 use switchboard::store::messages::MessageWrite;
 use switchboard::store::{ManagedCluster, PgBinaries, Store, postgres_server};
 use switchboard_actors::persistence::{DEFAULT_ORG, PersistenceConfig, PersistenceHandle};
+use switchboard_sim::messages::transcript;
 use uuid::Uuid;
 
 fn env_or(name: &str, default: u64) -> u64 {

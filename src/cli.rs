@@ -4,6 +4,7 @@
 //! Exit codes: 0 on success, 2 on bad configuration or usage, 1 on any other failure.
 
 use std::collections::HashMap;
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -31,10 +32,9 @@ pub enum Command {
     Migrate(ConfigArgs),
     /// Print the effective configuration (defaults < file < environment), secrets redacted.
     Config(ConfigArgs),
-    /// Run the engine on the built-in defaults (plus environment overrides), with a managed
-    /// PostgreSQL under ./data and the built-in realtime peer as the AI; place simulated Twilio
-    /// calls through the real path, print what they left, and keep serving until Ctrl-C.
-    Demo(DemoArgs),
+    /// Run the engine on the built-in defaults with simulated calls and a simulated AI: runs
+    /// `switchboard-sim demo` (built beside this binary; `switchboard demo --help` for its options).
+    Demo(SimArgs),
     /// Organizations: `org create NAME`.
     Org {
         #[command(subcommand)]
@@ -51,15 +51,9 @@ pub enum Command {
         #[command(subcommand)]
         command: ApikeyCommand,
     },
-    /// Load test: place concurrent simulated calls (real-time audio both ways, realistic turns,
-    /// barge-ins) against an engine (by default one started as a child process on a managed
-    /// PostgreSQL in a temp dir) and against a trivial relay (the floor), and report CPU per
-    /// call-second, relay latency, memory per call, frame loss and persisted messages. Exits 1
-    /// if any frame was lost, any call failed or any message is missing.
-    Loadtest(Box<LoadArgs>),
-    /// The load test's floor: a trivial Twilio ⇄ realtime relay (prints `listening on ADDR`).
-    #[command(hide = true)]
-    FloorRelay(FloorArgs),
+    /// Load test (calls against an engine and against a trivial relay): runs `switchboard-sim
+    /// loadtest` (built beside this binary; `switchboard loadtest --help` for its options).
+    Loadtest(SimArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -115,69 +109,12 @@ pub enum ApikeyCommand {
     },
 }
 
+/// The arguments of a command that `switchboard-sim` runs, passed on as they are.
 #[derive(Debug, Args)]
-pub struct LoadArgs {
-    /// Concurrent calls.
-    #[arg(long, default_value_t = 1000)]
-    pub calls: u32,
-    /// Calls started per second while ramping up.
-    #[arg(long, default_value_t = 50.0)]
-    pub ramp_per_s: f64,
-    /// Seconds all calls are held together.
-    #[arg(long, default_value_t = 60)]
-    pub duration_s: u64,
-    /// The engine's AI audio format: g711_ulaw or pcm16.
-    #[arg(long, default_value = "g711_ulaw")]
-    pub audio_format: String,
-    /// Turn call recording off.
-    #[arg(long)]
-    pub no_recording: bool,
-    /// A running engine to load (its ai.realtime_url must be ws://PEER_LISTEN/v1/realtime);
-    /// default: start one as a child process.
-    #[arg(long, value_name = "URL")]
-    pub target: Option<url::Url>,
-    /// Pid of the --target engine, to read its CPU time and memory.
-    #[arg(long, value_name = "PID")]
-    pub target_pid: Option<u32>,
-    /// Twilio auth token of the --target engine.
-    #[arg(long, env = "TWILIO_AUTH_TOKEN", default_value = "")]
-    pub auth_token: String,
-    /// API key of the --target engine (of the organization the calls land in), to count the
-    /// stored messages over REST. A child engine gets one made for the run.
-    #[arg(long, env = "SWITCHBOARD_API_KEY", hide_env_values = true)]
-    pub api_key: Option<String>,
-    /// Where the built-in realtime peer listens.
-    #[arg(long, default_value = "127.0.0.1:0")]
-    pub peer_listen: std::net::SocketAddr,
-    /// Skip the floor phase.
-    #[arg(long, conflicts_with = "floor_only")]
-    pub no_floor: bool,
-    /// Run only the floor phase.
-    #[arg(long)]
-    pub floor_only: bool,
-    /// Write the figures as JSON to this file.
-    #[arg(long, value_name = "PATH")]
-    pub json: Option<PathBuf>,
-    /// Directory for the engine's temp data (database, recordings); removed afterwards.
-    #[arg(long, value_name = "DIR")]
-    pub work_dir: Option<PathBuf>,
-    /// Seed of the simulated conversations.
-    #[arg(long, default_value_t = 6)]
-    pub seed: u64,
-}
-
-#[derive(Debug, Args)]
-pub struct FloorArgs {
-    /// The realtime endpoint to relay to, e.g. ws://127.0.0.1:PORT/v1/realtime.
-    #[arg(long)]
-    pub realtime_url: String,
-}
-
-#[derive(Debug, Args)]
-pub struct DemoArgs {
-    /// Simulated calls to place once the engine is up (0: none).
-    #[arg(long, default_value_t = 3)]
-    pub calls: usize,
+#[command(disable_help_flag = true)]
+pub struct SimArgs {
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub args: Vec<OsString>,
 }
 
 #[derive(Debug, Args)]
@@ -192,12 +129,8 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse(); // usage errors exit 2, --help and --version exit 0
     let env: HashMap<String, String> = std::env::vars().collect();
     let config = match &cli.command {
-        Command::Demo(_) => Config::from_sources(None, &env).map_err(|e| e.to_string()),
-        // The load test and its relay configure what they start themselves; they log warnings.
-        Command::Loadtest(_) | Command::FloorRelay(_) => {
-            let env = HashMap::from([("SWITCHBOARD_LOG_LEVEL".to_owned(), "warn".to_owned())]);
-            Config::from_sources(None, &env).map_err(|e| e.to_string())
-        }
+        Command::Demo(args) => return run_sim("demo", args),
+        Command::Loadtest(args) => return run_sim("loadtest", args),
         Command::Serve(args) | Command::Migrate(args) | Command::Config(args) => {
             load(args.config.as_deref(), &env)
         }
@@ -241,12 +174,9 @@ pub fn main() -> ExitCode {
     let outcome = runtime.block_on(async move {
         match cli.command {
             Command::Migrate(_) => migrate(config).await,
-            Command::Demo(args) => crate::demo::run(config, args.calls).await,
             command @ (Command::Org { .. } | Command::User { .. } | Command::Apikey { .. }) => {
                 accounts(config, command).await
             }
-            Command::Loadtest(args) => loadtest(*args).await,
-            Command::FloorRelay(args) => crate::loadtest::floor::main(args.realtime_url).await,
             _ => serve(config).await,
         }
     });
@@ -258,6 +188,33 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Runs `switchboard-sim COMMAND ARGS…` (the simulators live in their own binary, beside this
+/// one, so that the engine carries no test tooling) in place of this process.
+fn run_sim(command: &str, args: &SimArgs) -> ExitCode {
+    use std::os::unix::process::CommandExt;
+    let sim = match std::env::current_exe() {
+        Ok(exe) => exe.with_file_name("switchboard-sim"),
+        Err(err) => {
+            eprintln!("switchboard: cannot find this executable: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if !sim.is_file() {
+        eprintln!(
+            "switchboard: `{command}` runs {}, which is not built: `cargo build --release \
+             --workspace` builds it beside this binary",
+            sim.display()
+        );
+        return ExitCode::FAILURE;
+    }
+    let err = std::process::Command::new(&sim)
+        .arg(command)
+        .args(&args.args)
+        .exec();
+    eprintln!("switchboard: cannot run {}: {err}", sim.display());
+    ExitCode::FAILURE
 }
 
 /// Reads the file (given, or ./config.toml when present) and builds the configuration.
@@ -294,50 +251,6 @@ async fn migrate(config: Config) -> anyhow::Result<()> {
     }
     database.close().await?;
     Ok(())
-}
-
-async fn loadtest(args: LoadArgs) -> anyhow::Result<()> {
-    use switchboard_actors::domain::AudioFormat;
-    let mut config =
-        crate::loadtest::LoadConfig::new(std::env::current_exe()?, args.calls, args.duration_s);
-    config.audio_format = match args.audio_format.as_str() {
-        "g711_ulaw" => AudioFormat::G711Ulaw,
-        "pcm16" => AudioFormat::Pcm16,
-        other => anyhow::bail!("--audio-format {other:?}: expected g711_ulaw or pcm16"),
-    };
-    config.ramp_per_s = args.ramp_per_s;
-    config.recording = !args.no_recording;
-    config.target = args.target;
-    config.target_pid = args.target_pid;
-    if config.target.is_some() {
-        config.auth_token = args.auth_token;
-        config.api_key = args.api_key;
-    }
-    config.peer_listen = args.peer_listen;
-    config.engine = !args.floor_only;
-    config.floor = !args.no_floor;
-    if let Some(dir) = args.work_dir {
-        config.work_dir = dir;
-    }
-    config.seed = args.seed;
-    config.progress = true;
-    let report = crate::loadtest::run(&config).await?;
-    print!("{}", report.table());
-    if let Some(path) = &args.json {
-        std::fs::write(path, serde_json::to_string_pretty(&report)?)?;
-        println!("figures written to {}", path.display());
-    }
-    if report.problems.is_empty() {
-        println!(
-            "PASS: no frame lost, duplicated or reordered; no call failed; every message persisted"
-        );
-        Ok(())
-    } else {
-        for problem in &report.problems {
-            println!("FAIL: {problem}");
-        }
-        anyhow::bail!("{} problem(s)", report.problems.len())
-    }
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {

@@ -1,19 +1,21 @@
 //! The `switchboard` binary as an operator runs it: exit codes, configuration errors, the printed
 //! configuration, migrate, and serve from start to SIGTERM (and after a crash).
 
-use crate::common;
-
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::processes_mentioning;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
+use switchboard_sim::harness::test_db::processes_mentioning;
 
 fn switchboard() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_switchboard"));
-    // A clean environment of settings: only what each test sets.
+    command(Path::new(env!("CARGO_BIN_EXE_switchboard")))
+}
+
+/// `exe` in a clean environment of settings: only what each test sets.
+fn command(exe: &Path) -> Command {
+    let mut cmd = Command::new(exe);
     for (name, _) in std::env::vars() {
         if name.starts_with("SWITCHBOARD_")
             || ["DATABASE_URL", "OPENAI_API_KEY", "TWILIO_AUTH_TOKEN"].contains(&name.as_str())
@@ -95,14 +97,15 @@ fn usage_errors_exit_2_and_help_is_accurate() {
     let help = switchboard().arg("--help").output().unwrap();
     assert_eq!(help.status.code(), Some(0));
     let text = String::from_utf8_lossy(&help.stdout);
-    for command in ["serve", "migrate", "config", "demo"] {
+    for command in ["serve", "migrate", "config", "demo", "loadtest"] {
         assert!(text.contains(command), "{command} not in --help: {text}");
     }
+    // `demo --help` is switchboard-sim's (see `demo_and_loadtest_run_switchboard_sim_beside_it`
+    // and sim/tests/commands.rs).
     for (command, phrase) in [
         ("serve", "--config"),
         ("migrate", "migrations"),
         ("config", "redacted"),
-        ("demo", "defaults"),
     ] {
         let out = switchboard().args([command, "--help"]).output().unwrap();
         assert_eq!(out.status.code(), Some(0));
@@ -110,6 +113,45 @@ fn usage_errors_exit_2_and_help_is_accurate() {
         assert!(
             text.contains(phrase),
             "`{command} --help` lacks {phrase}: {text}"
+        );
+    }
+}
+
+/// `switchboard demo` and `switchboard loadtest` run `switchboard-sim` from beside the engine's
+/// executable with their arguments as given (here a script standing in for it records them), and
+/// say how to build it when it is missing.
+#[test]
+fn demo_and_loadtest_run_switchboard_sim_beside_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let engine = dir.path().join("switchboard");
+    std::fs::hard_link(env!("CARGO_BIN_EXE_switchboard"), &engine)
+        .or_else(|_| std::fs::copy(env!("CARGO_BIN_EXE_switchboard"), &engine).map(drop))
+        .unwrap();
+    let run = |args: &[&str]| command(&engine).args(args).output().unwrap();
+
+    let out = run(&["demo", "--calls", "2"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("switchboard-sim, which is not built")
+            && stderr(&out).contains("cargo build --release --workspace"),
+        "{}",
+        stderr(&out)
+    );
+
+    let sim = dir.path().join("switchboard-sim");
+    std::fs::write(&sim, "#!/bin/sh\necho \"sim $*\"\nexit 7\n").unwrap();
+    std::fs::set_permissions(&sim, std::fs::Permissions::from_mode(0o755)).unwrap();
+    for args in [
+        &["demo", "--calls", "2"][..],
+        &["demo", "--help"],
+        &["loadtest", "--calls", "5", "--no-floor"],
+    ] {
+        let out = run(args);
+        assert_eq!(out.status.code(), Some(7), "{}", stderr(&out));
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            format!("sim {}", args.join(" "))
         );
     }
 }

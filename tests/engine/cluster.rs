@@ -1,11 +1,11 @@
 //! The managed PostgreSQL cluster: first start, restart on the same directory, stale pid files,
 //! clean stop, exclusivity of a data directory, and the error without server binaries.
 
-use crate::common;
+use switchboard_sim::harness::test_db as db;
 
 use std::path::Path;
 
-use common::{is_alive, processes_mentioning, start_cluster};
+use db::{is_alive, processes_mentioning, start_cluster};
 use switchboard::store::{ClusterError, ManagedCluster, PgBinaries};
 
 #[tokio::test]
@@ -177,5 +177,5 @@ fn binaries_are_found_under_the_debian_versions_root() {
 }
 
 async fn connect_postgres_db(cluster: &ManagedCluster) -> tokio_postgres::Client {
-    common::connect_to(cluster.pg_config_for("postgres")).await
+    db::connect_to(cluster.pg_config_for("postgres")).await
 }

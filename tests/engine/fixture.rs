@@ -3,11 +3,11 @@
 //! validated), the counts are exact, and each call's messages are in time order and consistent
 //! with the call's own timestamps.
 
-use crate::common;
+use switchboard_sim::harness::test_db as db;
 
-use common::TestDb;
-use switchboard::sim::fixture::{FixtureError, FixtureSpec, seed_history, seed_history_on};
+use db::TestDb;
 use switchboard_actors::persistence::DEFAULT_ORG;
+use switchboard_sim::fixture::{FixtureError, FixtureSpec, seed_history, seed_history_on};
 
 async fn count(client: &tokio_postgres::Client, sql: &str) -> i64 {
     client.query_one(sql, &[]).await.unwrap().get(0)

@@ -1,11 +1,11 @@
 //! The REST history API end to end: a real engine on a loopback socket over its managed
 //! PostgreSQL, seeded with calls whose every field is known, read back through `/api/v1`.
 
-use crate::harness;
+use switchboard_sim::harness::api;
 
 use std::collections::{BTreeSet, HashSet};
 
-use harness::{Api, CallSeed, Seeded, customer, organization, seed, t, ts};
+use api::{Api, CallSeed, Seeded, customer, organization, seed, t, ts};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -1337,7 +1337,7 @@ async fn the_openapi_document_parses_and_lists_every_route_the_server_answers() 
 
     // Each documented operation reaches its handler on the real server (not "no such route", not
     // a wrong method), with ids of real rows substituted.
-    let (s, alice, message) = harness::seed_with_message(
+    let (s, alice, message) = api::seed_with_message(
         &api.pg,
         switchboard_actors::persistence::DEFAULT_ORG,
         1,

@@ -1,11 +1,11 @@
 //! The HTTP surface: liveness, readiness (and its 503s), the JSON error shape, on a real socket and
 //! through `warp::test`, against a real managed PostgreSQL.
 
-use crate::common;
+use switchboard_sim::harness::test_db as db;
 
 use std::collections::HashMap;
 
-use common::{TestDb, processes_mentioning};
+use db::{TestDb, processes_mentioning};
 use switchboard::app::Engine;
 use switchboard::config::Config;
 use switchboard::http::{AppState, filters, models::ErrorBody};

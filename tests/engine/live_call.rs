@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
-use switchboard::sim::engine::LocalEngine;
-use switchboard::sim::realtime_peer::{PeerConfig, RealtimePeer};
-use switchboard::sim::twilio_caller::{CallerConfig, Pace, Step, TwilioCaller};
+use switchboard_sim::harness::LocalEngine;
+use switchboard_sim::realtime_peer::{PeerConfig, RealtimePeer};
+use switchboard_sim::twilio_caller::{CallerConfig, Pace, Step, TwilioCaller};
 
 const TOKEN: &str = "twilio-live-token";
 
@@ -182,22 +182,22 @@ async fn barge_in_clears_twilio_and_truncates_at_the_audio_played() {
     assert_eq!(report.clears_received, 1, "{:#?}", report.timeline);
     // What the caller had played of the first reply when the clear arrived.
     let clear_at = report
-        .first(|e| matches!(e, switchboard::sim::twilio_caller::Event::Clear { .. }))
+        .first(|e| matches!(e, switchboard_sim::twilio_caller::Event::Clear { .. }))
         .unwrap();
     let received_before: u64 = report
-        .all(|e| matches!(e, switchboard::sim::twilio_caller::Event::AgentMedia { .. }))
+        .all(|e| matches!(e, switchboard_sim::twilio_caller::Event::AgentMedia { .. }))
         .iter()
         .filter(|(at, _)| *at <= clear_at)
         .map(|(_, e)| match e {
-            switchboard::sim::twilio_caller::Event::AgentMedia { bytes, .. } => *bytes as u64,
+            switchboard_sim::twilio_caller::Event::AgentMedia { bytes, .. } => *bytes as u64,
             _ => 0,
         })
         .sum();
     let dropped = report
-        .all(|e| matches!(e, switchboard::sim::twilio_caller::Event::Clear { .. }))
+        .all(|e| matches!(e, switchboard_sim::twilio_caller::Event::Clear { .. }))
         .iter()
         .map(|(_, e)| match e {
-            switchboard::sim::twilio_caller::Event::Clear { dropped_bytes, .. } => *dropped_bytes,
+            switchboard_sim::twilio_caller::Event::Clear { dropped_bytes, .. } => *dropped_bytes,
             _ => 0,
         })
         .sum::<u64>();
@@ -309,7 +309,7 @@ async fn system_message(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_ai_socket_dropped_mid_response_is_restarted_with_the_conversation_replayed() {
-    use switchboard::sim::realtime_peer::Failure;
+    use switchboard_sim::realtime_peer::Failure;
     let peer = RealtimePeer::start(PeerConfig::default()).unwrap();
     let running = engine(&peer, &[]).await;
     peer.control().inject(Failure::CloseMidResponse);
@@ -361,7 +361,7 @@ async fn an_ai_socket_dropped_mid_response_is_restarted_with_the_conversation_re
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_session_is_replaced() {
-    use switchboard::sim::realtime_peer::Failure;
+    use switchboard_sim::realtime_peer::Failure;
     let peer = RealtimePeer::start(PeerConfig::default()).unwrap();
     let running = engine(&peer, &[]).await;
     peer.control().inject(Failure::SessionExpiredOnSpeech);
@@ -445,8 +445,8 @@ async fn when_reconnection_gives_up_the_call_ends_cleanly() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_frames_are_counted_and_neither_this_call_nor_another_is_disturbed() {
     use std::sync::atomic::Ordering;
-    use switchboard::sim::twilio_caller::{Event, MediaSession, Twiml};
     use switchboard::twilio::media::REJECTED_FRAMES;
+    use switchboard_sim::twilio_caller::{Event, MediaSession, Twiml};
 
     let peer = RealtimePeer::start(PeerConfig::default()).unwrap();
     let running = engine(&peer, &[]).await;
@@ -556,7 +556,7 @@ async fn concurrent_calls_keep_their_own_messages_and_recordings() {
     // tests on 2 cores) pass for the end of the agent's turn.
     let peer = RealtimePeer::start(PeerConfig {
         reply_ms: 600,
-        pace: switchboard::sim::realtime_peer::Pace::Burst,
+        pace: switchboard_sim::realtime_peer::Pace::Burst,
         ..PeerConfig::default()
     })
     .unwrap();
@@ -913,7 +913,7 @@ async fn an_organizations_call_runs_on_its_own_twilio_token_and_openai_key() {
         .script(script)
         .pace(Pace::RealTime);
     match TwilioCaller::place(forged).await {
-        Err(switchboard::sim::twilio_caller::CallerError::Webhook { status, .. }) => {
+        Err(switchboard_sim::twilio_caller::CallerError::Webhook { status, .. }) => {
             assert_eq!(status, 403)
         }
         other => panic!("a webhook signed with another token was not refused: {other:?}"),
@@ -977,7 +977,7 @@ async fn an_unclaimed_accounts_call_streams_with_the_configured_token_on_both_ch
 /// is refused the same way, and a DTMF frame carrying no keypad key is counted, not stored.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_start_for_a_live_call_is_refused_and_the_call_goes_on() {
-    use switchboard::sim::twilio_caller::{Event, MediaSession};
+    use switchboard_sim::twilio_caller::{Event, MediaSession};
     let peer = RealtimePeer::start(PeerConfig::default()).unwrap();
     let running = engine(&peer, &[]).await;
     let config = CallerConfig::new(running.url.clone(), TOKEN).pace(Pace::RealTime);

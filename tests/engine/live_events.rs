@@ -3,17 +3,17 @@
 //! realtime peer; dashboards follow them on `GET /api/v1/events` and Prometheus scrapes
 //! `GET /metrics`.
 
-use crate::sse;
+use switchboard_sim::harness::sse;
 
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use sse::{Item, SseClient};
 use switchboard::events::{EventKind, NewLiveEvent};
-use switchboard::sim::engine::LocalEngine;
-use switchboard::sim::realtime_peer::{PeerConfig, RealtimePeer};
-use switchboard::sim::twilio_caller::{CallReport, CallerConfig, Pace, Step, TwilioCaller};
 use switchboard_actors::persistence::DEFAULT_ORG;
+use switchboard_sim::harness::LocalEngine;
+use switchboard_sim::realtime_peer::{PeerConfig, RealtimePeer};
+use switchboard_sim::twilio_caller::{CallReport, CallerConfig, Pace, Step, TwilioCaller};
 use url::Url;
 
 const TOKEN: &str = "twilio-events-token";

@@ -6,8 +6,8 @@
 
 use std::path::PathBuf;
 
-use switchboard::loadtest::call::Shape;
-use switchboard::loadtest::{LoadConfig, run};
+use switchboard_sim::loadtest::call::Shape;
+use switchboard_sim::loadtest::{LoadConfig, run};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twenty_calls_lose_no_frame_and_persist_every_message() {

@@ -2,10 +2,6 @@
 //! real PostgreSQL (the engine's managed cluster), real sockets on loopback, and the project's own
 //! Twilio and OpenAI Realtime peers.
 
-mod common;
-mod harness;
-mod sse;
-
 mod cli;
 mod cluster;
 mod fixture;

@@ -1,18 +1,18 @@
 //! The persistence actor against a real PostgreSQL: exactly-once, ordered delivery through database
 //! outages, killed connections, poison rows, actor panics, back-pressure and shutdown.
 
-use crate::common;
+use switchboard_sim::harness::test_db as db;
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use common::{TestDb, create_conversations};
-use switchboard::sim::messages::transcript;
+use db::{TestDb, create_conversations};
 use switchboard::store::{ManagedCluster, Store};
 use switchboard_actors::domain::{CallStatus, ConversationStatus};
 use switchboard_actors::persistence::{
     CallUpdate, ConversationUpdate, PersistItem, PersistenceConfig, PersistenceHandle,
 };
+use switchboard_sim::messages::transcript;
 use uuid::Uuid;
 
 async fn start(store: &Store, config: PersistenceConfig) -> PersistenceHandle {
@@ -34,7 +34,7 @@ struct Fixture {
 async fn fixture(conversations: usize, config: PersistenceConfig) -> Fixture {
     let mut db = TestDb::own_cluster().await;
     let cluster = db.cluster.take().expect("its own cluster");
-    let client = common::connect(&cluster).await;
+    let client = db::connect(&cluster).await;
     let conversations = create_conversations(&client, conversations).await;
     Fixture {
         handle: start(&db.store, config).await,
@@ -176,7 +176,7 @@ async fn postgres_stopped_mid_stream_loses_and_duplicates_nothing() {
         .unwrap()
         .unwrap();
 
-    let client = common::connect(&cluster).await;
+    let client = db::connect(&cluster).await;
     assert_eq!(tally(&client).await, (20_000, 20_000, 0));
     let stats = handle.metrics().snapshot();
     assert!(stats.retries > 0, "the outage was seen: {stats:?}");
@@ -317,7 +317,7 @@ async fn a_panicking_actor_is_restarted_and_loses_nothing_it_accepted() {
         .unwrap();
     handle.flush().await.unwrap();
 
-    let client = common::connect(&cluster).await;
+    let client = db::connect(&cluster).await;
     assert_eq!(tally(&client).await, (5500, 5500, 0));
     assert_eq!(handle.metrics().snapshot().actor_restarts, 1);
     handle.shutdown().await;
@@ -391,7 +391,7 @@ async fn a_full_buffer_hands_rows_back_and_accepts_again_once_drained() {
         .unwrap();
     handle.persist_all(full.rows).unwrap();
     handle.flush().await.unwrap();
-    let client = common::connect(&cluster).await;
+    let client = db::connect(&cluster).await;
     assert_eq!(tally(&client).await, (1001, 1001, 0));
     handle.shutdown().await;
 }
@@ -527,7 +527,7 @@ async fn engine_stop_drains_the_persistence_actor_before_the_database_stops() {
     let engine = Engine::start(Config::from_sources(None, &env).unwrap())
         .await
         .unwrap();
-    let client = common::connect(engine.cluster().unwrap()).await;
+    let client = db::connect(engine.cluster().unwrap()).await;
     let conversations = create_conversations(&client, 20).await;
     drop(client);
     produce(engine.persistence(), &conversations, 1000, Duration::ZERO).await;
@@ -535,7 +535,7 @@ async fn engine_stop_drains_the_persistence_actor_before_the_database_stops() {
     assert_eq!(stats.rows_accepted, 20_000);
     engine.stop().await.unwrap();
 
-    let cluster = common::start_cluster(dir.path()).await;
-    let client = common::connect(&cluster).await;
+    let cluster = db::start_cluster(dir.path()).await;
+    let client = db::connect(&cluster).await;
     assert_eq!(tally(&client).await, (20_000, 20_000, 0));
 }

@@ -2,12 +2,12 @@
 //! whole file, byte ranges (206 / 416), by UUID and by CallSid, the download disposition, every 404
 //! and 400, organization scoping, and streaming of a large file from disk as the client reads.
 
-use crate::common;
+use switchboard_sim::harness::test_db as db;
 
 use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use common::TestDb;
+use db::TestDb;
 use switchboard::config::Config;
 use switchboard::http::{AppState, filters, models::ErrorBody};
 use switchboard::store::Store;

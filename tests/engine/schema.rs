@@ -1,9 +1,9 @@
 //! The schema as the database enforces it: rows of a call insert, enumerations and ranges are
 //! checked, deletes cascade, and migrations are idempotent.
 
-use crate::common;
+use switchboard_sim::harness::test_db as db;
 
-use common::TestDb;
+use db::TestDb;
 use tokio_postgres::error::SqlState;
 use uuid::Uuid;
 

@@ -4,11 +4,11 @@
 //! throttling and rate limits, per-organization Twilio signatures, and secrets kept out of logs,
 //! configuration output and answers.
 
-use crate::harness;
+use switchboard_sim::harness::api;
 
 use std::time::Duration;
 
-use harness::{Api, CallSeed, organization, read, seed, t};
+use api::{Api, CallSeed, organization, read, seed, t};
 use serde_json::{Value, json};
 use switchboard::accounts::issue_api_key;
 use switchboard::auth::policy::RULES;
@@ -76,8 +76,7 @@ async fn every_route_answers_each_role_as_the_table_says() {
     let api = start(&[]).await;
     let store = api.store().clone();
     let (s, alice, message) =
-        harness::seed_with_message(&api.pg, DEFAULT_ORG, 1, ("Alice", "+14155550001"), "hello")
-            .await;
+        api::seed_with_message(&api.pg, DEFAULT_ORG, 1, ("Alice", "+14155550001"), "hello").await;
     let mut tokens = Vec::new();
     for role in Role::ALL {
         tokens.push((role, key(&store, DEFAULT_ORG, role).await));
@@ -143,7 +142,7 @@ async fn another_organizations_ids_answer_404_on_every_route() {
     // Organization B's call (with a message, a recording row and a customer), user and key.
     let org_b = organization(&api.pg, "org-b").await;
     let (b, bob, b_message) =
-        harness::seed_with_message(&api.pg, org_b, 2, ("Bob", "+14155550002"), "private").await;
+        api::seed_with_message(&api.pg, org_b, 2, ("Bob", "+14155550002"), "private").await;
     let sid = CallSeed::new(2, t(0)).sid;
     api.pg
         .execute(

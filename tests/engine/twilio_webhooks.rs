@@ -1,9 +1,9 @@
 //! Twilio's webhooks against a real PostgreSQL: signed incoming calls get TwiML and rows, unsigned
 //! or mis-signed ones get 403 and write nothing, status callbacks survive disorder and repeats.
 
-use crate::common;
+use switchboard_sim::harness::test_db as db;
 
-use common::TestDb;
+use db::TestDb;
 use switchboard::config::Secret;
 use switchboard::events::Delivery;
 use switchboard::http::models::ErrorBody;

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::sim::twilio_caller::{
+use crate::twilio_caller::{
     CallReport, CallerConfig, CallerError, MediaSession, Step, TwilioCaller,
 };
 

@@ -1,10 +1,9 @@
 //! The history API's test harness: a real engine (managed PostgreSQL, real socket), an HTTP client,
 //! and a seeder that writes calls with exactly known fields and messages.
-#![allow(dead_code)] // helpers for some tests only
 
+use crate::harness::engine::LocalEngine;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
-use switchboard::sim::engine::LocalEngine;
 use switchboard_actors::persistence::DEFAULT_ORG;
 use uuid::Uuid;
 

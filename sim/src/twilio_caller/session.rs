@@ -25,8 +25,8 @@ use super::{
     CallerConfig, CallerError, FRAME_BYTES, FRAME_MS, SILENCE, Step, TONE_DBFS, Twiml,
     WAIT_SETTLE_MS,
 };
-use crate::sim::stamp::{self, Stamp};
-use crate::twilio::signature;
+use crate::stamp::{self, Stamp};
+use switchboard::twilio::signature;
 
 mod inbound;
 

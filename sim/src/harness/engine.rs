@@ -11,11 +11,11 @@ use url::Url;
 
 use switchboard_actors::call::CallRegistryHandle;
 
-use crate::app::Engine;
-use crate::config::Config;
-use crate::events::EventBus;
-use crate::sim::shared_db::TestDatabase;
-use crate::store::Store;
+use crate::harness::shared_db::TestDatabase;
+use switchboard::app::Engine;
+use switchboard::config::Config;
+use switchboard::events::EventBus;
+use switchboard::store::Store;
 
 /// A running engine and what reaches it.
 pub struct LocalEngine {

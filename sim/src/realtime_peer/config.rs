@@ -50,7 +50,7 @@ pub struct PeerConfig {
     /// The `N` of "Your session hit the maximum duration of N minutes." in the
     /// `session_expired` error. Default: 60.
     pub session_max_minutes: u32,
-    /// Load-test probes: read the [`stamps`](crate::sim::stamp) of µ-law caller audio (order
+    /// Load-test probes: read the [`stamps`](crate::stamp) of µ-law caller audio (order
     /// and latency per call, see [`RealtimePeer::probe`](super::RealtimePeer::probe)) and stamp
     /// each µ-law reply delta. Default: false.
     pub stamps: bool,

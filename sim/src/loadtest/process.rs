@@ -1,5 +1,5 @@
 //! The process under test, as a child: the engine (`switchboard serve`) or the floor relay
-//! (`switchboard floor-relay`), started from the same executable, read through its own
+//! (`switchboard-sim floor-relay`), each from its own executable, read through its own
 //! accounting in `/proc` (CPU time, resident memory) and stopped with SIGTERM.
 //!
 //! A child process is what makes the figures honest: the load generator's CPU and memory

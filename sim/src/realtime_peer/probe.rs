@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 
-use crate::sim::stamp::{SeqCheck, Stamp};
+use crate::stamp::{SeqCheck, Stamp};
 
 /// Stamped caller audio of one call (one stamp stream) as the peer received it.
 #[derive(Debug, Clone, Default)]

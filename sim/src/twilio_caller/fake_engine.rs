@@ -27,7 +27,7 @@ use warp::Reply;
 use warp::http::StatusCode;
 use warp::ws::{Message, WebSocket, Ws};
 
-use crate::twilio::signature;
+use switchboard::twilio::signature;
 
 pub const TOKEN: &str = "test-auth-token";
 /// Caller tone frames (20 ms) after which the agent answers.

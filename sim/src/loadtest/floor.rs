@@ -10,7 +10,7 @@
 //! `speech_started` while agent audio is unplayed sends Twilio `clear` and drops the rest of
 //! that item's deltas (the peer cancels the response itself).
 //!
-//! Run it with `switchboard floor-relay --realtime-url URL`; it prints `listening on ADDR`.
+//! Run it with `switchboard-sim floor-relay --realtime-url URL`; it prints `listening on ADDR`.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -70,7 +70,7 @@ pub async fn main(realtime_url: String) -> anyhow::Result<()> {
     let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
     let addr: SocketAddr = listener.local_addr()?;
     println!("listening on {addr}");
-    serve(listener, realtime_url, crate::app::shutdown_signal()).await
+    serve(listener, realtime_url, switchboard::app::shutdown_signal()).await
 }
 
 /// One call: the Twilio socket and, once `start` came, the realtime socket.

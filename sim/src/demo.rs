@@ -1,15 +1,16 @@
-//! `switchboard demo`: the engine on its defaults, with the built-in realtime peer standing in for
-//! OpenAI and the built-in Twilio caller placing calls through the real path (signed webhook,
-//! TwiML, signed media socket, call actor, AI session, persistence, recording).
+//! `switchboard-sim demo` (also `switchboard demo`): the engine on its defaults, with the built-in
+//! realtime peer standing in for OpenAI and the built-in Twilio caller placing calls through the
+//! real path (signed webhook, TwiML, signed media socket, call actor, AI session, persistence,
+//! recording).
 
 use std::time::Duration;
 
-use crate::app::{Engine, shutdown_signal};
-use crate::auth::{Role, password, tokens};
-use crate::config::{Config, Secret};
-use crate::sim::realtime_peer::{PeerConfig, RealtimePeer};
-use crate::sim::twilio_caller::{CallerConfig, Pace, Step, TwilioCaller};
-use crate::store::accounts::CredentialsChange;
+use crate::realtime_peer::{PeerConfig, RealtimePeer};
+use crate::twilio_caller::{CallerConfig, Pace, Step, TwilioCaller};
+use switchboard::app::{Engine, shutdown_signal};
+use switchboard::auth::{Role, password, tokens};
+use switchboard::config::{Config, Secret};
+use switchboard::store::accounts::CredentialsChange;
 
 /// Runs the demo until SIGINT/SIGTERM.
 pub async fn run(mut config: Config, calls: usize) -> anyhow::Result<()> {
@@ -157,7 +158,7 @@ struct DemoAccess {
 /// admin, an access token and an API key for the REST URLs.
 async fn demo_access(engine: &Engine, twilio_token: &str) -> anyhow::Result<DemoAccess> {
     let store = engine.store();
-    let err = |e: crate::store::accounts::AccountError| anyhow::anyhow!("{e}");
+    let err = |e: switchboard::store::accounts::AccountError| anyhow::anyhow!("{e}");
     let org = match store.find_organization("demo").await? {
         Some(org) => org,
         None => store
@@ -199,7 +200,7 @@ async fn demo_access(engine: &Engine, twilio_token: &str) -> anyhow::Result<Demo
     let session = store.open_session(&admin, &refresh_hash, expires).await?;
     let claims = tokens::access_claims(admin.id, org.id, admin.role, session, ttl);
     let access_token = engine.auth_keys().jwt.issue(&claims)?;
-    let api_key = crate::accounts::issue_api_key(store, org.id, "demo", Role::Admin)
+    let api_key = switchboard::accounts::issue_api_key(store, org.id, "demo", Role::Admin)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?
         .key;

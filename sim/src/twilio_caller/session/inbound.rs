@@ -8,9 +8,9 @@ use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::{self, Message};
 
 use super::MediaSession;
-use crate::sim::realtime_peer::DELTA_LAST;
-use crate::sim::stamp::{self, Stamp};
-use crate::sim::twilio_caller::{CallerError, Event};
+use crate::realtime_peer::DELTA_LAST;
+use crate::stamp::{self, Stamp};
+use crate::twilio_caller::{CallerError, Event};
 
 impl MediaSession {
     /// Waits for one socket message, the next mark's due time, or `deadline`, whichever is first,

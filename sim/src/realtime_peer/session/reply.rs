@@ -14,7 +14,7 @@ use super::super::control::Moment;
 use super::super::log::{ResponseKind, ResponseLog, ResponseOutcome};
 use super::super::vad::{bytes_per_ms, tone_bytes};
 use super::{END_CALL, Out, Session, Streaming};
-use crate::sim::stamp::{self, Stamp};
+use crate::stamp::{self, Stamp};
 
 /// Set in the stamp `seq` of a reply's last delta.
 pub const DELTA_LAST: u32 = 1 << 31;

@@ -44,7 +44,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use url::Url;
 
-use crate::twilio::signature;
+use switchboard::twilio::signature;
 
 pub use playback::Playback;
 pub use report::{AgentStamps, CallReport, Event, ReplyReceived};
@@ -203,7 +203,7 @@ pub struct CallerConfig {
     pub connect_timeout: Duration,
     /// Bound on the closing handshake after `stop`, and on any single frame send.
     pub close_timeout: Duration,
-    /// Load-test probes: with `Some(n)`, every media frame carries a [`stamp`](crate::sim::stamp)
+    /// Load-test probes: with `Some(n)`, every media frame carries a [`stamp`](crate::stamp)
     /// of stream `n` (sequence = `chunk`), and stamped agent audio is checked for order and
     /// timed ([`CallReport::agent_stamps`]). Default: `None`.
     pub stamps: Option<u16>,

@@ -20,7 +20,7 @@ use super::log::{
 };
 use super::probe::{ConnectionProbe, PeerProbe};
 use super::vad::{Vad, VadEvent, decode};
-use crate::sim::stamp;
+use crate::stamp;
 
 mod reply;
 

@@ -1,5 +1,5 @@
-//! `switchboard loadtest`: concurrent simulated calls against the engine, and the same calls
-//! through a trivial relay (the floor), measured in one run.
+//! `switchboard-sim loadtest` (also `switchboard loadtest`): concurrent simulated calls against
+//! the engine, and the same calls through a trivial relay (the floor), measured in one run.
 //!
 //! A phase: start the process under test as a child of this one (the engine with `serve` on a
 //! managed PostgreSQL in a temp dir, or the floor relay) with the project's realtime peer (in
@@ -10,7 +10,7 @@
 //! engine stored (over its REST API); stop the child.
 //!
 //! Timing: every caller frame carries a stamp (stream = call number, sequence, send time, see
-//! [`crate::sim::stamp`]) that the peer reads; every peer delta carries one the caller reads. With
+//! [`crate::stamp`]) that the peer reads; every peer delta carries one the caller reads. With
 //! µ-law pass-through (`g711_ulaw`, and the floor) that gives latency and per-frame order both
 //! ways. With `pcm16` the engine resamples, stamps do not survive, and frames are counted.
 
@@ -33,8 +33,8 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use url::Url;
 
-use crate::sim::realtime_peer::{PeerConfig, RealtimePeer, ResponseOutcome};
-use crate::sim::twilio_caller::{CallerConfig, Pace};
+use crate::realtime_peer::{PeerConfig, RealtimePeer, ResponseOutcome};
+use crate::twilio_caller::{CallerConfig, Pace};
 use call::{CallResult, Live, Rng, Shape};
 use process::{UnderTest, Usage};
 use report::{LoadReport, Percentiles, PhaseReport};
@@ -71,8 +71,10 @@ pub struct LoadConfig {
     pub engine: bool,
     /// Run the floor phase.
     pub floor: bool,
-    /// The `switchboard` executable (for the child processes).
-    pub exe: PathBuf,
+    /// The `switchboard` executable: the engine under test (and `apikey create` before it).
+    pub engine_exe: PathBuf,
+    /// The `switchboard-sim` executable: the floor relay (`switchboard-sim floor-relay`).
+    pub relay_exe: PathBuf,
     /// Where temp dirs go (the engine's database and recordings).
     pub work_dir: PathBuf,
     /// Seed of the conversations.
@@ -84,9 +86,9 @@ pub struct LoadConfig {
 }
 
 impl LoadConfig {
-    /// `calls` calls for `duration_s` s against a child engine, with the floor, `exe` being the
-    /// `switchboard` executable.
-    pub fn new(exe: PathBuf, calls: u32, duration_s: u64) -> LoadConfig {
+    /// `calls` calls for `duration_s` s against a child engine, with the floor, `engine_exe` being
+    /// the `switchboard` executable (the relay is taken to be `switchboard-sim` beside it).
+    pub fn new(engine_exe: PathBuf, calls: u32, duration_s: u64) -> LoadConfig {
         LoadConfig {
             calls,
             ramp_per_s: 50.0,
@@ -100,7 +102,8 @@ impl LoadConfig {
             peer_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             engine: true,
             floor: true,
-            exe,
+            relay_exe: engine_exe.with_file_name("switchboard-sim"),
+            engine_exe,
             work_dir: std::env::temp_dir(),
             seed: 6,
             shape: Shape::default(),
@@ -122,6 +125,22 @@ pub async fn run(config: &LoadConfig) -> anyhow::Result<LoadReport> {
             "--target needs --api-key: a key of the organization the calls land in, to count \
              the stored messages over REST"
         );
+    }
+    for (wanted, exe, what) in [
+        (
+            config.engine && config.target.is_none(),
+            &config.engine_exe,
+            "engine",
+        ),
+        (config.floor, &config.relay_exe, "floor relay"),
+    ] {
+        if wanted && !exe.is_file() {
+            bail!(
+                "no {what} at {}: `cargo build --release --workspace` builds the engine and \
+                 `switchboard-sim` side by side",
+                exe.display()
+            );
+        }
     }
     let mut report = LoadReport {
         settings: serde_json::to_value(config)?,
@@ -191,8 +210,15 @@ async fn engine_phase(config: &LoadConfig) -> anyhow::Result<PhaseReport> {
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
-    let api_key = process::create_api_key(&config.exe, &dir.path, &env).await?;
-    let mut child = UnderTest::spawn(&config.exe, &["serve"], &dir.path, "engine", &env, false)?;
+    let api_key = process::create_api_key(&config.engine_exe, &dir.path, &env).await?;
+    let mut child = UnderTest::spawn(
+        &config.engine_exe,
+        &["serve"],
+        &dir.path,
+        "engine",
+        &env,
+        false,
+    )?;
     let phase = async {
         wait_ready(&mut child, &url).await?;
         let token = config.auth_token.clone();
@@ -239,7 +265,7 @@ async fn floor_phase(config: &LoadConfig) -> anyhow::Result<PhaseReport> {
     let dir = TempDir::new(&config.work_dir, "switchboard-floor")?;
     let realtime = peer.url();
     let args = ["floor-relay", "--realtime-url", realtime.as_str()];
-    let mut child = UnderTest::spawn(&config.exe, &args, &dir.path, "floor", &[], true)?;
+    let mut child = UnderTest::spawn(&config.relay_exe, &args, &dir.path, "floor", &[], true)?;
     let phase = async {
         let line = child.first_line(Duration::from_secs(30)).await?;
         let addr = line
@@ -581,7 +607,7 @@ async fn progress(
     name: String,
     calls: u32,
     live: Arc<Live>,
-    probe: Arc<crate::sim::realtime_peer::PeerProbe>,
+    probe: Arc<crate::realtime_peer::PeerProbe>,
 ) {
     let began = Instant::now();
     let mut last = (

@@ -21,7 +21,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use crate::sim::realtime_peer::RealtimePeer;
+use crate::realtime_peer::RealtimePeer;
 
 /// Longest wait for any one expected frame.
 pub const STEP: Duration = Duration::from_secs(5);

@@ -1,12 +1,11 @@
 //! Test support: a real PostgreSQL (the engine's own managed cluster). [`TestDb::start`] gives a
 //! test its own database, cloned from the run's migrated template in the run's shared cluster;
 //! [`TestDb::own_cluster`] a cluster of its own, for tests that stop or restart PostgreSQL.
-#![allow(dead_code)] // helpers for some tests only
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use switchboard::sim::shared_db::TestDatabase;
+use crate::harness::shared_db::TestDatabase;
 use switchboard::store::{ManagedCluster, PgBinaries, Store, postgres_server};
 use tempfile::TempDir;
 

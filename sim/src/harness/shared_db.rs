@@ -20,7 +20,7 @@ use std::time::Duration;
 use anyhow::Context;
 use uuid::Uuid;
 
-use crate::store::{ManagedCluster, PgBinaries, Store};
+use switchboard::store::{ManagedCluster, PgBinaries, Store};
 
 /// The migrated database every test database is cloned from.
 const TEMPLATE: &str = "switchboard_template";
