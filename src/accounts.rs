@@ -1,4 +1,4 @@
-//! Account operations, shared by the REST API (`http::api::admin`), the command line and the demo:
+//! Account operations, shared by the REST API (`http::admin`), the command line and the demo:
 //! creating a user (checked email and name, a strong or a generated password, hashed with
 //! argon2id off the async threads) and issuing an API key (random, stored as a hash, shown once).
 

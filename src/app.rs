@@ -14,7 +14,8 @@ use crate::auth::keys::AuthKeys;
 use crate::config::Config;
 use crate::events::{EventBus, PublishingBackend};
 use crate::http::auth::AuthState;
-use crate::http::{self, AppState};
+use crate::http::deps::Calls;
+use crate::http::{self, Deps};
 use crate::store::{ClusterError, ManagedCluster, PgBinaries, Store, StoreError, postgres_server};
 use std::sync::Arc;
 use switchboard_actors::call::{
@@ -237,17 +238,20 @@ impl Engine {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) {
-        let state = AppState::from_config(self.store.clone(), &self.config)
-            .with_media(media_settings(
+        let mut deps = Deps::from_config(self.store.clone(), &self.config);
+        deps.calls = Calls {
+            media: Some(Arc::new(media_settings(
                 &self.config,
                 self.persistence.clone(),
                 self.calls.clone(),
                 self.call_metrics.clone(),
-            ))
-            .with_persistence(self.persistence.clone())
-            .with_events(self.events.clone())
-            .with_auth(AuthState::new(self.auth_keys.clone(), &self.config));
-        http::run(listener, state, shutdown).await;
+            ))),
+            persistence: Some(self.persistence.clone()),
+            ..Calls::default()
+        };
+        deps.events.bus = self.events.clone();
+        deps.auth = Arc::new(AuthState::new(self.auth_keys.clone(), &self.config));
+        http::run(listener, deps, shutdown).await;
     }
 
     /// Ends the live calls (each writes its end and recording; bounded by 10 s), stops the call

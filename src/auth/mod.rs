@@ -3,7 +3,7 @@
 //! ([`password`]), access tokens as HS256 JWTs and opaque refresh tokens and API keys
 //! ([`tokens`]), provider credentials sealed with ChaCha20-Poly1305 ([`seal`]), and the limits
 //! on logins and requests ([`throttle`]). Nothing here does network or database I/O; the HTTP
-//! gate (`http::auth`) and the store (`store::accounts`) do.
+//! gate (`http::auth::gate`) and the store (`store::accounts`) do.
 
 pub mod keys;
 pub mod password;

@@ -4,7 +4,7 @@
 //! (transcript rendering, per-call analytics).
 //!
 //! Nothing here does I/O; the store (`crate::store::history`) fills these types and the HTTP layer
-//! (`crate::http::api`) parses requests into them.
+//! (`crate::http::params`, used by `calls`, `messages` and `insights`) parses requests into them.
 
 pub mod analytics;
 pub mod call_key;

@@ -1,17 +1,48 @@
-//! Errors as the API shows them: `{ "error": { "code", "message" } }` with the right status.
+//! Errors as the API shows them: `{ "error": { "code", "message" } }` ([`ErrorBody`]) with the
+//! right status.
 //!
-//! Handlers reject with an [`ApiError`]; [`recover`] is the one place that turns it (and warp's own
-//! rejections) into a response. 5xx bodies stay generic; their detail goes to the log.
+//! Handlers reject with an [`ApiError`] (the errors of the layers below convert into it here);
+//! [`recover`] is the one place that turns it (and warp's own rejections) into a response. 5xx
+//! bodies stay generic; their detail goes to the log.
 
 use std::convert::Infallible;
 
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 use warp::http::StatusCode;
 use warp::http::header::{CONTENT_RANGE, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
 use warp::reject::Reject;
 use warp::{Rejection, Reply};
 
-use super::models::ErrorBody;
+use crate::accounts::AccountsError;
+use crate::auth::AuthError;
 use crate::store::NotReady;
+use crate::store::accounts::AccountError;
+
+/// `{ "error": { "code", "message" } }`: every error the API returns.
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable, machine-readable: `not_found`, `not_ready`, `bad_request`, …
+    pub code: String,
+    /// For people.
+    pub message: String,
+}
+
+impl ErrorBody {
+    pub fn new(code: &str, message: impl Into<String>) -> Self {
+        ErrorBody {
+            error: ErrorDetail {
+                code: code.to_owned(),
+                message: message.into(),
+            },
+        }
+    }
+}
 
 /// Why a request failed.
 #[derive(Debug, thiserror::Error)]
@@ -75,6 +106,58 @@ impl From<crate::store::StoreError> for ApiError {
 
 impl From<crate::store::StoreError> for Rejection {
     fn from(err: crate::store::StoreError) -> Self {
+        warp::reject::custom(ApiError::from(err))
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(err: AuthError) -> ApiError {
+        match err {
+            AuthError::Unauthenticated(why) => ApiError::Unauthorized(why),
+            AuthError::Forbidden(why) => ApiError::Forbidden(why),
+            AuthError::Throttled {
+                what,
+                retry_after_s,
+            } => ApiError::TooManyRequests {
+                message: what,
+                retry_after_s,
+            },
+            AuthError::Crypto(why) => ApiError::Internal(why),
+        }
+    }
+}
+
+impl From<AccountsError> for ApiError {
+    fn from(err: AccountsError) -> ApiError {
+        match err {
+            AccountsError::Invalid { field, why } => {
+                ApiError::BadRequest(format!("body field `{field}`: {why}"))
+            }
+            AccountsError::Account(e) => e.into(),
+            AccountsError::Store(e) => e.into(),
+            AccountsError::Auth(e) => e.into(),
+            AccountsError::Task(e) => ApiError::Internal(e.to_string()),
+        }
+    }
+}
+
+impl From<AccountsError> for Rejection {
+    fn from(err: AccountsError) -> Rejection {
+        warp::reject::custom(ApiError::from(err))
+    }
+}
+
+impl From<AccountError> for ApiError {
+    fn from(err: AccountError) -> ApiError {
+        match err {
+            AccountError::Conflict(why) => ApiError::Conflict(why),
+            AccountError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<AccountError> for Rejection {
+    fn from(err: AccountError) -> Rejection {
         warp::reject::custom(ApiError::from(err))
     }
 }

@@ -8,6 +8,7 @@
 //! persistence actor's figures, events published on the bus). Label values come from fixed sets,
 //! never from paths or ids, so the number of series stays bounded.
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -23,9 +24,11 @@ use switchboard_actors::call::CallMetrics;
 use switchboard_actors::persistence::PersistenceMetrics;
 use switchboard_actors::persistence::metrics::Histogram as Pow2Histogram;
 use warp::http::StatusCode;
+use warp::reply::Response;
 use warp::{Rejection, Reply};
 
-use super::AppState;
+use super::auth::AuthState;
+use super::deps::{Calls, Events};
 use super::error::ApiError;
 use crate::events::EventBus;
 use crate::twilio::media::REJECTED_FRAMES;
@@ -128,15 +131,51 @@ fn status_class(status: StatusCode) -> &'static str {
 #[utoipa::path(get, path = "/metrics", tag = "meta",
     responses((status = 200, content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8",
                description = "Prometheus / OpenMetrics text: live calls, media frames, AI reconnects, persistence, event streams, HTTP latency")))]
-pub async fn metrics(state: AppState) -> Result<impl Reply, Rejection> {
-    let text = encode(&state).map_err(|_| ApiError::Internal("cannot encode metrics".into()))?;
-    Ok(warp::reply::with_header(text, "content-type", CONTENT_TYPE))
+pub async fn metrics(
+    authorization: Option<String>,
+    auth: Arc<AuthState>,
+    calls: Calls,
+    events: Events,
+    http: Arc<HttpMetrics>,
+) -> Result<Response, Rejection> {
+    check_token(&auth, authorization.as_deref())?;
+    let text = encode(&calls, &events.bus, &http)
+        .map_err(|_| ApiError::Internal("cannot encode metrics".into()))?;
+    Ok(warp::reply::with_header(text, "content-type", CONTENT_TYPE).into_response())
+}
+
+/// A scrape needs `Authorization: Bearer <auth.metrics_token>` when that token is set.
+fn check_token(auth: &AuthState, authorization: Option<&str>) -> Result<(), ApiError> {
+    let token = auth.metrics_token.expose();
+    if token.is_empty() {
+        return Ok(());
+    }
+    let given = authorization.and_then(|h| h.strip_prefix("Bearer "));
+    // Constant-time: the comparison's duration says nothing about the token.
+    let ok = given.is_some_and(|g| {
+        use sha2::Digest;
+        let (a, b) = (sha2::Sha256::digest(g), sha2::Sha256::digest(token));
+        a.iter()
+            .zip(b.iter())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::Unauthorized(
+            "GET /metrics needs `Authorization: Bearer <auth.metrics_token>`".into(),
+        ))
+    }
 }
 
 /// The whole exposition.
-pub fn encode(state: &AppState) -> Result<String, std::fmt::Error> {
+pub fn encode(
+    calls: &Calls,
+    events: &EventBus,
+    http: &HttpMetrics,
+) -> Result<String, std::fmt::Error> {
     let mut registry = Registry::with_prefix("switchboard");
-    let http = &state.metrics;
     registry.register(
         "http_request_duration_seconds",
         "HTTP requests by route class and status class, in seconds (to the response head)",
@@ -157,7 +196,7 @@ pub fn encode(state: &AppState) -> Result<String, std::fmt::Error> {
         "Monitor frames supervisor sockets lost for falling behind",
         http.supervisor_frames_dropped.clone(),
     );
-    registry.register_collector(Box::new(EngineFigures::read(state)));
+    registry.register_collector(Box::new(EngineFigures::read(calls, events)));
     let mut text = String::with_capacity(8192);
     prometheus_client::encoding::text::encode(&mut text, &registry)?;
     Ok(text)
@@ -175,15 +214,15 @@ struct EngineFigures {
 }
 
 impl EngineFigures {
-    fn read(state: &AppState) -> Self {
-        let media = state.media.as_deref();
+    fn read(calls: &Calls, events: &EventBus) -> Self {
+        let media = calls.media.as_deref();
         EngineFigures {
             live_calls: media.map(|m| m.registry.live_calls()),
             call_actor_restarts: media.map(|m| m.registry.restarts()),
             calls: media.map(|m| m.deps.metrics.clone()),
             persistence: media.map(|m| m.deps.persistence.metrics()),
             rejected_frames: REJECTED_FRAMES.load(Ordering::Relaxed),
-            events: state.events.clone(),
+            events: events.clone(),
         }
     }
 }

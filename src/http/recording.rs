@@ -22,8 +22,10 @@ use warp::{Filter, Rejection, Reply};
 
 pub use range::{ByteRange, RangeOutcome, resolve_range};
 
-use super::AppState;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
+use super::extract::raw_query;
+use super::params::call_key;
+use crate::store::Store;
 use crate::store::recordings::{CallRecording, RecordingFile};
 
 /// The size of each chunk read from the file and written to the socket.
@@ -81,30 +83,15 @@ fn truncated(s: &str) -> String {
     }
 }
 
-/// `GET /api/v1/calls/{id}/recording`, for the default organization until requests carry one.
-pub fn route(
-    state: AppState,
-) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
-    warp::path!("api" / "v1" / "calls" / String / "recording")
-        .and(warp::get())
-        .and(super::api::org(&state))
-        .and(recording_query())
-        .and(range_header())
-        .and_then(move |id, org, query, range| get_recording(state.clone(), org, id, query, range))
-}
-
 /// The validated query string (an absent one is the default).
-fn recording_query() -> impl Filter<Extract = (RecordingQuery,), Error = Rejection> + Clone {
-    warp::query::raw()
-        .or(warp::any().map(String::new))
-        .unify()
-        .and_then(
-            |raw: String| async move { RecordingQuery::parse(&raw).map_err(warp::reject::custom) },
-        )
+pub fn recording_query() -> impl Filter<Extract = (RecordingQuery,), Error = Rejection> + Clone {
+    raw_query().and_then(|raw: String| async move {
+        RecordingQuery::parse(&raw).map_err(warp::reject::custom)
+    })
 }
 
 /// The `Range` header; one that is not visible ASCII is ignored like any other invalid range.
-fn range_header() -> impl Filter<Extract = (Option<String>,), Error = Infallible> + Clone {
+pub fn range_header() -> impl Filter<Extract = (Option<String>,), Error = Infallible> + Clone {
     warp::header::optional::<String>("range")
         .or(warp::any().map(|| None))
         .unify()
@@ -118,18 +105,17 @@ fn range_header() -> impl Filter<Extract = (Option<String>,), Error = Infallible
            ("Range" = Option<String>, Header, description = "One byte range (`bytes=a-b`, `bytes=a-`, `bytes=-n`)")),
     responses((status = 200, description = "The whole WAV", content_type = "audio/wav"),
               (status = 206, description = "The requested byte range, with `Content-Range`", content_type = "audio/wav"),
-              (status = 400, body = super::models::ErrorBody), (status = 404, body = super::models::ErrorBody),
-              (status = 416, body = super::models::ErrorBody, description = "Range outside the file; `Content-Range: bytes */SIZE`")))]
+              (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 416, body = ErrorBody, description = "Range outside the file; `Content-Range: bytes */SIZE`")))]
 pub async fn get_recording(
-    state: AppState,
-    org_id: Uuid,
     id: String,
+    org_id: Uuid,
     query: RecordingQuery,
     range: Option<String>,
+    store: Store,
 ) -> Result<warp::reply::Response, Rejection> {
-    let key = super::api::params::call_key(&id)?;
-    let call = state
-        .store
+    let key = call_key(&id)?;
+    let call = store
         .call_recording(org_id, &key)
         .await
         .map_err(ApiError::from)?

@@ -24,7 +24,7 @@
 
 use std::convert::Infallible;
 use std::pin::Pin;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -33,11 +33,14 @@ use serde::Deserialize;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
+use warp::reply::Response;
 use warp::sse::Event;
 use warp::{Rejection, Reply};
 
-use super::AppState;
-use super::error::ApiError;
+use super::deps::Events;
+use super::error::{ApiError, ErrorBody};
+use super::metrics::HttpMetrics;
+use super::params;
 use crate::events::{Delivery, Gap};
 
 /// The query string of `GET /api/v1/events`.
@@ -56,14 +59,15 @@ pub struct EventsQuery {
            ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event id")),
     responses((status = 200, content_type = "text/event-stream",
                description = "Server-Sent Events: `id:` the event id, `event:` its kind (`call.created`, `call.started`, `call.answered`, `call.ended`, `call.barge_in`, `call.ai_reconnected`, `call.ai_unavailable`, `call.updated`, `message.created`, `message.updated`, `message.deleted`; notices `stream.gap` and `stream.cut_off` carry no id), `data:` the event as JSON; a keep-alive comment every `http.sse_keepalive_s`"),
-              (status = 400, body = super::models::ErrorBody)))]
+              (status = 400, body = ErrorBody)))]
 pub async fn events(
-    state: AppState,
     org_id: Uuid,
     header: Option<String>,
     raw_query: String,
-) -> Result<impl Reply, Rejection> {
-    let query: EventsQuery = super::api::params::query(&raw_query)?;
+    events: Events,
+    metrics: Arc<HttpMetrics>,
+) -> Result<Response, Rejection> {
+    let query: EventsQuery = params::query(&raw_query)?;
     let last_event_id = match header {
         Some(value) => parse_event_id("Last-Event-ID header", &value)?,
         None => match &query.last_event_id {
@@ -71,9 +75,8 @@ pub async fn events(
             None => None,
         },
     };
-    let subscription = state.events.subscribe(org_id, last_event_id);
-    let client = state.metrics.sse_client();
-    let metrics = state.metrics.clone();
+    let subscription = events.bus.subscribe(org_id, last_event_id);
+    let client = metrics.sse_client();
     tracing::debug!(%org_id, ?last_event_id, "event stream opened");
     let stream =
         futures_util::stream::unfold((subscription, client), move |(mut subscription, client)| {
@@ -97,12 +100,12 @@ pub async fn events(
     });
     let stream = opening
         .chain(stream)
-        .take_until(state.sse.shutdown.clone().cancelled_owned());
+        .take_until(events.sse.shutdown.clone().cancelled_owned());
     let keepalive = warp::sse::keep_alive()
-        .interval(state.sse.keepalive)
+        .interval(events.sse.keepalive)
         .text("keep-alive")
         .stream(SyncStream::new(stream));
-    Ok(warp::sse::reply(keepalive))
+    Ok(warp::sse::reply(keepalive).into_response())
 }
 
 /// How long a disconnected browser waits before reconnecting (the stream's `retry:` field).

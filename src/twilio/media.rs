@@ -33,12 +33,13 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 use uuid::Uuid;
 use warp::http::{HeaderValue, StatusCode, header};
-use warp::ws::Ws;
-use warp::{Rejection, Reply};
+use warp::{Filter, Rejection};
 
-use super::signature;
-use crate::http::AppState;
+use super::{TwilioSettings, signature};
+use crate::http::auth::AuthState;
+use crate::http::deps::Calls;
 use crate::http::error::ApiError;
+use crate::store::Store;
 
 /// What live calls need from the engine.
 #[derive(Clone)]
@@ -63,6 +64,22 @@ impl std::fmt::Debug for MediaSettings {
 /// Frames refused on media sockets since start (malformed, unknown, out of place, oversized).
 pub static REJECTED_FRAMES: AtomicU64 = AtomicU64::new(0);
 
+/// A websocket handshake, checked by warp (method, headers), and what answering it takes: hyper's
+/// upgrade handle and the client's key.
+pub struct Handshake {
+    on_upgrade: Option<OnUpgrade>,
+    key: String,
+}
+
+/// The [`Handshake`] of a request. hyper's upgrade handle is taken before `warp::ws()` (which only
+/// checks the handshake's headers here) removes it: the socket is built with our own read buffer.
+pub fn handshake() -> impl Filter<Extract = (Handshake,), Error = Rejection> + Clone {
+    warp::ext::optional::<OnUpgrade>()
+        .and(warp::ws())
+        .and(warp::header::<String>("sec-websocket-key"))
+        .map(|on_upgrade, _ws, key| Handshake { on_upgrade, key })
+}
+
 /// The upgrade: signature first, then the session. The TwiML of a call of an account that an
 /// organization claims names the organization in the socket's path (`/twilio/media/{org}`: Twilio
 /// drops query strings from `<Stream url>`); the signature is then checked with that organization's
@@ -71,36 +88,34 @@ pub static REJECTED_FRAMES: AtomicU64 = AtomicU64::new(0);
 /// webhooks ([`super::webhooks::account_token`]).
 pub async fn upgrade(
     org: Option<Uuid>,
-    on_upgrade: Option<OnUpgrade>,
-    // Only the handshake's checks (method, headers): the socket is built by `accept`.
-    _ws: Ws,
-    key: String,
+    handshake: Handshake,
     signature_header: Option<String>,
-    state: AppState,
-) -> Result<impl Reply, Rejection> {
+    store: Store,
+    twilio: Arc<TwilioSettings>,
+    auth: Arc<AuthState>,
+    calls: Calls,
+) -> Result<warp::reply::Response, Rejection> {
     let org_id = org.unwrap_or(DEFAULT_ORG);
+    let sealer = &auth.keys.sealer;
     // One read of the organization's credentials serves the signature check and the calls'
     // AI sessions (a socket only starts calls of its organization).
-    let credentials = state.store.credentials(org_id).await?;
+    let credentials = store.credentials(org_id).await?;
     let ai_key = credentials
         .openai_api_key
-        .map(|sealed| {
-            state
-                .auth
-                .keys
-                .sealer
-                .open(org_id, "openai_api_key", &sealed)
-        })
+        .map(|sealed| sealer.open(org_id, "openai_api_key", &sealed))
         .transpose()
         .map_err(ApiError::from)?;
-    if state.twilio.validate_signatures {
+    if twilio.validate_signatures {
         let token = match org {
-            Some(org_id) => {
-                super::webhooks::opened_token(&state, org_id, credentials.twilio_auth_token)?
-            }
-            None => state.twilio.auth_token.clone(),
+            Some(org_id) => super::webhooks::opened_token(
+                &twilio,
+                sealer,
+                org_id,
+                credentials.twilio_auth_token,
+            )?,
+            None => twilio.auth_token.clone(),
         };
-        let url = super::webhooks::media_url(&state, org);
+        let url = super::webhooks::media_url(&twilio, org);
         let valid = signature_header
             .as_deref()
             .is_some_and(|sig| signature::is_valid(token.expose(), &url, &[], sig));
@@ -112,13 +127,13 @@ pub async fn upgrade(
             .into());
         }
     }
-    let Some(media) = state.media.clone() else {
+    let Some(media) = calls.media else {
         return Err(
             ApiError::Internal("live calls are not configured in this process".into()).into(),
         );
     };
-    Ok(accept(on_upgrade, &key, move |socket| {
-        session(socket, state, media, org_id, ai_key)
+    Ok(accept(handshake, move |socket| {
+        session(socket, store, media, org_id, ai_key)
     }))
 }
 
@@ -136,11 +151,12 @@ pub fn media_socket_config() -> WebSocketConfig {
 
 /// Answers the handshake (101) and, once hyper hands the connection over, runs `session` on
 /// it; what warp's `Ws::on_upgrade` does, with our socket settings.
-fn accept<F, U>(on_upgrade: Option<OnUpgrade>, key: &str, session: F) -> warp::reply::Response
+fn accept<F, U>(handshake: Handshake, session: F) -> warp::reply::Response
 where
     F: FnOnce(MediaSocket) -> U + Send + 'static,
     U: Future<Output = ()> + Send + 'static,
 {
+    let Handshake { on_upgrade, key } = handshake;
     match on_upgrade {
         Some(on_upgrade) => {
             tokio::spawn(async move {
@@ -224,7 +240,7 @@ async fn write_twilio(
 
 async fn session(
     socket: MediaSocket,
-    state: AppState,
+    store: Store,
     media: Arc<MediaSettings>,
     org_id: Uuid,
     ai_key: Option<String>,
@@ -277,7 +293,7 @@ async fn session(
             Ok(Inbound::Connected { .. }) => {}
             Ok(Inbound::Start(start)) => {
                 match start_call(
-                    &state,
+                    &store,
                     &media,
                     org_id,
                     ai_key.as_deref(),
@@ -330,7 +346,7 @@ async fn session(
 /// Finds the call `start` names and spawns its actor; `None` when it is not ours, has ended, or
 /// already streams on another socket.
 async fn start_call(
-    state: &AppState,
+    store: &Store,
     media: &MediaSettings,
     org_id: Uuid,
     ai_key: Option<&str>,
@@ -342,7 +358,7 @@ async fn start_call(
         return None;
     }
     let call_id: Uuid = start.custom_parameters.get("call_id")?.parse().ok()?;
-    let call = match state.store.stream_call(call_id).await {
+    let call = match store.stream_call(call_id).await {
         Ok(Some(call)) if call.call_sid == start.call_sid && call.org_id == org_id => call,
         Ok(_) => return None,
         Err(err) => {

@@ -6,3 +6,14 @@
 pub mod media;
 pub mod signature;
 pub mod webhooks;
+
+use crate::config::Secret;
+
+/// How Twilio's requests are checked and answered.
+#[derive(Debug, Clone)]
+pub struct TwilioSettings {
+    /// The base URL Twilio calls (signatures are computed over it) and the media socket's base.
+    pub public_url: url::Url,
+    pub auth_token: Secret,
+    pub validate_signatures: bool,
+}

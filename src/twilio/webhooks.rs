@@ -3,19 +3,26 @@
 //! any order). Both are refused with 403, before anything is written, unless `X-Twilio-Signature`
 //! is Twilio's for this URL and these parameters (when `twilio.validate_signatures` is on).
 
+use std::sync::Arc;
+
 use chrono::Utc;
 use switchboard_actors::domain::{CallDirection, CallStatus};
 use switchboard_actors::persistence::DEFAULT_ORG;
 use uuid::Uuid;
 use warp::http::StatusCode;
-use warp::{Rejection, Reply};
+use warp::reply::Response;
+use warp::{Filter, Rejection, Reply};
 
-use super::signature;
+use super::{TwilioSettings, signature};
+use crate::auth::seal::Sealer;
 use crate::config::Secret;
 use crate::events::{EventKind, NewLiveEvent};
-use crate::http::AppState;
+use crate::http::auth::AuthState;
+use crate::http::deps::Events;
 use crate::http::error::ApiError;
+use crate::http::extract::raw_query;
 use crate::http::input;
+use crate::store::Store;
 use crate::store::calls::{CallStatusUpdate, NewInboundCall, StatusOutcome};
 
 /// Twilio's form bodies are a few KiB; anything much larger is not Twilio.
@@ -33,6 +40,23 @@ pub struct Webhook {
     pub form: Vec<(String, String)>,
 }
 
+/// The [`Webhook`] of a request: path, raw query, signature header and form body (size-limited).
+pub fn webhook() -> impl Filter<Extract = (Webhook,), Error = Rejection> + Clone {
+    warp::path::full()
+        .and(raw_query())
+        .and(warp::header::optional::<String>("x-twilio-signature"))
+        .and(warp::body::content_length_limit(MAX_FORM_BYTES))
+        .and(warp::body::form::<Vec<(String, String)>>())
+        .map(
+            |path: warp::path::FullPath, query, signature, form| Webhook {
+                path: path.as_str().to_owned(),
+                query,
+                signature,
+                form,
+            },
+        )
+}
+
 impl Webhook {
     fn get(&self, key: &str) -> Option<&str> {
         self.form
@@ -48,8 +72,8 @@ impl Webhook {
     }
 
     /// The URL Twilio signed: the public base, the path, and the query as sent.
-    fn signed_url(&self, state: &AppState) -> String {
-        let base = state.twilio.public_url.as_str().trim_end_matches('/');
+    fn signed_url(&self, twilio: &TwilioSettings) -> String {
+        let base = twilio.public_url.as_str().trim_end_matches('/');
         if self.query.is_empty() {
             format!("{base}{}", self.path)
         } else {
@@ -60,14 +84,19 @@ impl Webhook {
     /// The organization the webhook belongs to (by its `AccountSid`), once its signature is
     /// checked with that organization's auth token (or the configured one, for accounts no
     /// organization claims and organizations without a token of their own); 403 otherwise.
-    async fn verify(&self, state: &AppState) -> Result<TwilioAccount, ApiError> {
+    async fn verify(
+        &self,
+        store: &Store,
+        twilio: &TwilioSettings,
+        sealer: &Sealer,
+    ) -> Result<TwilioAccount, ApiError> {
         // Twilio's parameters are short printable text: NUL or kilobytes of it are not Twilio.
         for (key, value) in &self.form {
             input::text(key, key, input::WEBHOOK_VALUE)?;
             input::text(key, value, input::WEBHOOK_VALUE)?;
         }
-        let account = account_token(state, self.get("AccountSid")).await?;
-        if !state.twilio.validate_signatures {
+        let account = account_token(store, twilio, sealer, self.get("AccountSid")).await?;
+        if !twilio.validate_signatures {
             return Ok(account);
         }
         let Some(given) = self.signature.as_deref() else {
@@ -79,7 +108,7 @@ impl Webhook {
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
-        let url = self.signed_url(state);
+        let url = self.signed_url(twilio);
         if signature::is_valid(account.token.expose(), &url, &params, given) {
             Ok(account)
         } else {
@@ -106,7 +135,9 @@ pub struct TwilioAccount {
 /// organization claims belongs to the default organization and signs with the configured token.
 /// An `AccountSid` that is not a Twilio account SID is a 400 (before any lookup).
 pub async fn account_token(
-    state: &AppState,
+    store: &Store,
+    twilio: &TwilioSettings,
+    sealer: &Sealer,
     account_sid: Option<&str>,
 ) -> Result<TwilioAccount, ApiError> {
     if let Some(sid) = account_sid.filter(|s| !s.is_empty()) {
@@ -115,42 +146,39 @@ pub async fn account_token(
                 "AccountSid is not a Twilio account SID (AC + 32 hex digits)".into(),
             ));
         }
-        if let Some((org_id, sealed)) = state.store.org_for_twilio_account(sid).await? {
+        if let Some((org_id, sealed)) = store.org_for_twilio_account(sid).await? {
             return Ok(TwilioAccount {
                 org_id,
                 claimed: true,
-                token: opened_token(state, org_id, sealed)?,
+                token: opened_token(twilio, sealer, org_id, sealed)?,
             });
         }
     }
     Ok(TwilioAccount {
         org_id: DEFAULT_ORG,
         claimed: false,
-        token: state.twilio.auth_token.clone(),
+        token: twilio.auth_token.clone(),
     })
 }
 
 /// An organization's sealed token, opened; the configured one when it has none.
 pub fn opened_token(
-    state: &AppState,
+    twilio: &TwilioSettings,
+    sealer: &Sealer,
     org_id: Uuid,
     sealed: Option<Vec<u8>>,
 ) -> Result<Secret, ApiError> {
     Ok(match sealed {
-        Some(sealed) => Secret::new(state.auth.keys.sealer.open(
-            org_id,
-            "twilio_auth_token",
-            &sealed,
-        )?),
-        None => state.twilio.auth_token.clone(),
+        Some(sealed) => Secret::new(sealer.open(org_id, "twilio_auth_token", &sealed)?),
+        None => twilio.auth_token.clone(),
     })
 }
 
 /// The media socket's URL: `/twilio/media` for the default organization's unclaimed accounts,
 /// `/twilio/media/{org}` for an organization's own account. The organization rides in the path,
 /// which Twilio keeps and signs (it drops a query string, error 31922).
-pub fn media_url(state: &AppState, org: Option<Uuid>) -> String {
-    let url = signature::websocket_url(&state.twilio.public_url, MEDIA_PATH);
+pub fn media_url(twilio: &TwilioSettings, org: Option<Uuid>) -> String {
+    let url = signature::websocket_url(&twilio.public_url, MEDIA_PATH);
     match org {
         Some(org_id) => format!("{url}/{org_id}"),
         None => url,
@@ -170,8 +198,14 @@ fn call_sid(hook: &Webhook) -> Result<&str, ApiError> {
 }
 
 /// `POST /twilio/voice`: create (or, for a repeated webhook, find) the call and answer TwiML.
-pub async fn voice(state: AppState, hook: Webhook) -> Result<impl Reply, Rejection> {
-    let account = hook.verify(&state).await?;
+pub async fn voice(
+    hook: Webhook,
+    store: Store,
+    twilio: Arc<TwilioSettings>,
+    auth: Arc<AuthState>,
+    events: Events,
+) -> Result<Response, Rejection> {
+    let account = hook.verify(&store, &twilio, &auth.keys.sealer).await?;
     let org_id = account.org_id;
     let call_sid = call_sid(&hook)?.to_owned();
     let status = match hook.get("CallStatus") {
@@ -204,14 +238,13 @@ pub async fn voice(state: AppState, hook: Webhook) -> Result<impl Reply, Rejecti
         status,
         node: None,
     };
-    let ids = state
-        .store
+    let ids = store
         .create_inbound_call(&call)
         .await
         .map_err(ApiError::from)?;
     tracing::info!(%call_sid, call_id = %ids.call_id, created = ids.created, "incoming call");
     if ids.created {
-        state.events.publish(
+        events.bus.publish(
             NewLiveEvent::new(
                 EventKind::CallCreated,
                 call.org_id,
@@ -229,19 +262,28 @@ pub async fn voice(state: AppState, hook: Webhook) -> Result<impl Reply, Rejecti
             .call(Some(ids.call_id)),
         );
     }
-    let stream_url = media_url(&state, account.claimed.then_some(org_id));
+    let stream_url = media_url(&twilio, account.claimed.then_some(org_id));
     let twiml = format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Connect><Stream url=\"{}\">\
          <Parameter name=\"call_id\" value=\"{}\"/></Stream></Connect></Response>",
         xml_escape(&stream_url),
         ids.call_id
     );
-    Ok(warp::reply::with_header(twiml, "content-type", "text/xml"))
+    Ok(warp::reply::with_header(twiml, "content-type", "text/xml").into_response())
 }
 
 /// `POST /twilio/status`: apply a status callback (older and repeated ones change nothing).
-pub async fn status(state: AppState, hook: Webhook) -> Result<impl Reply, Rejection> {
-    let org_id = hook.verify(&state).await?.org_id;
+pub async fn status(
+    hook: Webhook,
+    store: Store,
+    twilio: Arc<TwilioSettings>,
+    auth: Arc<AuthState>,
+    events: Events,
+) -> Result<Response, Rejection> {
+    let org_id = hook
+        .verify(&store, &twilio, &auth.keys.sealer)
+        .await?
+        .org_id;
     let call_sid = call_sid(&hook)?;
     let status: CallStatus = hook.required("CallStatus")?.parse().map_err(
         |e: switchboard_actors::domain::UnknownValue| {
@@ -274,8 +316,7 @@ pub async fn status(state: AppState, hook: Webhook) -> Result<impl Reply, Reject
             .map(|t| t.with_timezone(&Utc))
             .unwrap_or_else(Utc::now),
     };
-    match state
-        .store
+    match store
         .apply_call_status(org_id, call_sid, &update)
         .await
         .map_err(ApiError::from)?
@@ -297,14 +338,14 @@ pub async fn status(state: AppState, hook: Webhook) -> Result<impl Reply, Reject
             if let Some(seconds) = call.duration_seconds {
                 data["duration_seconds"] = serde_json::json!(seconds);
             }
-            state.events.publish(
+            events.bus.publish(
                 NewLiveEvent::new(EventKind::CallUpdated, org_id, data)
                     .conversation(call.conversation_id)
                     .call(Some(call.call_id)),
             );
-            Ok(StatusCode::NO_CONTENT)
+            Ok(StatusCode::NO_CONTENT.into_response())
         }
-        StatusOutcome::Ignored => Ok(StatusCode::NO_CONTENT),
+        StatusOutcome::Ignored => Ok(StatusCode::NO_CONTENT.into_response()),
         StatusOutcome::UnknownCall => Err(ApiError::NotFound(format!("call {call_sid}")).into()),
     }
 }

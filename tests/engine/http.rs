@@ -8,10 +8,10 @@ use std::collections::HashMap;
 use db::{TestDb, processes_mentioning};
 use switchboard::app::Engine;
 use switchboard::config::Config;
-use switchboard::http::{AppState, filters, models::ErrorBody};
+use switchboard::http::{Deps, error::ErrorBody, routes};
 
-fn state(store: &switchboard::store::Store) -> AppState {
-    AppState::from_config(store.clone(), &Config::defaults())
+fn state(store: &switchboard::store::Store) -> Deps {
+    Deps::from_config(store.clone(), &Config::defaults())
 }
 use warp::http::StatusCode;
 
@@ -98,7 +98,7 @@ async fn engine_serves_health_ready_and_json_errors_on_a_real_socket() {
 #[tokio::test]
 async fn ready_is_503_while_the_database_is_down_and_recovers() {
     let mut db = TestDb::own_cluster().await;
-    let routes = filters::routes(state(&db.store));
+    let routes = routes(state(&db.store));
     let key = switchboard::accounts::issue_api_key(
         &db.store,
         switchboard_actors::persistence::DEFAULT_ORG,
@@ -173,7 +173,7 @@ async fn ready_is_503_when_migrations_are_pending() {
         .batch_execute("DELETE FROM refinery_schema_history")
         .await
         .unwrap();
-    let routes = filters::routes(state(&db.store));
+    let routes = routes(state(&db.store));
     let res = warp::test::request().path("/ready").reply(&routes).await;
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
     let body: ErrorBody = serde_json::from_slice(res.body()).unwrap();

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use db::TestDb;
 use switchboard::config::Config;
-use switchboard::http::{AppState, filters, models::ErrorBody};
+use switchboard::http::{Deps, error::ErrorBody, routes};
 use switchboard::store::Store;
 use switchboard::store::calls::{NewInboundCall, StreamCall};
 use switchboard_actors::audio::RecordingInfo;
@@ -23,7 +23,7 @@ use warp::http::header::HeaderMap;
 /// The admin API key the requests carry (one test per process under nextest).
 static TOKEN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
-async fn state(store: &Store) -> AppState {
+async fn state(store: &Store) -> Deps {
     let created = switchboard::accounts::issue_api_key(
         store,
         DEFAULT_ORG,
@@ -33,7 +33,7 @@ async fn state(store: &Store) -> AppState {
     .await
     .unwrap();
     let _ = TOKEN.set(created.key);
-    AppState::from_config(store.clone(), &Config::defaults())
+    Deps::from_config(store.clone(), &Config::defaults())
 }
 
 fn bearer() -> String {
@@ -137,7 +137,7 @@ async fn serves_the_wav_whole_and_by_byte_range_by_uuid_and_by_callsid() {
     let size = wav.len();
     assert_eq!(size, 44 + 3 * 8000 * 4);
     insert_recording(&db.store, &call, &wav_path).await;
-    let routes = filters::routes(state(&db.store).await);
+    let routes = routes(state(&db.store).await);
     let by_id = format!("/api/v1/calls/{}/recording", call.call_id);
     let by_sid = format!("/api/v1/calls/{sid}/recording");
 
@@ -263,7 +263,7 @@ async fn serves_the_wav_whole_and_by_byte_range_by_uuid_and_by_callsid() {
 #[tokio::test]
 async fn unknown_calls_missing_recordings_and_bad_queries_are_json_errors() {
     let db = TestDb::start().await;
-    let routes = filters::routes(state(&db.store).await);
+    let routes = routes(state(&db.store).await);
 
     // A call with a recording, to show that the errors below are about their own call.
     let recorded = create_call(&db.store, DEFAULT_ORG, "CA_recorded").await;

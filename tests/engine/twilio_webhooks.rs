@@ -6,9 +6,9 @@ use switchboard_sim::harness::test_db as db;
 use db::TestDb;
 use switchboard::config::Secret;
 use switchboard::events::Delivery;
-use switchboard::http::models::ErrorBody;
-use switchboard::http::{AppState, TwilioSettings, filters};
-use switchboard::twilio::signature;
+use switchboard::http::error::ErrorBody;
+use switchboard::http::{Deps, routes};
+use switchboard::twilio::{TwilioSettings, signature};
 use switchboard_actors::persistence::DEFAULT_ORG;
 use warp::http::StatusCode;
 
@@ -18,8 +18,8 @@ type Params = Vec<(&'static str, String)>;
 const TOKEN: &str = "twilio-test-token";
 const PUBLIC: &str = "https://calls.example.com";
 
-fn state(db: &TestDb, validate: bool) -> AppState {
-    AppState::new(
+fn state(db: &TestDb, validate: bool) -> Deps {
+    Deps::new(
         db.store.clone(),
         TwilioSettings {
             public_url: url::Url::parse(PUBLIC).unwrap(),
@@ -104,7 +104,7 @@ async fn count(db: &TestDb, table: &str) -> i64 {
 #[tokio::test]
 async fn a_signed_incoming_call_gets_twiml_and_its_rows() {
     let db = TestDb::start().await;
-    let routes = filters::routes(state(&db, true));
+    let routes = routes(state(&db, true));
     let params = incoming("CA00000000000000000000000000000001");
     let sig = sign(&format!("{PUBLIC}/twilio/voice"), &params);
     let res = post(&routes, "/twilio/voice", &params, Some(sig.clone())).await;
@@ -182,7 +182,7 @@ async fn a_signed_incoming_call_gets_twiml_and_its_rows() {
 #[tokio::test]
 async fn signatures_with_the_port_variant_and_a_query_are_accepted() {
     let db = TestDb::start().await;
-    let routes = filters::routes(state(&db, true));
+    let routes = routes(state(&db, true));
     let params = incoming("CA00000000000000000000000000000003");
     let sig = sign(
         "https://calls.example.com:443/twilio/voice?tenant=a",
@@ -195,7 +195,7 @@ async fn signatures_with_the_port_variant_and_a_query_are_accepted() {
 #[tokio::test]
 async fn unsigned_or_mis_signed_webhooks_are_refused_and_write_nothing() {
     let db = TestDb::start().await;
-    let routes = filters::routes(state(&db, true));
+    let routes = routes(state(&db, true));
     let params = incoming("CA00000000000000000000000000000004");
     let good = sign(&format!("{PUBLIC}/twilio/voice"), &params);
 
@@ -252,8 +252,8 @@ async fn unsigned_or_mis_signed_webhooks_are_refused_and_write_nothing() {
 async fn status_callbacks_out_of_order_never_move_a_finished_call_back() {
     let db = TestDb::start().await;
     let state = state(&db, true);
-    let events = state.events.clone();
-    let routes = filters::routes(state);
+    let events = state.events.bus.clone();
+    let routes = routes(state);
     let sid = "CA00000000000000000000000000000005";
     let params = incoming(sid);
     let sig = sign(&format!("{PUBLIC}/twilio/voice"), &params);
@@ -363,7 +363,7 @@ async fn status_callbacks_out_of_order_never_move_a_finished_call_back() {
 #[tokio::test]
 async fn bad_requests_get_precise_errors() {
     let db = TestDb::start().await;
-    let routes = filters::routes(state(&db, true));
+    let routes = routes(state(&db, true));
     // Missing CallSid, correctly signed.
     let params = vec![("From", "+14155550100".to_owned())];
     let sig = sign(&format!("{PUBLIC}/twilio/voice"), &params);
@@ -390,7 +390,7 @@ async fn bad_requests_get_precise_errors() {
 #[tokio::test]
 async fn with_validation_off_unsigned_webhooks_are_accepted() {
     let db = TestDb::start().await;
-    let routes = filters::routes(state(&db, false));
+    let routes = routes(state(&db, false));
     let res = post(
         &routes,
         "/twilio/voice",
@@ -405,7 +405,7 @@ async fn with_validation_off_unsigned_webhooks_are_accepted() {
 #[tokio::test]
 async fn the_media_socket_upgrade_requires_twilios_signature() {
     let db = TestDb::start().await;
-    let routes = filters::routes(state(&db, true));
+    let routes = routes(state(&db, true));
     // No signature, and a signature over the wrong URL: refused before the upgrade.
     let unsigned = warp::test::ws()
         .path("/twilio/media")

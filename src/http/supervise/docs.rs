@@ -5,7 +5,7 @@
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::http::models::ErrorBody;
+use crate::http::error::ErrorBody;
 
 /// A whisper: guidance for the AI that the caller does not hear.
 #[derive(Debug, Serialize, ToSchema)]

@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 use utoipa::OpenApi;
 use warp::Reply;
 
-use super::{admin, calls, insights, messages};
+use super::{admin, auth, calls, insights, messages, meta, metrics, recording, sse, supervise};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -19,7 +19,7 @@ use super::{admin, calls, insights, messages};
         calls::summary,
         calls::add_note,
         calls::analytics,
-        crate::http::recording::get_recording,
+        recording::get_recording,
         messages::list,
         messages::create,
         messages::bulk,
@@ -30,14 +30,14 @@ use super::{admin, calls, insights, messages};
         insights::conversation,
         insights::timeline,
         openapi_json,
-        crate::http::handlers::health,
-        crate::http::handlers::ready,
-        crate::http::sse::events,
-        crate::http::metrics::metrics,
-        crate::http::auth::login,
-        crate::http::auth::refresh,
-        crate::http::auth::logout,
-        crate::http::auth::me,
+        meta::health,
+        meta::ready,
+        sse::events,
+        metrics::metrics,
+        auth::login,
+        auth::refresh,
+        auth::logout,
+        auth::me,
         admin::list_users,
         admin::create_user,
         admin::update_user,
@@ -47,14 +47,14 @@ use super::{admin, calls, insights, messages};
         admin::credentials,
         admin::update_credentials,
         admin::security_events,
-        crate::http::supervise::docs::live,
-        crate::http::supervise::docs::supervise,
-        crate::http::supervise::docs::whisper,
-        crate::http::supervise::docs::barge,
-        crate::http::supervise::docs::unbarge,
-        crate::http::supervise::docs::takeover,
-        crate::http::supervise::docs::release,
-        crate::http::supervise::docs::hangup,
+        supervise::docs::live,
+        supervise::docs::supervise,
+        supervise::docs::whisper,
+        supervise::docs::barge,
+        supervise::docs::unbarge,
+        supervise::docs::takeover,
+        supervise::docs::release,
+        supervise::docs::hangup,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = [])),

@@ -1,4 +1,5 @@
-//! Call routes: the list, one call, its transcript, summary, notes and conversation figures.
+//! Calls: the handlers and JSON models of the list, one call, its transcript, summary, notes and
+//! conversation figures.
 
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
@@ -7,14 +8,14 @@ use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::{Rejection, Reply};
 
+use super::deps::Calls;
+use super::error::{ApiError, ErrorBody};
 use super::messages::{self, MessageBody, SenderBody};
-use super::params::{self, Paging};
+use super::params::{self, NoParams, Paging};
 use crate::history::analytics::CallAnalytics;
 use crate::history::transcript::{self, Transcript, TranscriptSegment};
 use crate::history::{CallDetail, CallFilter, CallSummary, Message, Page};
-use crate::http::AppState;
-use crate::http::error::ApiError;
-use crate::http::models::ErrorBody;
+use crate::store::Store;
 use crate::store::history::CallRef;
 use switchboard_actors::domain::{MessageType, SenderType};
 
@@ -25,7 +26,7 @@ const CALLS_PAGE: (u32, u32) = (20, 100);
 #[utoipa::path(get, path = "/api/v1/calls", tag = "calls",
     params(CallFilter, Paging),
     responses((status = 200, body = Page<CallSummary>), (status = 400, body = ErrorBody)))]
-pub async fn list(state: AppState, org: Uuid, raw: String) -> Result<Response, Rejection> {
+pub async fn list(org: Uuid, raw: String, store: Store) -> Result<Response, Rejection> {
     let (filter, paging) = params::list_query::<CallFilter>(&raw)?;
     let page = paging.request(CALLS_PAGE.0, CALLS_PAGE.1)?;
     for (name, value, max) in [
@@ -40,15 +41,14 @@ pub async fn list(state: AppState, org: Uuid, raw: String) -> Result<Response, R
         ("start_date", filter.start_date),
         ("end_date", filter.end_date),
     )?;
-    let calls = state.store.list_calls(org, &filter, &page).await?;
+    let calls = store.list_calls(org, &filter, &page).await?;
     Ok(warp::reply::json(&calls).into_response())
 }
 
 /// The call `id` (UUID or CallSid) names, or 404.
-pub async fn resolve(state: &AppState, org: Uuid, id: &str) -> Result<CallRef, ApiError> {
+pub async fn resolve(store: &Store, org: Uuid, id: &str) -> Result<CallRef, ApiError> {
     let key = params::call_key(id)?;
-    state
-        .store
+    store
         .find_call(org, &key)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("call `{id}`")))
@@ -59,24 +59,19 @@ pub async fn resolve(state: &AppState, org: Uuid, id: &str) -> Result<CallRef, A
     params(("id" = String, Path, description = "The call's UUID or Twilio CallSid")),
     responses((status = 200, body = CallDetail), (status = 404, body = ErrorBody)))]
 pub async fn detail(
-    state: AppState,
-    org: Uuid,
     id: String,
+    org: Uuid,
     raw: String,
+    store: Store,
 ) -> Result<Response, Rejection> {
     params::query::<NoParams>(&raw)?;
     let key = params::call_key(&id)?;
-    let call = state
-        .store
+    let call = store
         .call_detail(org, &key)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("call `{id}`")))?;
     Ok(warp::reply::json(&call).into_response())
 }
-
-/// A route without query parameters (any given is refused).
-#[derive(Debug, Deserialize, IntoParams)]
-pub struct NoParams {}
 
 /// How a transcript is rendered.
 #[derive(Debug, Clone, Copy, Default, Deserialize, ToSchema, PartialEq, Eq)]
@@ -100,14 +95,14 @@ pub struct TranscriptQuery {
     responses((status = 200, body = Transcript, description = "JSON segments, or `text/plain` lines with `format=text`"),
               (status = 404, body = ErrorBody)))]
 pub async fn transcript(
-    state: AppState,
-    org: Uuid,
     id: String,
+    org: Uuid,
     raw: String,
+    store: Store,
 ) -> Result<Response, Rejection> {
     let q = params::query::<TranscriptQuery>(&raw)?;
-    let call = resolve(&state, org, &id).await?;
-    let lines = state.store.transcript_lines(call.conversation_id).await?;
+    let call = resolve(&store, org, &id).await?;
+    let lines = store.transcript_lines(call.conversation_id).await?;
     let segments: Vec<TranscriptSegment> = lines
         .into_iter()
         .map(|line| TranscriptSegment::from_line(line, call.started_at))
@@ -134,15 +129,14 @@ pub async fn transcript(
     params(("id" = String, Path, description = "The call's UUID or Twilio CallSid")),
     responses((status = 200, body = Message), (status = 404, body = ErrorBody, description = "No such call, or no summary yet")))]
 pub async fn summary(
-    state: AppState,
-    org: Uuid,
     id: String,
+    org: Uuid,
     raw: String,
+    store: Store,
 ) -> Result<Response, Rejection> {
     params::query::<NoParams>(&raw)?;
-    let call = resolve(&state, org, &id).await?;
-    let summary = state
-        .store
+    let call = resolve(&store, org, &id).await?;
+    let summary = store
         .latest_summary(call.conversation_id)
         .await?
         .ok_or_else(|| {
@@ -171,13 +165,14 @@ pub struct NoteBody {
     responses((status = 201, body = Message), (status = 200, body = Message, description = "Already stored (same id)"),
               (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 413, body = ErrorBody)))]
 pub async fn add_note(
-    state: AppState,
-    org: Uuid,
     id: String,
+    org: Uuid,
     body: bytes::Bytes,
+    store: Store,
+    calls: Calls,
 ) -> Result<Response, Rejection> {
     let note: NoteBody = params::json_body(&body)?;
-    let call = resolve(&state, org, &id).await?;
+    let call = resolve(&store, org, &id).await?;
     let message = MessageBody {
         id: note.id,
         message_type: MessageType::Note,
@@ -192,12 +187,9 @@ pub async fn add_note(
         timestamp: None,
         metadata: None,
     };
-    let (stored, created) = messages::store_one(&state, &call, message).await?;
+    let (stored, created) = messages::store_one(&store, &calls, &call, message).await?;
     if created {
-        state
-            .store
-            .append_call_note(call.id, &stored.content)
-            .await?;
+        store.append_call_note(call.id, &stored.content).await?;
     }
     let status = if created {
         StatusCode::CREATED
@@ -213,13 +205,13 @@ pub async fn add_note(
     params(("id" = String, Path, description = "The call's UUID or Twilio CallSid")),
     responses((status = 200, body = CallAnalytics), (status = 404, body = ErrorBody)))]
 pub async fn analytics(
-    state: AppState,
-    org: Uuid,
     id: String,
+    org: Uuid,
     raw: String,
+    store: Store,
 ) -> Result<Response, Rejection> {
     params::query::<NoParams>(&raw)?;
-    let call = resolve(&state, org, &id).await?;
-    let facts = state.store.message_facts(call.conversation_id).await?;
+    let call = resolve(&store, org, &id).await?;
+    let facts = store.message_facts(call.conversation_id).await?;
     Ok(warp::reply::json(&CallAnalytics::compute(call.id, &facts)).into_response())
 }

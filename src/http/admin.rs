@@ -2,57 +2,21 @@
 //! roles, API keys, the organization's own Twilio and OpenAI credentials (write-only: the API
 //! says whether they are set, never what they are), and the security events.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 use warp::http::StatusCode;
 use warp::{Rejection, Reply};
 
+use super::auth::{AuthState, security_event};
+use super::error::{ApiError, ErrorBody};
 use super::params::{json_body, query};
-use crate::accounts::{self, AccountsError, CreatedApiKey, CreatedUser};
+use crate::accounts::{self, CreatedApiKey, CreatedUser};
 use crate::auth::{Principal, Role};
-use crate::http::AppState;
-use crate::http::auth::security_event;
-use crate::http::error::ApiError;
-use crate::http::models::ErrorBody;
-use crate::store::accounts::{
-    AccountError, ApiKey, CredentialsChange, SealedCredentials, SecurityEvent, User,
-};
-
-impl From<AccountsError> for ApiError {
-    fn from(err: AccountsError) -> ApiError {
-        match err {
-            AccountsError::Invalid { field, why } => {
-                ApiError::BadRequest(format!("body field `{field}`: {why}"))
-            }
-            AccountsError::Account(e) => e.into(),
-            AccountsError::Store(e) => e.into(),
-            AccountsError::Auth(e) => e.into(),
-            AccountsError::Task(e) => ApiError::Internal(e.to_string()),
-        }
-    }
-}
-
-impl From<AccountsError> for Rejection {
-    fn from(err: AccountsError) -> Rejection {
-        warp::reject::custom(ApiError::from(err))
-    }
-}
-
-impl From<AccountError> for ApiError {
-    fn from(err: AccountError) -> ApiError {
-        match err {
-            AccountError::Conflict(why) => ApiError::Conflict(why),
-            AccountError::Store(e) => e.into(),
-        }
-    }
-}
-
-impl From<AccountError> for Rejection {
-    fn from(err: AccountError) -> Rejection {
-        warp::reject::custom(ApiError::from(err))
-    }
-}
+use crate::store::Store;
+use crate::store::accounts::{ApiKey, CredentialsChange, SealedCredentials, SecurityEvent, User};
 
 /// `POST /api/v1/users`
 #[derive(Debug, Deserialize, ToSchema)]
@@ -143,8 +107,8 @@ fn json_status<T: Serialize>(value: &T, status: StatusCode) -> warp::reply::Resp
 /// The organization's users.
 #[utoipa::path(get, path = "/api/v1/users", tag = "admin",
     responses((status = 200, body = [User]), (status = 403, body = ErrorBody)))]
-pub async fn list_users(state: AppState, p: Principal) -> Result<warp::reply::Response, Rejection> {
-    Ok(warp::reply::json(&state.store.list_users(p.org_id).await?).into_response())
+pub async fn list_users(p: Principal, store: Store) -> Result<warp::reply::Response, Rejection> {
+    Ok(warp::reply::json(&store.list_users(p.org_id).await?).into_response())
 }
 
 /// Creates a user in the organization.
@@ -152,13 +116,13 @@ pub async fn list_users(state: AppState, p: Principal) -> Result<warp::reply::Re
     responses((status = 201, body = CreatedUser), (status = 400, body = ErrorBody),
               (status = 409, body = ErrorBody)))]
 pub async fn create_user(
-    state: AppState,
     p: Principal,
     body: bytes::Bytes,
+    store: Store,
 ) -> Result<warp::reply::Response, Rejection> {
     let new: NewUser = json_body(&body)?;
     let created = accounts::create_user(
-        &state.store,
+        &store,
         p.org_id,
         &new.email,
         &new.display_name,
@@ -168,7 +132,7 @@ pub async fn create_user(
     .await?;
     let user = &created.user;
     security_event(
-        &state,
+        &store,
         p.org_id,
         "user_created",
         &p.actor(),
@@ -183,18 +147,18 @@ pub async fn create_user(
     params(("id" = Uuid, Path, description = "the user")),
     responses((status = 200, body = User), (status = 404, body = ErrorBody)))]
 pub async fn update_user(
-    state: AppState,
-    p: Principal,
     id: String,
+    p: Principal,
     body: bytes::Bytes,
+    store: Store,
+    auth: Arc<AuthState>,
 ) -> Result<warp::reply::Response, Rejection> {
     let id = id_of(&id, "user id")?;
     let change: UserChange = json_body(&body)?;
     if let Some(name) = &change.display_name {
         accounts::check_name("display_name", name.trim())?;
     }
-    let changed = state
-        .store
+    let changed = store
         .update_user(
             p.org_id,
             id,
@@ -204,13 +168,13 @@ pub async fn update_user(
         )
         .await?;
     // Live tokens of the user are checked again on their next request.
-    state.auth.principals.forget(id);
+    auth.principals.forget(id);
     let Some((before, after)) = changed else {
         return Err(ApiError::NotFound(format!("user {id}")).into());
     };
     if before.role != after.role {
         security_event(
-            &state,
+            &store,
             p.org_id,
             "role_changed",
             &p.actor(),
@@ -225,7 +189,7 @@ pub async fn update_user(
             "user_enabled"
         };
         security_event(
-            &state,
+            &store,
             p.org_id,
             action,
             &p.actor(),
@@ -239,26 +203,23 @@ pub async fn update_user(
 /// The organization's API keys (revoked ones too), never the keys themselves.
 #[utoipa::path(get, path = "/api/v1/api-keys", tag = "admin",
     responses((status = 200, body = [ApiKey]), (status = 403, body = ErrorBody)))]
-pub async fn list_api_keys(
-    state: AppState,
-    p: Principal,
-) -> Result<warp::reply::Response, Rejection> {
-    Ok(warp::reply::json(&state.store.list_api_keys(p.org_id).await?).into_response())
+pub async fn list_api_keys(p: Principal, store: Store) -> Result<warp::reply::Response, Rejection> {
+    Ok(warp::reply::json(&store.list_api_keys(p.org_id).await?).into_response())
 }
 
 /// Creates an API key; the key is in this answer only.
 #[utoipa::path(post, path = "/api/v1/api-keys", tag = "admin", request_body = NewApiKey,
     responses((status = 201, body = CreatedApiKey), (status = 400, body = ErrorBody)))]
 pub async fn create_api_key(
-    state: AppState,
     p: Principal,
     body: bytes::Bytes,
+    store: Store,
 ) -> Result<warp::reply::Response, Rejection> {
     let new: NewApiKey = json_body(&body)?;
-    let created = accounts::issue_api_key(&state.store, p.org_id, &new.name, new.role).await?;
+    let created = accounts::issue_api_key(&store, p.org_id, &new.name, new.role).await?;
     let name = &created.api_key.name;
     security_event(
-        &state,
+        &store,
         p.org_id,
         "api_key_created",
         &p.actor(),
@@ -273,18 +234,19 @@ pub async fn create_api_key(
     params(("id" = Uuid, Path, description = "the key")),
     responses((status = 204, description = "revoked"), (status = 404, body = ErrorBody)))]
 pub async fn revoke_api_key(
-    state: AppState,
-    p: Principal,
     id: String,
+    p: Principal,
+    store: Store,
+    auth: Arc<AuthState>,
 ) -> Result<warp::reply::Response, Rejection> {
     let id = id_of(&id, "API key id")?;
-    let revoked = state.store.revoke_api_key(p.org_id, id).await?;
-    state.auth.principals.forget(id);
+    let revoked = store.revoke_api_key(p.org_id, id).await?;
+    auth.principals.forget(id);
     if revoked.is_none() {
         return Err(ApiError::NotFound(format!("API key {id}")).into());
     }
     security_event(
-        &state,
+        &store,
         p.org_id,
         "api_key_revoked",
         &p.actor(),
@@ -297,11 +259,8 @@ pub async fn revoke_api_key(
 /// Which of the organization's own provider credentials are set.
 #[utoipa::path(get, path = "/api/v1/organization/credentials", tag = "admin",
     responses((status = 200, body = CredentialsView)))]
-pub async fn credentials(
-    state: AppState,
-    p: Principal,
-) -> Result<warp::reply::Response, Rejection> {
-    let sealed = state.store.credentials(p.org_id).await?;
+pub async fn credentials(p: Principal, store: Store) -> Result<warp::reply::Response, Rejection> {
+    let sealed = store.credentials(p.org_id).await?;
     Ok(warp::reply::json(&CredentialsView::of(&sealed)).into_response())
 }
 
@@ -312,9 +271,10 @@ pub async fn credentials(
     responses((status = 200, body = CredentialsView), (status = 400, body = ErrorBody),
               (status = 409, body = ErrorBody)))]
 pub async fn update_credentials(
-    state: AppState,
     p: Principal,
     body: bytes::Bytes,
+    store: Store,
+    auth: Arc<AuthState>,
 ) -> Result<warp::reply::Response, Rejection> {
     let update: CredentialsUpdate = json_body(&body)?;
     if let Some(Some(sid)) = &update.twilio_account_sid
@@ -327,7 +287,7 @@ pub async fn update_credentials(
         )
         .into());
     }
-    let sealer = &state.auth.keys.sealer;
+    let sealer = &auth.keys.sealer;
     let seal = |field: &str,
                 value: &Option<Option<String>>|
      -> Result<Option<Option<Vec<u8>>>, ApiError> {
@@ -345,7 +305,7 @@ pub async fn update_credentials(
         twilio_auth_token: seal("twilio_auth_token", &update.twilio_auth_token)?,
         openai_api_key: seal("openai_api_key", &update.openai_api_key)?,
     };
-    let sealed = state.store.update_credentials(p.org_id, &change).await?;
+    let sealed = store.update_credentials(p.org_id, &change).await?;
     let changed: Vec<&str> = [
         ("twilio_account_sid", update.twilio_account_sid.is_some()),
         ("twilio_auth_token", update.twilio_auth_token.is_some()),
@@ -355,7 +315,7 @@ pub async fn update_credentials(
     .filter_map(|(name, given)| given.then_some(name))
     .collect();
     security_event(
-        &state,
+        &store,
         p.org_id,
         "credentials_updated",
         &p.actor(),
@@ -369,14 +329,14 @@ pub async fn update_credentials(
 #[utoipa::path(get, path = "/api/v1/security-events", tag = "admin", params(SecurityEventsQuery),
     responses((status = 200, body = [SecurityEvent])))]
 pub async fn security_events(
-    state: AppState,
     p: Principal,
     raw: String,
+    store: Store,
 ) -> Result<warp::reply::Response, Rejection> {
     let q: SecurityEventsQuery = query(&raw)?;
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::BadRequest("query parameter `limit`: 1 to 1000".into()).into());
     }
-    Ok(warp::reply::json(&state.store.security_events(p.org_id, limit).await?).into_response())
+    Ok(warp::reply::json(&store.security_events(p.org_id, limit).await?).into_response())
 }

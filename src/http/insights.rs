@@ -8,13 +8,11 @@ use uuid::Uuid;
 use warp::reply::Response;
 use warp::{Rejection, Reply};
 
-use super::calls::NoParams;
-use super::params::{self, Paging};
+use super::error::{ApiError, ErrorBody};
+use super::params::{self, NoParams, Paging};
 use crate::history::analytics::{Analytics, Interval};
 use crate::history::{ConversationDetail, ConversationFilter, ConversationSummary, Page, Timeline};
-use crate::http::AppState;
-use crate::http::error::ApiError;
-use crate::http::models::ErrorBody;
+use crate::store::Store;
 use crate::store::analytics::bucket_count;
 
 /// The most buckets one time series may have.
@@ -35,7 +33,7 @@ pub struct AnalyticsQuery {
 #[utoipa::path(get, path = "/api/v1/analytics", tag = "analytics",
     params(AnalyticsQuery),
     responses((status = 200, body = Analytics), (status = 400, body = ErrorBody)))]
-pub async fn analytics(state: AppState, org: Uuid, raw: String) -> Result<Response, Rejection> {
+pub async fn analytics(org: Uuid, raw: String, store: Store) -> Result<Response, Rejection> {
     let q = params::query::<AnalyticsQuery>(&raw)?;
     let end = q.end_date.unwrap_or_else(Utc::now);
     let start = q.start_date.unwrap_or(end - Duration::days(30));
@@ -49,7 +47,7 @@ pub async fn analytics(state: AppState, org: Uuid, raw: String) -> Result<Respon
         ))
         .into());
     }
-    let figures = state.store.analytics(org, start, end, interval).await?;
+    let figures = store.analytics(org, start, end, interval).await?;
     Ok(warp::reply::json(&figures).into_response())
 }
 
@@ -57,10 +55,10 @@ pub async fn analytics(state: AppState, org: Uuid, raw: String) -> Result<Respon
 #[utoipa::path(get, path = "/api/v1/conversations", tag = "conversations",
     params(ConversationFilter, Paging),
     responses((status = 200, body = Page<ConversationSummary>), (status = 400, body = ErrorBody)))]
-pub async fn conversations(state: AppState, org: Uuid, raw: String) -> Result<Response, Rejection> {
+pub async fn conversations(org: Uuid, raw: String, store: Store) -> Result<Response, Rejection> {
     let (filter, paging) = params::list_query::<ConversationFilter>(&raw)?;
     let page = paging.request(20, 100)?;
-    let list = state.store.list_conversations(org, &filter, &page).await?;
+    let list = store.list_conversations(org, &filter, &page).await?;
     Ok(warp::reply::json(&list).into_response())
 }
 
@@ -69,15 +67,14 @@ pub async fn conversations(state: AppState, org: Uuid, raw: String) -> Result<Re
     params(("id" = Uuid, Path)),
     responses((status = 200, body = ConversationDetail), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn conversation(
-    state: AppState,
-    org: Uuid,
     id: String,
+    org: Uuid,
     raw: String,
+    store: Store,
 ) -> Result<Response, Rejection> {
     params::query::<NoParams>(&raw)?;
     let id = params::uuid("id", &id)?;
-    let detail = state
-        .store
+    let detail = store
         .conversation_detail(org, id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("conversation `{id}`")))?;
@@ -90,16 +87,15 @@ pub async fn conversation(
     params(("id" = Uuid, Path), Paging),
     responses((status = 200, body = Timeline), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn timeline(
-    state: AppState,
-    org: Uuid,
     id: String,
+    org: Uuid,
     raw: String,
+    store: Store,
 ) -> Result<Response, Rejection> {
     let (NoParams {}, paging) = params::list_query::<NoParams>(&raw)?;
     let page = paging.request(20, 100)?;
     let id = params::uuid("id", &id)?;
-    let timeline = state
-        .store
+    let timeline = store
         .customer_timeline(org, id, &page)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("customer `{id}`")))?;

@@ -168,6 +168,10 @@ fn truncate(s: &str) -> &str {
     }
 }
 
+/// A route without query parameters (any given is refused).
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct NoParams {}
+
 /// `limit`, `offset` and `cursor`, as every list takes them.
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]

@@ -21,12 +21,12 @@ use warp::reply::Response;
 use warp::{Rejection, Reply};
 
 use super::calls::resolve;
+use super::deps::{Calls, Events};
+use super::error::{ApiError, ErrorBody};
 use super::params::{self, Paging};
 use crate::events::{EventKind, NewLiveEvent};
 use crate::history::{Message, MessageEdit, MessageFilter, Page};
-use crate::http::AppState;
-use crate::http::error::ApiError;
-use crate::http::models::ErrorBody;
+use crate::store::Store;
 use crate::store::history::CallRef;
 
 /// The longest message content accepted, in bytes.
@@ -98,18 +98,12 @@ pub struct MessagePatch {
 #[utoipa::path(get, path = "/api/v1/calls/{id}/messages", tag = "messages",
     params(("id" = String, Path, description = "The call's UUID or Twilio CallSid"), MessageFilter, Paging),
     responses((status = 200, body = Page<Message>), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn list(
-    state: AppState,
-    org: Uuid,
-    id: String,
-    raw: String,
-) -> Result<Response, Rejection> {
+pub async fn list(id: String, org: Uuid, raw: String, store: Store) -> Result<Response, Rejection> {
     let (filter, paging) = params::list_query::<MessageFilter>(&raw)?;
     let page = paging.request(MESSAGES_PAGE.0, MESSAGES_PAGE.1)?;
     params::date_range(("since", filter.since), ("until", filter.until))?;
-    let call = resolve(&state, org, &id).await?;
-    let messages = state
-        .store
+    let call = resolve(&store, org, &id).await?;
+    let messages = store
         .list_messages(call.conversation_id, &filter, &page)
         .await?;
     Ok(warp::reply::json(&messages).into_response())
@@ -123,14 +117,15 @@ pub async fn list(
               (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 413, body = ErrorBody),
               (status = 409, body = ErrorBody, description = "The id belongs to another conversation's message")))]
 pub async fn create(
-    state: AppState,
-    org: Uuid,
     id: String,
+    org: Uuid,
     body: bytes::Bytes,
+    store: Store,
+    calls: Calls,
 ) -> Result<Response, Rejection> {
     let message: MessageBody = params::json_body(&body)?;
-    let call = resolve(&state, org, &id).await?;
-    let (stored, created) = store_one(&state, &call, message).await?;
+    let call = resolve(&store, org, &id).await?;
+    let (stored, created) = store_one(&store, &calls, &call, message).await?;
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -146,10 +141,11 @@ pub async fn create(
     responses((status = 201, body = BulkCreated), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
               (status = 413, body = ErrorBody), (status = 422, body = ErrorBody, description = "The database refused a row; nothing was stored")))]
 pub async fn bulk(
-    state: AppState,
-    org: Uuid,
     id: String,
+    org: Uuid,
     body: bytes::Bytes,
+    store: Store,
+    calls: Calls,
 ) -> Result<Response, Rejection> {
     let bulk: BulkBody = params::json_body(&body)?;
     if bulk.messages.is_empty() || bulk.messages.len() > MAX_BULK {
@@ -159,8 +155,8 @@ pub async fn bulk(
         ))
         .into());
     }
-    let call = resolve(&state, org, &id).await?;
-    let (messages, created) = store_all(&state, &call, bulk.messages, "messages").await?;
+    let call = resolve(&store, org, &id).await?;
+    let (messages, created) = store_all(&store, &calls, &call, bulk.messages, "messages").await?;
     Ok(warp::reply::with_status(
         warp::reply::json(&BulkCreated { created, messages }),
         StatusCode::CREATED,
@@ -174,11 +170,12 @@ pub async fn bulk(
     request_body = MessagePatch,
     responses((status = 200, body = Message), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn edit(
-    state: AppState,
-    org: Uuid,
     id: String,
     message_id: String,
+    org: Uuid,
     body: bytes::Bytes,
+    store: Store,
+    events: Events,
 ) -> Result<Response, Rejection> {
     let patch: MessagePatch = params::json_body(&body)?;
     let message_id = params::uuid("message_id", &message_id)?;
@@ -193,18 +190,17 @@ pub async fn edit(
     if let Some(metadata) = &patch.metadata {
         check_metadata("metadata", metadata)?;
     }
-    let call = resolve(&state, org, &id).await?;
+    let call = resolve(&store, org, &id).await?;
     let edit = MessageEdit {
         content: patch.content,
         metadata: patch.metadata,
     };
-    let message = state
-        .store
+    let message = store
         .edit_message(call.conversation_id, message_id, &edit)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("message `{message_id}` of call `{id}`")))?;
     publish(
-        &state,
+        &events,
         &call,
         EventKind::MessageUpdated,
         serde_json::to_value(&message).unwrap_or_default(),
@@ -217,29 +213,29 @@ pub async fn edit(
     params(("id" = String, Path, description = "The call's UUID or Twilio CallSid"), ("message_id" = Uuid, Path)),
     responses((status = 204, description = "Deleted"), (status = 404, body = ErrorBody)))]
 pub async fn delete(
-    state: AppState,
-    org: Uuid,
     id: String,
     message_id: String,
+    org: Uuid,
+    store: Store,
+    events: Events,
 ) -> Result<Response, Rejection> {
     let message_id = params::uuid("message_id", &message_id)?;
-    let call = resolve(&state, org, &id).await?;
-    if !state
-        .store
+    let call = resolve(&store, org, &id).await?;
+    if !store
         .delete_message(call.conversation_id, message_id)
         .await?
     {
         return Err(ApiError::NotFound(format!("message `{message_id}` of call `{id}`")).into());
     }
     let deleted = serde_json::json!({ "id": message_id });
-    publish(&state, &call, EventKind::MessageDeleted, deleted);
+    publish(&events, &call, EventKind::MessageDeleted, deleted);
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// Tells live dashboards that a message of `call` changed (new messages are published by the
 /// persistence path once durable).
-fn publish(state: &AppState, call: &CallRef, kind: EventKind, data: Value) {
-    state.events.publish(NewLiveEvent {
+fn publish(events: &Events, call: &CallRef, kind: EventKind, data: Value) {
+    events.bus.publish(NewLiveEvent {
         kind,
         org_id: call.org_id,
         conversation_id: Some(call.conversation_id),
@@ -251,11 +247,12 @@ fn publish(state: &AppState, call: &CallRef, kind: EventKind, data: Value) {
 
 /// Stores one message; true when it is new (false: its id was already stored).
 pub async fn store_one(
-    state: &AppState,
+    store: &Store,
+    calls: &Calls,
     call: &CallRef,
     message: MessageBody,
 ) -> Result<(Message, bool), ApiError> {
-    let (mut messages, created) = store_all(state, call, vec![message], "").await?;
+    let (mut messages, created) = store_all(store, calls, call, vec![message], "").await?;
     let stored = messages
         .pop()
         .ok_or_else(|| ApiError::Internal("stored message not found".to_owned()))?;
@@ -265,12 +262,13 @@ pub async fn store_one(
 /// Validates `bodies` (errors name `{field}[i]…`), writes them through the persistence actor and
 /// returns them as stored, in request order, with how many were new.
 async fn store_all(
-    state: &AppState,
+    store: &Store,
+    calls: &Calls,
     call: &CallRef,
     bodies: Vec<MessageBody>,
     field: &str,
 ) -> Result<(Vec<Message>, usize), ApiError> {
-    let persistence = state
+    let persistence = calls
         .persistence
         .as_ref()
         .ok_or_else(|| ApiError::Internal("this server has no persistence actor".to_owned()))?;
@@ -293,8 +291,7 @@ async fn store_all(
         rows.push(row);
     }
     let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
-    let before: HashSet<Uuid> = state
-        .store
+    let before: HashSet<Uuid> = store
         .messages_by_id(call.conversation_id, &ids)
         .await?
         .into_iter()
@@ -315,10 +312,7 @@ async fn store_all(
             .await
             .map_err(|_| ApiError::Unavailable("the engine is shutting down".to_owned()))?;
     }
-    let stored = state
-        .store
-        .messages_by_id(call.conversation_id, &ids)
-        .await?;
+    let stored = store.messages_by_id(call.conversation_id, &ids).await?;
     if stored.len() == ids.len() {
         let mut by_id: std::collections::HashMap<Uuid, Message> =
             stored.into_iter().map(|m| (m.id, m)).collect();
@@ -331,8 +325,7 @@ async fn store_all(
         .map(|m| m.id)
         .filter(|id| !before.contains(id))
         .collect();
-    state
-        .store
+    store
         .delete_messages(call.conversation_id, &written)
         .await?;
     let missing: HashSet<Uuid> = ids

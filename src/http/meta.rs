@@ -1,0 +1,49 @@
+//! `GET /health` and `GET /ready`: whether the process lives, and whether it can serve.
+
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use warp::reply::Response;
+use warp::{Rejection, Reply};
+
+use super::error::{ApiError, ErrorBody};
+use crate::store::Store;
+
+/// `GET /health`: the process is alive.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Health {
+    pub status: String,
+    pub version: String,
+    pub uptime_s: u64,
+}
+
+/// `GET /ready`: the engine can serve (database up, schema current).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Ready {
+    pub status: String,
+    pub schema_version: i32,
+}
+
+/// Liveness: answers while the process runs, whatever the database does.
+#[utoipa::path(get, path = "/health", tag = "meta", responses((status = 200, body = Health)), security(()))]
+pub async fn health(started: Instant) -> Result<Response, Rejection> {
+    Ok(warp::reply::json(&Health {
+        status: "ok".to_owned(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        uptime_s: started.elapsed().as_secs(),
+    })
+    .into_response())
+}
+
+/// Readiness: 200 only when the database answers and the schema is current; else 503 and why.
+#[utoipa::path(get, path = "/ready", tag = "meta",
+    responses((status = 200, body = Ready), (status = 503, body = ErrorBody)), security(()))]
+pub async fn ready(store: Store) -> Result<Response, Rejection> {
+    store.readiness().await.map_err(ApiError::from)?;
+    Ok(warp::reply::json(&Ready {
+        status: "ready".to_owned(),
+        schema_version: Store::expected_schema_version(),
+    })
+    .into_response())
+}
