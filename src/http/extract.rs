@@ -33,11 +33,20 @@ pub fn json_body(max: u64) -> impl Filter<Extract = (Bytes,), Error = Rejection>
         .and(warp::body::bytes())
 }
 
-/// A body of any content type, or an empty one: a request without `Content-Length`, or with more
-/// than `max` bytes, is taken as having no body.
-pub fn optional_body(max: u64) -> impl Filter<Extract = (Bytes,), Error = Infallible> + Clone {
-    warp::body::content_length_limit(max)
-        .and(warp::body::bytes())
-        .or(warp::any().map(Bytes::new))
+/// A body of any content type of at most `max` bytes (413 above), or an empty one when the
+/// request has neither `Content-Length` nor `Transfer-Encoding`; a body of unknown length is a 411.
+pub fn optional_body(max: u64) -> impl Filter<Extract = (Bytes,), Error = Rejection> + Clone {
+    let none = warp::header::optional::<String>("content-length")
+        .and(warp::header::optional::<String>("transfer-encoding"))
+        .and_then(
+            |length: Option<String>, encoding: Option<String>| async move {
+                match (length, encoding) {
+                    (None, None) => Ok(Bytes::new()),
+                    // Not this branch: the body's own (with its 413 or 411) answers.
+                    _ => Err(warp::reject::not_found()),
+                }
+            },
+        );
+    none.or(warp::body::content_length_limit(max).and(warp::body::bytes()))
         .unify()
 }

@@ -213,6 +213,14 @@ fn history_routes(d: &Deps, gate: &Gate) -> BoxedFilter<(Response,)> {
         .and_then(calls::list);
     let call = warp::path!("api" / "v1" / "calls" / String)
         .and(warp::get())
+        // `…/calls/live` is the live calls' route: when its gate refused the request, this one
+        // must not run the gate (and charge the rate limit) a second time.
+        .and_then(|id: String| async move {
+            match id.as_str() {
+                "live" => Err(warp::reject::not_found()),
+                _ => Ok(id),
+            }
+        })
         .and(gate.org())
         .and(raw_query())
         .and(with_store(&d.store))

@@ -1204,6 +1204,15 @@ async fn bad_requests_name_their_parameter_and_unknown_or_foreign_ids_are_404() 
         (status, body["error"]["code"].as_str()),
         (413, Some("payload_too_large"))
     );
+    // A supervisor action's body is held to the same limit (it was once read as empty).
+    let whisper = json!({"text": "x".repeat(4096)});
+    let (status, body) = api
+        .post(&format!("/api/v1/calls/{call}/whisper"), whisper)
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (413, Some("payload_too_large"))
+    );
     let response = api
         .http
         .post(format!("{}{messages}", api.base))

@@ -571,6 +571,15 @@ async fn failed_logins_lock_out_and_rate_limits_answer_429_then_recover() {
     }
     assert!(!statuses.contains(&429), "{statuses:?}");
     assert_eq!(statuses[0], 404);
+    // … and when the gate itself refuses it (an agent on the live calls; `…/calls/{id}` shares
+    // the path).
+    let agent = key(&store, DEFAULT_ORG, Role::Agent).await;
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        let (status, _) = request(&api, "GET", "/api/v1/calls/live", Some(&agent), None).await;
+        statuses.push(status);
+    }
+    assert_eq!(statuses, [403; 5]);
     api.stop().await;
 }
 
