@@ -27,15 +27,6 @@ pub fn text<'a>(field: &str, value: &'a str, max_chars: usize) -> Result<&'a str
     Ok(value)
 }
 
-/// [`text`] for an optional value.
-pub fn optional_text<'a>(
-    field: &str,
-    value: Option<&'a str>,
-    max_chars: usize,
-) -> Result<Option<&'a str>, ApiError> {
-    value.map(|v| text(field, v, max_chars)).transpose()
-}
-
 /// A field name from the request, safe to echo in an error: control characters escaped, cut short.
 fn printable(field: &str) -> String {
     let mut out: String = field
@@ -63,6 +54,5 @@ mod tests {
         assert!(matches!(&err, ApiError::BadRequest(m) if m.contains("longer than 10")));
         let err = text("a\0key", "\0", 10).unwrap_err();
         assert!(matches!(&err, ApiError::BadRequest(m) if m.starts_with("a\\0key")));
-        assert_eq!(optional_text("q", None, 1).unwrap(), None);
     }
 }
