@@ -336,6 +336,7 @@ pub fn media_settings(
             max_attempts: ai.reconnect_max_attempts,
             max_session: Duration::from_secs(ai.max_session_minutes * 60),
         },
+        stream_idle: Duration::from_secs(config.twilio.stream_idle_s),
         agent_name: format!("AI agent ({})", ai.voice),
         audio_format: ai.audio_format,
     }

@@ -63,6 +63,7 @@ settings! {
     RECORDING_SAMPLE_RATE = "recording"."sample_rate", default "16000";
     TWILIO_AUTH_TOKEN = "twilio"."auth_token", default "";
     TWILIO_VALIDATE_SIGNATURES = "twilio"."validate_signatures", default "true";
+    TWILIO_STREAM_IDLE_S = "twilio"."stream_idle_s", default "15";
     AUTH_JWT_SECRET = "auth"."jwt_secret", default "";
     AUTH_ENCRYPTION_KEY = "auth"."encryption_key", default "";
     AUTH_ACCESS_TOKEN_TTL_S = "auth"."access_token_ttl_s", default "900";
@@ -186,6 +187,8 @@ pub struct TwilioConfig {
     pub auth_token: Secret,
     /// Check `X-Twilio-Signature` on webhooks and media sockets.
     pub validate_signatures: bool,
+    /// A media stream with no frame for this long (no `stop`, no close) is ended as `stream_idle`.
+    pub stream_idle_s: u64,
 }
 
 /// Accounts, tokens and limits.
@@ -339,6 +342,7 @@ impl Config {
             twilio: TwilioConfig {
                 auth_token: r.get(TWILIO_AUTH_TOKEN, values::secret()),
                 validate_signatures: r.get(TWILIO_VALIDATE_SIGNATURES, values::boolean()),
+                stream_idle_s: r.get(TWILIO_STREAM_IDLE_S, values::positive_seconds()),
             },
             auth: AuthConfig {
                 jwt_secret: r.get(AUTH_JWT_SECRET, values::jwt_secret()),

@@ -47,6 +47,8 @@ pub struct MediaSettings {
     pub deps: CallDeps,
     pub registry: CallRegistryHandle,
     pub reconnect: ReconnectPolicy,
+    /// A stream with no frame for this long is ended (`stream_idle`).
+    pub stream_idle: Duration,
     pub agent_name: String,
     pub audio_format: AudioFormat,
 }
@@ -380,6 +382,7 @@ async fn start_call(
         agent_name: media.agent_name.clone(),
         audio_format: media.audio_format,
         reconnect: media.reconnect,
+        stream_idle: media.stream_idle,
         started_wall: wall,
         started: now,
         version_base: wall.timestamp_micros(),

@@ -1060,3 +1060,70 @@ async fn a_second_start_for_a_live_call_is_refused_and_the_call_goes_on() {
     running.shutdown().await.unwrap();
     peer.shutdown().await;
 }
+
+/// A stream that goes silent (no frame, no `stop`, no close: Twilio streams can stall that way)
+/// is hung up by the engine after `twilio.stream_idle_s`: `call_ended` with reason `stream_idle`,
+/// the call completed and its recording written, so no call stays "live" for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_that_goes_silent_is_hung_up_as_stream_idle() {
+    use switchboard_sim::twilio_caller::{Event, MediaSession};
+    let peer = RealtimePeer::start(PeerConfig::default()).unwrap();
+    let running = engine(&peer, &[("SWITCHBOARD_TWILIO_STREAM_IDLE_S", "1")]).await;
+    let config = CallerConfig::new(running.url.clone(), TOKEN).pace(Pace::RealTime);
+    let call_sid = config.call_sid.clone();
+    let twiml = TwilioCaller::post_webhook(&config).await.unwrap();
+    let mut session = MediaSession::open(&config, &twiml).await.unwrap();
+    session
+        .run(&Step::Speak { ms: 400, hz: 1000 })
+        .await
+        .unwrap();
+    // Then nothing at all.
+    let silent_from = std::time::Instant::now();
+    session
+        .wait_for(Duration::from_secs(10), |e| {
+            matches!(e, Event::EngineClosed { .. })
+        })
+        .await
+        .expect("the engine hung up the silent stream");
+    assert!(silent_from.elapsed() >= Duration::from_millis(900));
+    let report = session.finish().await.unwrap();
+    assert_eq!(report.close_code, Some(1000));
+
+    let client = running.client().await.unwrap();
+    let messages = messages_after_end(&client, &call_sid).await;
+    assert_eq!(
+        messages
+            .iter()
+            .filter(|(c, _, _)| c == "call_ended")
+            .count(),
+        1
+    );
+    let ended = system_message(&client, &call_sid, "call_ended")
+        .await
+        .unwrap();
+    assert_eq!(ended["reason"], "stream_idle");
+    let status: String = client
+        .query_one("SELECT status FROM calls WHERE call_sid = $1", &[&call_sid])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(status, "completed");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let n: i64 = client
+            .query_one(
+                "SELECT count(*) FROM recordings r JOIN calls c ON c.id = r.call_id WHERE c.call_sid = $1",
+                &[&call_sid],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if n == 1 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no recording row");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    running.shutdown().await.unwrap();
+    peer.shutdown().await;
+}

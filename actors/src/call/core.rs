@@ -11,7 +11,9 @@
 //!
 //! Time: Twilio's media timestamps are the call clock (milliseconds since the stream started);
 //! barge-in and recording positions use it, so the logic is the same in real time and in tests that
-//! stream faster. `Instant`s passed in drive only the timers (AI reconnect backoff, session rotation).
+//! stream faster. `Instant`s passed in drive only the timers (AI reconnect backoff, session rotation,
+//! and the stalled-stream check: a stream with no frame for `stream_idle` ends the call as
+//! `stream_idle`).
 //!
 //! Barge-in: every forwarded assistant delta is followed by a Twilio mark named by a sequence number;
 //! Twilio echoes a mark once the audio before it has played (or at once after `clear`). When the
@@ -73,6 +75,9 @@ pub struct CallConfig {
     pub agent_name: String,
     pub audio_format: AudioFormat,
     pub reconnect: ReconnectPolicy,
+    /// A live stream with no media frame for this long (no `stop`, no close: Twilio streams can
+    /// stall that way) is hung up and the call ended with reason `stream_idle`.
+    pub stream_idle: Duration,
     /// The wall-clock time that corresponds to `started` (row timestamps derive from both).
     pub started_wall: DateTime<Utc>,
     pub started: Instant,
@@ -243,6 +248,10 @@ pub struct CallCore {
     stream_sid: Option<String>,
     /// Latest Twilio media timestamp (the call clock), ms.
     clock_ms: u64,
+    /// When the last media frame arrived, and when to look at it next (moved only by the timer,
+    /// so that a frame costs a store, not a new timer).
+    last_frame_at: Instant,
+    idle_check_at: Option<Instant>,
     ai: AiLink,
     response_active: bool,
     assistant: Option<AssistantAudio>,
@@ -274,11 +283,14 @@ pub struct CallCore {
 impl CallCore {
     pub fn new(config: CallConfig) -> Self {
         let version = config.version_base;
+        let started = config.started;
         CallCore {
             config,
             phase: Phase::AwaitingStart,
             stream_sid: None,
             clock_ms: 0,
+            last_frame_at: started,
+            idle_check_at: None,
             ai: AiLink::Idle,
             response_active: false,
             assistant: None,
@@ -339,10 +351,18 @@ impl CallCore {
 
     /// When [`CallCore::handle_timeout`] should run next.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        match &self.ai {
+        if self.phase == Phase::Ended {
+            return None;
+        }
+        let ai = match &self.ai {
             AiLink::Down { retry_at, .. } => Some(*retry_at),
             AiLink::Ready { rotate_at } => Some(*rotate_at),
             _ => None,
+        };
+        let idle = self.idle_check_at.filter(|_| self.phase == Phase::Live);
+        match (ai, idle) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
     }
 
@@ -356,6 +376,8 @@ impl CallCore {
         }
         self.phase = Phase::Live;
         self.stream_sid = Some(stream_sid.to_owned());
+        self.last_frame_at = now;
+        self.idle_check_at = Some(now + self.config.stream_idle);
         self.system_message(
             now,
             SystemEventKind::CallStarted,
@@ -375,13 +397,15 @@ impl CallCore {
         true
     }
 
-    /// One inbound media frame with Twilio's `timestamp` and `payload_ms` of audio.
-    pub fn on_media(&mut self, timestamp_ms: u64, payload_ms: u64) -> MediaAction {
+    /// One inbound media frame, arrived at `now`, with Twilio's `timestamp` and `payload_ms` of
+    /// audio.
+    pub fn on_media(&mut self, now: Instant, timestamp_ms: u64, payload_ms: u64) -> MediaAction {
         if self.phase != Phase::Live {
             self.counters.media_rejected += 1;
             return MediaAction::Reject;
         }
         self.counters.media_frames += 1;
+        self.last_frame_at = now;
         self.clock_ms = self.clock_ms.max(timestamp_ms);
         if self.ai_ready() {
             MediaAction::Forward {
@@ -540,8 +564,28 @@ impl CallCore {
         };
     }
 
-    /// Timers: reconnect after backoff; rotate a session before the provider's limit.
+    /// Timers: end a stalled stream; reconnect after backoff; rotate a session before the
+    /// provider's limit.
     pub fn handle_timeout(&mut self, now: Instant) {
+        if self.phase == Phase::Live
+            && let Some(check_at) = self.idle_check_at
+            && now >= check_at
+        {
+            let idle_until = self.last_frame_at + self.config.stream_idle;
+            if now >= idle_until {
+                self.idle_check_at = None;
+                self.events.push_back(CallEvent::Hangup {
+                    reason: format!(
+                        "no media frame for {} ms",
+                        now.saturating_duration_since(self.last_frame_at)
+                            .as_millis()
+                    ),
+                });
+                self.end(now, "stream_idle");
+                return;
+            }
+            self.idle_check_at = Some(idle_until);
+        }
         match &self.ai {
             AiLink::Down { retry_at, lost } if now >= *retry_at => {
                 self.ai = AiLink::Connecting {

@@ -14,6 +14,7 @@ fn config(now: Instant) -> CallConfig {
             max_attempts: 3,
             max_session: Duration::from_secs(60),
         },
+        stream_idle: Duration::from_secs(3600),
         started_wall: Utc::now(),
         started: now,
         version_base: 1_000,
@@ -63,7 +64,8 @@ fn live(now: Instant) -> CallCore {
 /// Streams caller frames from `from_ms` to `to_ms` (exclusive), 20 ms apart.
 fn stream(core: &mut CallCore, from_ms: u64, to_ms: u64) {
     for ts in (from_ms..to_ms).step_by(20) {
-        core.on_media(ts, 20);
+        let arrived = core.config().started + Duration::from_millis(ts);
+        core.on_media(arrived, ts, 20);
     }
 }
 
@@ -71,7 +73,7 @@ fn stream(core: &mut CallCore, from_ms: u64, to_ms: u64) {
 fn media_before_start_is_rejected_and_start_asks_for_the_ai() {
     let t0 = Instant::now();
     let mut core = CallCore::new(config(t0));
-    assert_eq!(core.on_media(0, 20), MediaAction::Reject);
+    assert_eq!(core.on_media(t0, 0, 20), MediaAction::Reject);
     assert_eq!(core.counters().media_rejected, 1);
     assert!(core.on_start(t0, "MZ1"));
     let events = drain(&mut core);
@@ -95,7 +97,10 @@ fn caller_audio_reaches_the_ai_only_while_its_session_is_up() {
     let mut core = CallCore::new(config(t0));
     core.on_start(t0, "MZ1");
     // The first session is connecting: held, to be sent once it is configured.
-    assert_eq!(core.on_media(0, 20), MediaAction::Hold { caller_at_ms: 0 });
+    assert_eq!(
+        core.on_media(t0, 0, 20),
+        MediaAction::Hold { caller_at_ms: 0 }
+    );
     core.on_ai_connected(t0);
     assert_eq!(
         drain(&mut core)
@@ -105,7 +110,7 @@ fn caller_audio_reaches_the_ai_only_while_its_session_is_up() {
         1
     );
     assert_eq!(
-        core.on_media(20, 20),
+        core.on_media(t0, 20, 20),
         MediaAction::Forward { caller_at_ms: 20 }
     );
     assert_eq!(
@@ -116,7 +121,7 @@ fn caller_audio_reaches_the_ai_only_while_its_session_is_up() {
     // After a failure, audio is recorded but not sent to the AI (stale audio would garble the turn).
     core.on_ai_lost(t0, "socket closed");
     assert_eq!(
-        core.on_media(40, 20),
+        core.on_media(t0, 40, 20),
         MediaAction::RecordOnly { caller_at_ms: 40 }
     );
     assert_eq!(core.counters().caller_ms_dropped_ai_down, 20);
@@ -310,7 +315,7 @@ fn a_lost_ai_session_reconnects_at_once_then_replays_the_conversation() {
     core.on_ai_lost(lost_at, "socket closed mid-response");
     assert!(!core.ai_ready());
     assert_eq!(
-        core.on_media(10_000, 20),
+        core.on_media(lost_at, 10_000, 20),
         MediaAction::RecordOnly {
             caller_at_ms: 10_000
         }
@@ -449,7 +454,7 @@ fn stop_completes_the_call_and_later_frames_are_refused() {
         if u.status == Some(ConversationStatus::Completed))
     ));
     assert_eq!(events.last(), Some(&CallEvent::Ended));
-    assert_eq!(core.on_media(96_000, 20), MediaAction::Reject);
+    assert_eq!(core.on_media(t0, 96_000, 20), MediaAction::Reject);
     assert_eq!(core.on_audio_delta("late", 100), DeltaAction::Drop);
     core.on_stop(t0 + Duration::from_secs(96), "socket closed");
     assert!(drain(&mut core).is_empty(), "ends once");
@@ -655,4 +660,49 @@ fn a_supervisor_hang_up_ends_the_call_and_later_commands_are_refused() {
         core.on_supervisor(t0, &by, SupervisorCommand::Whisper("hello".into())),
         Err(SuperviseError::Ended)
     );
+}
+
+/// A live stream that stops sending frames (no `stop`, no close) is hung up once it has been
+/// silent for `stream_idle`; frames meanwhile push the deadline on, and checking it costs a timer
+/// per `stream_idle`, not one per frame.
+#[test]
+fn a_stalled_stream_is_hung_up_and_ended_as_stream_idle() {
+    let t0 = Instant::now();
+    let mut cfg = config(t0);
+    cfg.stream_idle = Duration::from_secs(15);
+    let mut core = CallCore::new(cfg);
+    core.on_start(t0, "MZ1");
+    core.on_ai_connected(t0);
+    drain(&mut core);
+    let first_check = t0 + Duration::from_secs(15);
+    assert_eq!(core.poll_timeout(), Some(first_check));
+    // Frames until 10 s: the first check finds the stream alive and looks again 15 s after the
+    // last frame.
+    stream(&mut core, 0, 10_020);
+    assert_eq!(
+        core.poll_timeout(),
+        Some(first_check),
+        "a frame sets no timer"
+    );
+    core.handle_timeout(first_check);
+    assert!(drain(&mut core).is_empty());
+    let last_frame = t0 + Duration::from_secs(10);
+    let second_check = last_frame + Duration::from_secs(15);
+    // (The session rotation at 60 s is later.)
+    assert_eq!(core.poll_timeout(), Some(second_check));
+    core.handle_timeout(second_check - Duration::from_millis(1));
+    assert!(drain(&mut core).is_empty(), "not before its time");
+    core.handle_timeout(second_check);
+    let events = drain(&mut core);
+    assert!(events.iter().any(
+        |e| matches!(e, CallEvent::Hangup { reason } if reason == "no media frame for 15000 ms")
+    ));
+    assert_eq!(system_kinds(&events), ["call_ended"]);
+    assert_eq!(
+        system_details(&events, "call_ended")["reason"],
+        "stream_idle"
+    );
+    assert_eq!(events.last(), Some(&CallEvent::Ended));
+    assert!(core.is_ended());
+    assert_eq!(core.poll_timeout(), None);
 }
