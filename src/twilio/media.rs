@@ -256,8 +256,8 @@ async fn session(
     let mut closing = false;
     while let Some(Ok(message)) = stream.next().await {
         let call_sid = call.as_ref().map(|(_, sid)| sid.as_str());
-        let text = match &message {
-            Message::Text(text) => text.as_str(),
+        let text = match message {
+            Message::Text(text) => text,
             Message::Close(_) => {
                 closing = true;
                 break;
@@ -273,14 +273,12 @@ async fn session(
             continue;
         }
         if let Some((actor, call_sid)) = &mut call {
-            if actor
-                .cast(CallMessage::FromTwilio(text.to_owned()))
-                .is_err()
-            {
+            // A clone of the frame is a reference count, not a copy.
+            if actor.cast(CallMessage::FromTwilio(text.clone())).is_err() {
                 // The call's actor was restarted (or the call is over): ask the registry.
                 match media.registry.lookup(call_sid).await {
                     Some(current) => {
-                        let _ = current.cast(CallMessage::FromTwilio(text.to_owned()));
+                        let _ = current.cast(CallMessage::FromTwilio(text));
                         *actor = current;
                     }
                     None => reject(
@@ -291,7 +289,7 @@ async fn session(
             }
             continue;
         }
-        match twilio::parse_inbound(text) {
+        match twilio::parse_inbound(&text) {
             Ok(Inbound::Connected { .. }) => {}
             Ok(Inbound::Start(start)) => {
                 match start_call(
@@ -305,7 +303,7 @@ async fn session(
                 .await
                 {
                     Some(actor) => {
-                        let _ = actor.cast(CallMessage::FromTwilio(text.to_owned()));
+                        let _ = actor.cast(CallMessage::FromTwilio(text.clone()));
                         call = Some((actor, start.call_sid.clone()));
                     }
                     None => {

@@ -98,8 +98,9 @@ pub struct CallArgs {
 /// Messages of a call.
 #[derive(Debug)]
 pub enum CallMessage {
-    /// A text frame from Twilio.
-    FromTwilio(String),
+    /// A text frame from Twilio, as the socket read it (shared bytes: handing it over copies
+    /// nothing).
+    FromTwilio(Utf8Bytes),
     /// The Twilio socket closed.
     TwilioClosed,
     /// A text frame from the AI session.
