@@ -4,7 +4,6 @@
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
-use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::{Rejection, Reply};
 
@@ -191,12 +190,7 @@ pub async fn add_note(
     if created {
         store.append_call_note(call.id, &stored.content).await?;
     }
-    let status = if created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
-    Ok(warp::reply::with_status(warp::reply::json(&stored), status).into_response())
+    Ok(messages::stored_reply(&stored, created))
 }
 
 /// The call's conversation figures: counts by type and sender, talk time per side, longest

@@ -126,12 +126,18 @@ pub async fn create(
     let message: MessageBody = params::json_body(&body)?;
     let call = resolve(&store, org, &id).await?;
     let (stored, created) = store_one(&store, &calls, &call, message).await?;
+    Ok(stored_reply(&stored, created))
+}
+
+/// A message written by a request: 201 when this request stored it, 200 when its id was already
+/// stored (a retry).
+pub fn stored_reply(stored: &Message, created: bool) -> Response {
     let status = if created {
         StatusCode::CREATED
     } else {
         StatusCode::OK
     };
-    Ok(warp::reply::with_status(warp::reply::json(&stored), status).into_response())
+    warp::reply::with_status(warp::reply::json(stored), status).into_response()
 }
 
 /// Adds up to 1,000 messages to a call, all or none.

@@ -386,10 +386,7 @@ impl CallState {
                 if self.up.is_some() || self.deps.recording.is_some() || self.listening() {
                     g711::decode_ulaw_into_vec(&self.mulaw, &mut self.pcm8k);
                 }
-                let action = self
-                    .shared
-                    .core()
-                    .on_media(Instant::now(), media.timestamp_ms, ms);
+                let action = self.shared.core().on_media(now, media.timestamp_ms, ms);
                 let caller_at_ms = match action {
                     MediaAction::Reject => {
                         self.reject();
