@@ -1,9 +1,13 @@
 //! `AiSession`: the websocket to the realtime endpoint, child of a `CallActor`.
 //!
 //! It connects in `pre_start` (a failed connect is a failed spawn), forwards every text frame it
-//! reads to its call, and writes the frames its call sends. Any failure — the socket closing, a read
-//! or write error — stops it with the cause as the reason; the call's supervision decides whether
-//! and when to start another (reconnect-by-restart: no retry loop hides in here).
+//! reads to its call, and writes the frames its call queues on its [`AiWriter`] channel: the
+//! writer task feeds everything queued and flushes once (as the Twilio writer does), so a burst
+//! of appends and commands costs one write, and the call's frames reach the socket without a
+//! hop through this actor's mailbox. Any failure — the socket closing, a read or write error —
+//! stops it with the cause as the reason; the call's supervision decides whether and when to
+//! start another (reconnect-by-restart: no retry loop hides in here). When the call drops its
+//! writer, what it queued is written, the socket closed, and the session stops.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,6 +16,7 @@ use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::net::TcpStream;
+use tokio::sync::{Notify, mpsc};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
@@ -45,32 +50,76 @@ pub struct AiEndpoint {
     pub connect_timeout: Duration,
 }
 
-/// Messages of an AI session.
+/// An AI session takes no messages: its call writes through an [`AiWriter`], and stops it with
+/// `stop()`.
 #[derive(Debug)]
-pub enum AiSessionMessage {
-    /// A text frame for the service.
-    Send(String),
-    /// Stop once every frame sent before this one is written (the call is over: its last
-    /// audio still goes out, which `stop()`, taking effect ahead of queued messages, would drop).
-    Finish(String),
-}
+pub enum AiSessionMessage {}
+
+/// The call's end of the session's writer: text frames, written in order.
+pub type AiWriter = mpsc::UnboundedSender<String>;
+
+/// Most frames fed before one flush.
+const WRITE_BATCH: usize = 32;
+
+type AiSink = SplitSink<WebSocketStream<MaybeTlsStream<TcpStream>>, Message>;
 
 pub struct AiSession;
 
 pub struct AiSessionState {
-    sink: SplitSink<WebSocketStream<MaybeTlsStream<TcpStream>>, Message>,
     reader: tokio::task::JoinHandle<()>,
+    writer: tokio::task::JoinHandle<()>,
+    /// Asks the writer to close the socket now (the session is stopped from outside).
+    closing: Arc<Notify>,
+}
+
+/// The writer task: feeds what is queued, flushes once per batch. Returns why it ended: the
+/// call dropped its writer (after writing all it had queued), a stop was asked, or a write
+/// failed.
+async fn write_ai(
+    mut sink: AiSink,
+    mut rx: mpsc::UnboundedReceiver<String>,
+    closing: Arc<Notify>,
+) -> Option<String> {
+    loop {
+        let first = tokio::select! {
+            biased;
+            text = rx.recv() => text,
+            _ = closing.notified() => None,
+        };
+        let Some(first) = first else {
+            let _ = tokio::time::timeout(Duration::from_millis(200), sink.close()).await;
+            return None;
+        };
+        let mut next = Some(first);
+        let mut fed = 0;
+        while let Some(text) = next.take() {
+            if let Err(err) = sink.feed(Message::Text(Utf8Bytes::from(text))).await {
+                return Some(format!("write failed: {err}"));
+            }
+            fed += 1;
+            if fed < WRITE_BATCH {
+                next = rx.try_recv().ok();
+            }
+        }
+        if let Err(err) = sink.flush().await {
+            return Some(format!("write failed: {err}"));
+        }
+    }
 }
 
 impl Actor for AiSession {
     type Msg = AiSessionMessage;
     type State = AiSessionState;
-    type Arguments = (Arc<AiEndpoint>, ActorRef<CallMessage>);
+    type Arguments = (
+        Arc<AiEndpoint>,
+        ActorRef<CallMessage>,
+        mpsc::UnboundedReceiver<String>,
+    );
 
     async fn pre_start(
         &self,
         myself: ActorRef<AiSessionMessage>,
-        (endpoint, call): Self::Arguments,
+        (endpoint, call, frames): Self::Arguments,
     ) -> Result<Self::State, ActorProcessingErr> {
         let url = connect_url(&endpoint.base_url, &endpoint.session.model);
         let mut request = url.as_str().into_client_request()?;
@@ -87,6 +136,15 @@ impl Actor for AiSession {
         .await
         .map_err(|_| format!("connecting to {url} timed out"))??;
         let (sink, mut stream) = socket.split();
+        let closing = Arc::new(Notify::new());
+        let me = myself.clone();
+        let writer = tokio::spawn({
+            let closing = closing.clone();
+            async move {
+                let cause = write_ai(sink, frames, closing).await;
+                me.stop(Some(cause.unwrap_or_else(|| "call ended".to_owned())));
+            }
+        });
         let reader = tokio::spawn(async move {
             // A fatal error event (e.g. session_expired) precedes the close: it is the better
             // cause, and the supervision event that reports the stop overtakes queued frames.
@@ -128,24 +186,20 @@ impl Actor for AiSession {
             };
             myself.stop(Some(cause));
         });
-        Ok(AiSessionState { sink, reader })
+        Ok(AiSessionState {
+            reader,
+            writer,
+            closing,
+        })
     }
 
     async fn handle(
         &self,
-        myself: ActorRef<AiSessionMessage>,
+        _: ActorRef<AiSessionMessage>,
         message: AiSessionMessage,
-        state: &mut AiSessionState,
+        _: &mut AiSessionState,
     ) -> Result<(), ActorProcessingErr> {
-        match message {
-            AiSessionMessage::Send(text) => {
-                if let Err(err) = state.sink.send(Message::Text(Utf8Bytes::from(text))).await {
-                    myself.stop(Some(format!("write failed: {err}")));
-                }
-            }
-            AiSessionMessage::Finish(reason) => myself.stop(Some(reason)),
-        }
-        Ok(())
+        match message {}
     }
 
     async fn post_stop(
@@ -154,7 +208,13 @@ impl Actor for AiSession {
         state: &mut AiSessionState,
     ) -> Result<(), ActorProcessingErr> {
         state.reader.abort();
-        let _ = tokio::time::timeout(Duration::from_millis(200), state.sink.close()).await;
+        state.closing.notify_one();
+        if tokio::time::timeout(Duration::from_millis(300), &mut state.writer)
+            .await
+            .is_err()
+        {
+            state.writer.abort();
+        }
         Ok(())
     }
 }

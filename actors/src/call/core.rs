@@ -238,8 +238,50 @@ enum HistoryItem {
     System(String),
 }
 
+/// An agent transcript held until its audio has played (see [`CallCore::on_output_transcript`]).
+#[derive(Debug, Clone)]
+struct PendingAgent {
+    at: Instant,
+    item_id: String,
+    transcript: String,
+}
+
 /// The remembered AI item spans and interrupted items are bounded.
 const ITEMS_KEPT: usize = 64;
+
+/// What a call keeps across a restart of its actor: the facts of the call (its stream, the
+/// conversation so far, the marks in flight, the versions of its rows), copied out after every
+/// step with [`CallCore::save_facts`]. A restarted actor builds a new core from them with
+/// [`CallCore::resume`]; the state that panicked is never reused.
+#[derive(Debug, Clone, Default)]
+pub struct CallFacts {
+    stream_sid: Option<String>,
+    ended: bool,
+    clock_ms: u64,
+    version: i64,
+    answered: bool,
+    mode: SupervisionMode,
+    history: Vec<HistoryItem>,
+    said_while_taken_over: Vec<String>,
+    mark_seq: u64,
+    marks: VecDeque<MarkInFlight>,
+    assistant: Option<AssistantAudio>,
+    agent_queue_end_ms: u64,
+    counters: CallCounters,
+    pending_agent: Vec<PendingAgent>,
+    interrupted: VecDeque<String>,
+}
+
+impl CallFacts {
+    /// Whether the call's stream started (a restart has a call to resume).
+    pub fn started(&self) -> bool {
+        self.stream_sid.is_some()
+    }
+
+    pub fn ended(&self) -> bool {
+        self.ended
+    }
+}
 
 /// See the module documentation.
 pub struct CallCore {
@@ -266,6 +308,9 @@ pub struct CallCore {
     /// Agent item spans by item id: (start on the call clock, ms sent, cut at).
     agent_spans: HashMap<String, (u64, u64, Option<u64>)>,
     history: Vec<HistoryItem>,
+    /// Agent transcripts whose audio is still playing: written once it has played out, or was
+    /// cut (then with what the caller heard), or the call ended.
+    pending_agent: Vec<PendingAgent>,
     /// `end_call` was requested: the reason, and whether the goodbye response has started (the
     /// call ends once it has played out).
     hangup_after_goodbye: Option<(String, bool)>,
@@ -302,6 +347,7 @@ impl CallCore {
             spans: HashMap::new(),
             agent_spans: HashMap::new(),
             history: Vec::new(),
+            pending_agent: Vec::new(),
             hangup_after_goodbye: None,
             answered: false,
             mode: SupervisionMode::Ai,
@@ -310,6 +356,93 @@ impl CallCore {
             counters: CallCounters::default(),
             events: VecDeque::new(),
         }
+    }
+
+    /// A new core for a call whose actor was restarted, from the facts the previous one kept.
+    /// The AI session is reopened at once (`cause` names why) and the conversation replayed,
+    /// as after any AI failure; audio that was playing goes on, and its marks are still known.
+    pub fn resume(config: CallConfig, facts: &CallFacts, now: Instant, cause: &str) -> Self {
+        let mut core = CallCore::new(config);
+        core.stream_sid = facts.stream_sid.clone();
+        core.clock_ms = facts.clock_ms;
+        core.version = facts.version;
+        core.answered = facts.answered;
+        core.mode = facts.mode;
+        core.history = facts.history.clone();
+        core.said_while_taken_over = facts.said_while_taken_over.clone();
+        core.mark_seq = facts.mark_seq;
+        core.marks = facts.marks.clone();
+        core.assistant = facts.assistant.clone();
+        core.agent_queue_end_ms = facts.agent_queue_end_ms;
+        core.counters = facts.counters;
+        core.pending_agent = facts.pending_agent.clone();
+        core.interrupted = facts.interrupted.clone();
+        if facts.ended {
+            core.phase = Phase::Ended;
+        } else if facts.stream_sid.is_some() {
+            core.phase = Phase::Live;
+            core.last_frame_at = now;
+            core.idle_check_at = Some(now + core.config.stream_idle);
+            core.ai = AiLink::Ready { rotate_at: now };
+            core.on_ai_lost(now, cause);
+        }
+        core
+    }
+
+    /// Copies the call's facts into `facts` (kept outside the actor). Cheap enough for every
+    /// step: the history is append-only and only its new items are copied; the rest reuses the
+    /// buffers it has.
+    pub fn save_facts(&self, facts: &mut CallFacts) {
+        if facts.stream_sid.is_none() && self.stream_sid.is_some() {
+            facts.stream_sid.clone_from(&self.stream_sid);
+        }
+        facts.ended = self.phase == Phase::Ended;
+        facts.clock_ms = self.clock_ms;
+        facts.version = self.version;
+        facts.answered = self.answered;
+        facts.mode = self.mode;
+        if facts.history.len() < self.history.len() {
+            facts
+                .history
+                .extend_from_slice(&self.history[facts.history.len()..]);
+        }
+        if facts.said_while_taken_over.len() != self.said_while_taken_over.len() {
+            facts
+                .said_while_taken_over
+                .clone_from(&self.said_while_taken_over);
+        }
+        facts.mark_seq = self.mark_seq;
+        facts.marks.clear();
+        facts.marks.extend(self.marks.iter().copied());
+        match (&mut facts.assistant, &self.assistant) {
+            (Some(kept), Some(now)) if kept.item_id == now.item_id => {
+                kept.sent_ms = now.sent_ms;
+                kept.first_play_at_ms = now.first_play_at_ms;
+                kept.echoed = now.echoed;
+            }
+            (kept, now) => kept.clone_from(now),
+        }
+        facts.agent_queue_end_ms = self.agent_queue_end_ms;
+        facts.counters = self.counters;
+        // Both change by a push or by emptying: their length says whether they changed.
+        if facts.pending_agent.len() != self.pending_agent.len() {
+            facts.pending_agent.clone_from(&self.pending_agent);
+        }
+        if facts.interrupted.back() != self.interrupted.back() {
+            facts.interrupted.clone_from(&self.interrupted);
+        }
+    }
+
+    /// Ends the call because its actor keeps failing (`call_ended`, reason `engine_error`):
+    /// hang up rather than loop.
+    pub fn on_engine_error(&mut self, now: Instant) {
+        if self.phase == Phase::Ended {
+            return;
+        }
+        self.events.push_back(CallEvent::Hangup {
+            reason: "the call failed repeatedly in the engine".to_owned(),
+        });
+        self.end(now, "engine_error");
     }
 
     pub fn config(&self) -> &CallConfig {
@@ -441,6 +574,9 @@ impl CallCore {
                 self.counters.marks_echoed += 1;
                 if let Some(item) = &mut self.assistant {
                     item.echoed = Some((mark.item_ms, self.clock_ms));
+                }
+                if self.marks.is_empty() {
+                    self.settle_agent_messages();
                 }
                 self.hang_up_if_played();
             }
@@ -713,6 +849,7 @@ impl CallCore {
         if let Some(span) = self.agent_spans.get_mut(&item.item_id) {
             span.2 = Some(played);
         }
+        self.settle_agent_messages();
         if self.interrupted.len() >= 8 {
             self.interrupted.pop_front();
         }
@@ -880,8 +1017,37 @@ impl CallCore {
         }
     }
 
-    /// The agent's words (the transcript of its audio).
+    /// The agent's words (the transcript of its audio). The transcript usually arrives before
+    /// its audio has played (the model speaks faster than real time): the message is then held
+    /// until the audio has played out, or was cut by a barge-in — so that it can say what the
+    /// caller actually heard (`interrupted`, `heard_ms` of `total_ms`).
     pub fn on_output_transcript(&mut self, now: Instant, item_id: &str, transcript: &str) {
+        self.history
+            .push(HistoryItem::Assistant(transcript.to_owned()));
+        let playing = !self.marks.is_empty()
+            && self
+                .assistant
+                .as_ref()
+                .is_some_and(|a| a.item_id == item_id);
+        if playing && self.phase == Phase::Live {
+            self.pending_agent.push(PendingAgent {
+                at: now,
+                item_id: item_id.to_owned(),
+                transcript: transcript.to_owned(),
+            });
+            return;
+        }
+        self.agent_message(now, item_id, transcript);
+    }
+
+    /// Writes the agent messages held while their audio played.
+    fn settle_agent_messages(&mut self) {
+        for pending in std::mem::take(&mut self.pending_agent) {
+            self.agent_message(pending.at, &pending.item_id, &pending.transcript);
+        }
+    }
+
+    fn agent_message(&mut self, now: Instant, item_id: &str, transcript: &str) {
         let mut metadata = json!({ "provider_item_id": item_id });
         if let Some((start, sent, cut)) = self.agent_spans.remove(item_id) {
             let end = start + cut.unwrap_or(sent);
@@ -889,6 +1055,9 @@ impl CallCore {
             metadata["audio_end_time"] = json!(end as f64 / 1000.0);
             if let Some(cut) = cut {
                 metadata["interrupted_at_ms"] = json!(cut);
+                metadata["interrupted"] = json!(true);
+                metadata["heard_ms"] = json!(cut);
+                metadata["total_ms"] = json!(sent);
             }
         }
         let sender = Sender {
@@ -905,8 +1074,6 @@ impl CallCore {
             transcript,
             metadata,
         );
-        self.history
-            .push(HistoryItem::Assistant(transcript.to_owned()));
     }
 
     /// The model called a function. `end_call` hangs up once the goodbye has played.
@@ -966,6 +1133,7 @@ impl CallCore {
             return;
         }
         let was_live = self.phase == Phase::Live;
+        self.settle_agent_messages();
         self.phase = Phase::Ended;
         let duration = now.saturating_duration_since(self.config.started);
         let at = self.wall(now);

@@ -1,7 +1,8 @@
 //! `CallRegistry`: the root supervisor of live calls. It spawns one `CallActor` per stream, linked
 //! to itself, finds calls by CallSid, and restarts a call actor that failed while its Twilio socket
-//! is still open — on the same shared call state, so the call goes on (its AI session is reopened
-//! and the conversation replayed).
+//! is still open — from the call's facts (see [`CallShared`](super::CallShared)), so the call goes
+//! on (its AI session is reopened and the conversation replayed); a second failure within 30 s
+//! ends the call (`engine_error`) instead.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -123,7 +124,19 @@ impl Actor for CallRegistry {
                     tracing::error!(call_sid = %args.call_sid, %err, closing = state.closing, "call actor failed after its stream closed or during shutdown; not restarted");
                     return Ok(());
                 }
-                tracing::error!(call_sid = %args.call_sid, %err, "call actor failed; restarting it");
+                if args.shared.is_ending() {
+                    // The actor that was to end the call failed too: give up on it (its
+                    // recording is closed as its state is dropped; the socket's close ends
+                    // the stream).
+                    tracing::error!(call_sid = %args.call_sid, %err, "call actor failed while ending its call; not restarted");
+                    let _ = args.twilio.send(super::actor::TwilioOut::Close);
+                    return Ok(());
+                }
+                if args.shared.panicked(std::time::Instant::now()) {
+                    tracing::error!(call_sid = %args.call_sid, %err, "call actor failed again within 30 s; restarting it to end the call");
+                } else {
+                    tracing::error!(call_sid = %args.call_sid, %err, "call actor failed; restarting it");
+                }
                 state.counts.restarts.fetch_add(1, Ordering::Relaxed);
                 if let Err(err) = state.spawn(&myself, args).await {
                     tracing::error!(%err, "cannot restart the call actor");

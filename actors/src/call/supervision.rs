@@ -153,6 +153,12 @@ impl AgentPlayout {
     pub fn clear(&mut self) {
         self.ulaw.clear();
     }
+
+    /// Moves all the audio still to play into `out`, in order (it is to be played right after
+    /// what is playing now, not slot by slot).
+    pub fn drain_into(&mut self, out: &mut Vec<u8>) {
+        out.extend(self.ulaw.drain(..));
+    }
 }
 
 #[cfg(test)]

@@ -272,12 +272,16 @@ fn transcripts_become_messages_with_their_audio_spans() {
         Some("en"),
     );
     stream(&mut core, 0, 4020);
-    five_deltas(&mut core, "out_1");
+    let marks = five_deltas(&mut core, "out_1");
     core.on_output_transcript(
         t0 + Duration::from_secs(5),
         "out_1",
         "Sure, which day works?",
     );
+    // The agent's message is written once its audio has played.
+    for mark in &marks {
+        core.on_mark(mark);
+    }
     let rows: Vec<NewMessage> = drain(&mut core)
         .into_iter()
         .filter_map(|e| match e {
