@@ -1,17 +1,21 @@
 //! The call's recorder, written off the async runtime by a small pool of writer threads shared
 //! by every call.
 //!
-//! Why a shared pool and batches (the load bench's profile): one thread per call, woken for
-//! every 20 ms frame, cost more than the rest of the per-frame path together — at 300 calls a
-//! third of the engine's CPU went to futex wake-ups and context switches. Now a call's audio is
-//! gathered here for [`BATCH_MS`] per side and handed over in one message; [`WRITERS`] threads
-//! write every call's WAV. The `CallRecorder` itself (alignment on the call clock, resampling,
-//! hound) is unchanged.
+//! Why a shared pool, batches, and no wake-up per batch (the load bench's profile, and an
+//! independent one): one thread per call, woken for every 20 ms frame, cost more than the rest of
+//! the per-frame path together — at 300 calls a third of the engine's CPU went to futex wake-ups
+//! and context switches; a channel per writer thread still woke it once per batch (6% of the
+//! engine's CPU in futex). Now a call's audio is gathered here for [`BATCH_MS`] per side and
+//! pushed on its writer's queue under an uncontended lock, without waking it; each of the
+//! [`WRITERS`] threads wakes every [`WRITE_INTERVAL`] and writes every call's batches at once.
+//! Only a recording's finish wakes its writer at once (the call waits for it). The
+//! `CallRecorder` itself (alignment on the call clock, resampling, hound) is unchanged.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
-use std::sync::{Mutex, OnceLock, PoisonError};
+use std::sync::mpsc::{SyncSender, sync_channel};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::time::Duration;
 
 use crate::audio::{AudioError, CallRecorder, RecordingInfo};
 
@@ -21,8 +25,11 @@ pub const BATCH_MS: u64 = 200;
 /// Writer threads shared by all calls.
 pub const WRITERS: usize = 2;
 
+/// How often a writer wakes to write what was queued.
+pub const WRITE_INTERVAL: Duration = Duration::from_millis(100);
+
 /// Batches queued per writer before the newest are dropped (counted): 4 s of audio of 1,000
-/// calls on both sides (the queue's slots are allocated up front: keep it modest).
+/// calls on both sides.
 const QUEUE: usize = 2 * 1000 * 5 * 4 / WRITERS;
 
 enum Job {
@@ -32,8 +39,38 @@ enum Job {
     Finish(u64, SyncSender<Result<RecordingInfo, AudioError>>),
 }
 
+/// One writer thread's queue.
+#[derive(Default)]
+struct Writer {
+    jobs: Mutex<Vec<Job>>,
+    /// Rung only for a finish (and by a writer that found its queue empty: see `write_loop`).
+    finish: Condvar,
+}
+
+impl Writer {
+    fn jobs(&self) -> MutexGuard<'_, Vec<Job>> {
+        self.jobs.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Queues a batch without waking the writer; refused when the queue is full.
+    fn push(&self, job: Job) -> bool {
+        let mut jobs = self.jobs();
+        if jobs.len() >= QUEUE {
+            return false;
+        }
+        jobs.push(job);
+        true
+    }
+
+    /// Queues a job that must not be dropped (an open, a finish) and wakes the writer.
+    fn push_now(&self, job: Job) {
+        self.jobs().push(job);
+        self.finish.notify_one();
+    }
+}
+
 struct Pool {
-    writers: Vec<SyncSender<Job>>,
+    writers: Vec<Arc<Writer>>,
     next_id: Mutex<u64>,
 }
 
@@ -42,12 +79,13 @@ fn pool() -> &'static Pool {
     POOL.get_or_init(|| {
         let writers = (0..WRITERS)
             .map(|i| {
-                let (tx, rx) = sync_channel::<Job>(QUEUE);
+                let writer = Arc::new(Writer::default());
+                let queue = writer.clone();
                 std::thread::Builder::new()
                     .name(format!("call-recorder-{i}"))
-                    .spawn(move || write_loop(rx))
+                    .spawn(move || write_loop(&queue))
                     .expect("spawn a recorder thread");
-                tx
+                writer
             })
             .collect();
         Pool {
@@ -57,30 +95,50 @@ fn pool() -> &'static Pool {
     })
 }
 
-fn write_loop(rx: Receiver<Job>) {
+fn write_loop(writer: &Writer) {
     let mut calls: HashMap<u64, Box<CallRecorder>> = HashMap::new();
-    for job in rx {
-        match job {
-            Job::Open(id, recorder) => {
-                calls.insert(id, recorder);
+    let mut batch = Vec::new();
+    loop {
+        {
+            let mut jobs = writer.jobs();
+            if jobs.is_empty() {
+                // Woken by a finish, or after the interval: audio waits here at most that long.
+                jobs = writer
+                    .finish
+                    .wait_timeout(jobs, WRITE_INTERVAL)
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .0;
             }
-            Job::Caller(id, at, pcm) => {
-                if let Some(recorder) = calls.get_mut(&id) {
-                    recorder.write_caller(at, &pcm);
+            std::mem::swap(&mut *jobs, &mut batch);
+        }
+        let wrote = !batch.is_empty();
+        for job in batch.drain(..) {
+            match job {
+                Job::Open(id, recorder) => {
+                    calls.insert(id, recorder);
+                }
+                Job::Caller(id, at, pcm) => {
+                    if let Some(recorder) = calls.get_mut(&id) {
+                        recorder.write_caller(at, &pcm);
+                    }
+                }
+                Job::Agent(id, at, pcm) => {
+                    if let Some(recorder) = calls.get_mut(&id) {
+                        recorder.write_agent(at, &pcm);
+                    }
+                }
+                Job::Finish(id, reply) => {
+                    let result = match calls.remove(&id) {
+                        Some(recorder) => recorder.finalize(),
+                        None => Err(AudioError::Resampler("the recording was lost".into())),
+                    };
+                    let _ = reply.send(result);
                 }
             }
-            Job::Agent(id, at, pcm) => {
-                if let Some(recorder) = calls.get_mut(&id) {
-                    recorder.write_agent(at, &pcm);
-                }
-            }
-            Job::Finish(id, reply) => {
-                let result = match calls.remove(&id) {
-                    Some(recorder) => recorder.finalize(),
-                    None => Err(AudioError::Resampler("the recording was lost".into())),
-                };
-                let _ = reply.send(result);
-            }
+        }
+        if wrote {
+            // Let the next interval's batches gather instead of waking for each.
+            std::thread::sleep(WRITE_INTERVAL / 4);
         }
     }
 }
@@ -102,7 +160,7 @@ impl Batch {
 /// One call's recording: batches its audio and feeds a shared writer thread.
 pub struct RecorderThread {
     id: u64,
-    writer: SyncSender<Job>,
+    writer: Arc<Writer>,
     caller: Batch,
     agent: Batch,
     finished: bool,
@@ -121,9 +179,7 @@ impl RecorderThread {
             *next
         };
         let writer = pool.writers[id as usize % pool.writers.len()].clone();
-        writer
-            .send(Job::Open(id, Box::new(recorder)))
-            .map_err(|_| AudioError::Resampler("the recorder threads are gone".into()))?;
+        writer.push_now(Job::Open(id, Box::new(recorder)));
         Ok(RecorderThread {
             id,
             writer,
@@ -183,7 +239,7 @@ impl RecorderThread {
         } else {
             Job::Agent(self.id, batch.at_ms, pcm)
         };
-        if let Err(TrySendError::Full(_)) = self.writer.try_send(job) {
+        if !self.writer.push(job) {
             self.dropped += 1;
         }
     }
@@ -195,10 +251,8 @@ impl RecorderThread {
         self.flush(false);
         self.finished = true;
         let (tx, rx) = sync_channel(1);
-        // Blocking send: the finish must not be dropped even when the queue is full.
-        self.writer
-            .send(Job::Finish(self.id, tx))
-            .map_err(|_| AudioError::Resampler("the recorder threads are gone".into()))?;
+        // Never dropped, even when the queue is full.
+        self.writer.push_now(Job::Finish(self.id, tx));
         rx.recv()
             .map_err(|_| AudioError::Resampler("the recorder thread panicked".into()))?
     }
@@ -209,7 +263,7 @@ impl Drop for RecorderThread {
     fn drop(&mut self) {
         if !self.finished {
             let (tx, _rx) = sync_channel(1);
-            let _ = self.writer.try_send(Job::Finish(self.id, tx));
+            self.writer.push_now(Job::Finish(self.id, tx));
         }
     }
 }
