@@ -1,32 +1,42 @@
-//! Criterion micro-benches of the per-frame path, one 20 ms frame per iteration, with the steps the
-//! call actor takes (`actors/src/call/actor.rs`, `on_twilio` and `on_delta`), on the same codecs:
+//! Criterion micro-benches of the per-frame path, one 20 ms frame per iteration, through the
+//! call's real [`CallPipeline`] (what the call actor runs; a live call with its AI session up and
+//! its recording on), the transmits drained as the actor drains them:
 //!
-//! - `twilio_media_to_ai_append/g711`: parse a Twilio `media` frame, decode its payload (the
-//!   recorder needs PCM), µ-law → PCM, encode `input_audio_buffer.append` around the *same*
-//!   base64 (pass-through);
+//! - `twilio_media_to_ai_append/g711`: a Twilio `media` frame in, `input_audio_buffer.append`
+//!   out around the *same* base64 (pass-through), the caller's audio to the recorder;
 //! - `twilio_media_to_ai_append/pcm16`: the same, resampled 8 → 24 kHz and base64-encoded again;
-//! - `ai_delta_to_twilio_media_mark/g711`: parse `response.output_audio.delta`, decode the audio
-//!   (for the recorder), encode Twilio `media` (same base64) and `mark`;
+//! - `ai_delta_to_twilio_media_mark/g711`: a `response.output_audio.delta` in, Twilio `media`
+//!   (same base64) and `mark` out, the agent's audio to the recorder, then Twilio's echo of the
+//!   mark in;
 //! - `ai_delta_to_twilio_media_mark/pcm16`: the same from 24 kHz PCM, resampled to 8 kHz µ-law;
 //! - `ulaw_pcm16_24k`: µ-law → PCM → 24 kHz and back, the codec alone;
 //! - `recorder_write`: one caller and one agent frame into the dual-channel WAV recorder.
 //!
 //! Besides Criterion's time per iteration it prints ns/frame and heap allocations per frame,
-//! counted by a tiny counting allocator (this thread only) over 10,000 warm frames.
+//! counted by a tiny counting allocator (this thread only) over 10,000 warm frames. What a frame
+//! must allocate is what leaves the pipeline: the text frame handed to a socket's writer.
 //!
 //! `cargo bench --bench frame_path` (add `-- --quick` for a short run).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
+use std::fmt::Write as _;
 use std::hint::black_box;
-use std::time::Instant;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use criterion::{Criterion, criterion_group, criterion_main};
 use switchboard_actors::audio::{CallRecorder, Resampler, g711, tone};
-use switchboard_actors::realtime::{self, Dialect, ServerEncoder, ServerEvent, parse_server_event};
-use switchboard_actors::twilio::{self, Inbound};
+use switchboard_actors::call::recording::RecorderThread;
+use switchboard_actors::call::{
+    CallConfig, CallMetrics, CallPipeline, RealtimeProtocol, ReconnectPolicy, Transmit,
+};
+use switchboard_actors::domain::AudioFormat;
+use switchboard_actors::realtime::{self, Dialect, ServerEncoder, SessionConfig};
+use switchboard_actors::twilio::{self, MediaFormat, Start};
+use uuid::Uuid;
 
 struct Counting;
 
@@ -108,111 +118,88 @@ fn ai_deltas(pcm16: bool) -> Vec<String> {
         .collect()
 }
 
-/// The caller → AI step of the call actor.
-struct CallerPath {
-    mulaw: Vec<u8>,
-    pcm8k: Vec<i16>,
-    pcm_bytes: Vec<u8>,
-    b64: String,
-    frame: String,
-    up: Option<Resampler>,
-}
-
-impl CallerPath {
-    fn new(pcm16: bool) -> Self {
-        CallerPath {
-            mulaw: Vec::with_capacity(1024),
-            pcm8k: Vec::with_capacity(1024),
-            pcm_bytes: Vec::with_capacity(4096),
-            b64: String::with_capacity(8192),
-            frame: String::with_capacity(8192),
-            up: pcm16.then(|| Resampler::new(8000, 24_000).expect("supported")),
-        }
-    }
-
-    fn frame(&mut self, text: &str) -> usize {
-        let Ok(Inbound::Media(media)) = twilio::parse_inbound(text) else {
-            panic!("not media")
-        };
-        media.decode_payload(&mut self.mulaw).expect("valid");
-        g711::decode_ulaw_into_vec(&self.mulaw, &mut self.pcm8k);
-        if let Some(up) = &mut self.up {
-            let pcm24k = up.push(&self.pcm8k);
-            self.pcm_bytes.clear();
-            self.pcm_bytes
-                .extend(pcm24k.iter().flat_map(|s| s.to_le_bytes()));
-            self.b64.clear();
-            STANDARD.encode_string(&self.pcm_bytes, &mut self.b64);
-            realtime::encode_audio_append(&self.b64, &mut self.frame);
+/// A live call's pipeline (stream started, AI session up, recording on), as the call actor
+/// holds it.
+fn live_pipeline(pcm16: bool, recording: &std::path::Path) -> CallPipeline {
+    let t0 = Instant::now();
+    let config = CallConfig {
+        org_id: Uuid::now_v7(),
+        call_id: Uuid::now_v7(),
+        conversation_id: Uuid::now_v7(),
+        caller_number: "+14155550100".into(),
+        agent_name: "Agent".into(),
+        audio_format: if pcm16 {
+            AudioFormat::Pcm16
         } else {
-            realtime::encode_audio_append(media.payload_b64, &mut self.frame);
-        }
-        self.frame.len()
-    }
-}
-
-/// The AI → caller step of the call actor.
-struct AgentPath {
-    mulaw: Vec<u8>,
-    pcm24k: Vec<i16>,
-    pcm8k: Vec<i16>,
-    frame: String,
-    mark: String,
-    mark_name: String,
-    down: Option<Resampler>,
-}
-
-impl AgentPath {
-    fn new(pcm16: bool) -> Self {
-        AgentPath {
-            mulaw: Vec::with_capacity(4096),
-            pcm24k: Vec::with_capacity(4096),
-            pcm8k: Vec::with_capacity(1024),
-            frame: String::with_capacity(8192),
-            mark: String::with_capacity(128),
-            mark_name: String::with_capacity(32),
-            down: pcm16.then(|| Resampler::new(24_000, 8000).expect("supported")),
-        }
-    }
-
-    fn frame(&mut self, text: &str, seq: u64) -> usize {
-        let Ok(ServerEvent::AudioDelta { delta_b64, .. }) = parse_server_event(text) else {
-            panic!("not a delta")
-        };
-        self.mulaw.clear();
-        STANDARD
-            .decode_vec(delta_b64.as_bytes(), &mut self.mulaw)
-            .expect("valid");
-        if let Some(down) = &mut self.down {
-            self.pcm24k.clear();
-            self.pcm24k.extend(
-                self.mulaw
-                    .chunks_exact(2)
-                    .map(|b| i16::from_le_bytes([b[0], b[1]])),
-            );
-            self.pcm8k.clear();
-            self.pcm8k.extend_from_slice(down.push(&self.pcm24k));
-            g711::encode_ulaw_into_vec(&self.pcm8k, &mut self.mulaw);
-            twilio::encode_media(STREAM_SID, &self.mulaw, &mut self.frame);
+            AudioFormat::G711Ulaw
+        },
+        reconnect: ReconnectPolicy::default(),
+        stream_idle: Duration::from_secs(15),
+        started_wall: chrono::Utc::now(),
+        started: t0,
+        version_base: 0,
+    };
+    let session = SessionConfig {
+        audio_format: if pcm16 {
+            realtime::AudioFormat::Pcm16
         } else {
-            twilio::encode_media_base64(STREAM_SID, &delta_b64, &mut self.frame);
-            g711::decode_ulaw_into_vec(&self.mulaw, &mut self.pcm8k);
+            realtime::AudioFormat::G711Ulaw
+        },
+        ..SessionConfig::for_dialect(Dialect::Ga)
+    };
+    let protocol = Box::new(RealtimeProtocol {
+        dialect: Dialect::Ga,
+        session,
+    });
+    let mut pipeline =
+        CallPipeline::new(config, protocol, Arc::new(CallMetrics::default())).expect("pipeline");
+    let start = Start {
+        sequence_number: 1,
+        stream_sid: STREAM_SID.into(),
+        account_sid: "AC00000000000000000000000000000001".into(),
+        call_sid: "CA00000000000000000000000000000001".into(),
+        tracks: vec!["inbound".into()],
+        custom_parameters: Default::default(),
+        media_format: MediaFormat {
+            encoding: "audio/x-mulaw".into(),
+            sample_rate: 8000,
+            channels: 1,
+        },
+    };
+    let mut text = String::new();
+    twilio::encode_start(&start, &mut text);
+    pipeline.on_twilio(t0, &text);
+    pipeline.on_ai_up(t0);
+    let recorder = RecorderThread::start(recording.to_path_buf(), 16_000).expect("recorder");
+    pipeline.set_recorder(Box::new(recorder));
+    while pipeline.poll_transmit().is_some() {}
+    pipeline
+}
+
+/// Hands what the pipeline sent to nobody (as the actor hands it to the writers); the bytes.
+fn drain(pipeline: &mut CallPipeline) -> usize {
+    let mut bytes = 0;
+    while let Some(transmit) = pipeline.poll_transmit() {
+        if let Transmit::Twilio(text) | Transmit::Ai(text) = &transmit {
+            bytes += text.len();
         }
-        use std::fmt::Write as _;
-        self.mark_name.clear();
-        let _ = write!(self.mark_name, "{seq}");
-        twilio::encode_mark(STREAM_SID, &self.mark_name, &mut self.mark);
-        self.frame.len() + self.mark.len()
+        black_box(transmit);
     }
+    bytes
 }
 
 fn benches(c: &mut Criterion) {
     println!("per-frame path, one 20 ms frame per iteration (10,000 warm frames, this thread):");
     let frames = caller_frames();
+    let dir = std::env::temp_dir().join(format!("frame-path-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
     for (name, pcm16) in [("g711", false), ("pcm16", true)] {
-        let mut path = CallerPath::new(pcm16);
+        let mut pipeline = live_pipeline(pcm16, &dir.join(format!("caller-{name}.wav")));
+        let t0 = Instant::now();
         let mut step = |i: u64| {
-            black_box(path.frame(&frames[i as usize % frames.len()]));
+            let now = t0 + Duration::from_millis(i * 20);
+            pipeline.on_twilio(now, &frames[i as usize % frames.len()]);
+            black_box(drain(&mut pipeline));
         };
         measure(&format!("twilio_media_to_ai_append/{name}"), &mut step);
         c.bench_function(&format!("twilio_media_to_ai_append/{name}"), |b| {
@@ -222,21 +209,45 @@ fn benches(c: &mut Criterion) {
                 step(i)
             })
         });
+        let counters = pipeline.counters();
+        assert!(
+            counters.media_frames > 10_000 && counters.media_rejected == 0,
+            "every frame went through the call: {counters:?}"
+        );
     }
     for (name, pcm16) in [("g711", false), ("pcm16", true)] {
         let deltas = ai_deltas(pcm16);
-        let mut path = AgentPath::new(pcm16);
+        let mut pipeline = live_pipeline(pcm16, &dir.join(format!("agent-{name}.wav")));
+        let t0 = Instant::now();
+        let mut echo = String::with_capacity(256);
+        let mut mark = String::with_capacity(32);
+        let mut seq = 0u64;
         let mut step = |i: u64| {
-            black_box(path.frame(&deltas[i as usize % deltas.len()], i));
+            let now = t0 + Duration::from_millis(i * 20);
+            pipeline.on_ai(now, &deltas[i as usize % deltas.len()]);
+            black_box(drain(&mut pipeline));
+            // Twilio echoes the delta's mark (named by its sequence) once it has played.
+            seq += 1;
+            mark.clear();
+            let _ = write!(mark, "{seq}");
+            twilio::encode_mark_echo(STREAM_SID, seq + 1, &mark, &mut echo);
+            pipeline.on_twilio(now, &echo);
         };
         measure(&format!("ai_delta_to_twilio_media_mark/{name}"), &mut step);
         c.bench_function(&format!("ai_delta_to_twilio_media_mark/{name}"), |b| {
-            let mut i = 0u64;
+            let mut i = 20_000u64;
             b.iter(|| {
                 i += 1;
                 step(i)
             })
         });
+        let counters = pipeline.counters();
+        assert!(
+            counters.deltas_forwarded > 10_000
+                && counters.deltas_dropped == 0
+                && counters.marks_unknown == 0,
+            "every delta went to the caller and every mark came back: {counters:?}"
+        );
     }
     {
         let pcm = tone::sine(440.0, 8000, 160, 8000.0);
@@ -259,8 +270,6 @@ fn benches(c: &mut Criterion) {
         c.bench_function("ulaw_pcm16_24k", |b| b.iter(|| step(0)));
     }
     {
-        let dir = std::env::temp_dir().join(format!("frame-path-bench-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
         let mut recorder = CallRecorder::create(dir.join("bench.wav"), 16_000).expect("wav");
         let pcm = tone::sine(440.0, 8000, 160, 8000.0);
         let mut at = 0u64;
@@ -272,8 +281,8 @@ fn benches(c: &mut Criterion) {
         measure("recorder_write (caller + agent, 16 kHz WAV)", &mut step);
         c.bench_function("recorder_write", |b| b.iter(|| step(0)));
         drop(recorder);
-        let _ = std::fs::remove_dir_all(&dir);
     }
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 criterion_group!(frame_path, benches);

@@ -35,14 +35,15 @@ pub enum Inbound<'a> {
         /// `dtmf.digit`: exactly one character (`0-9`, `*`, `#`, …).
         digit: char,
     },
-    /// Echo of a mark we sent: audio queued before it has played (or was cleared).
+    /// Echo of a mark we sent: audio queued before it has played (or was cleared). Borrowed
+    /// from the frame (one arrives per agent delta: parsing it allocates nothing).
     Mark {
         /// Top-level `streamSid`.
-        stream_sid: String,
+        stream_sid: Cow<'a, str>,
         /// `sequenceNumber`.
         sequence_number: u64,
         /// `mark.name`, as we sent it.
-        name: String,
+        name: Cow<'a, str>,
     },
     /// The stream ended.
     Stop {
@@ -161,9 +162,9 @@ pub fn parse_inbound(text: &str) -> Result<Inbound<'_>, CodecError> {
             }
         }
         "mark" => Inbound::Mark {
-            stream_sid: stream_sid.into_owned(),
+            stream_sid,
             sequence_number,
-            name: need(need(env.mark, "mark")?.name, "mark.name")?.string("mark.name")?,
+            name: need(need(env.mark, "mark")?.name, "mark.name")?.text("mark.name")?,
         },
         // Only "stop" remains after the KNOWN check.
         _ => {

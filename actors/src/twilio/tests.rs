@@ -521,7 +521,7 @@ proptest! {
         let dtmf = Inbound::Dtmf { stream_sid: sid.clone(), sequence_number: seq, digit };
         prop_assert_eq!(parse_inbound(&out), Ok(dtmf));
         encode_mark_echo(&sid, seq, &name, &mut out);
-        let mark = Inbound::Mark { stream_sid: sid.clone(), sequence_number: seq, name };
+        let mark = Inbound::Mark { stream_sid: sid.as_str().into(), sequence_number: seq, name: name.as_str().into() };
         prop_assert_eq!(parse_inbound(&out), Ok(mark));
         encode_stop(&sid, seq, &acc, &call, &mut out);
         let stop = Inbound::Stop { stream_sid: sid, sequence_number: seq, account_sid: acc, call_sid: call };

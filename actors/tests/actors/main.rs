@@ -7,6 +7,7 @@ mod common;
 static GLOBAL: common::Counting = common::Counting;
 
 mod audio_alloc;
+mod pipeline_alloc;
 mod realtime_alloc;
 mod recorder;
 mod supervisor_audio_alloc;

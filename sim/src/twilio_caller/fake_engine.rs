@@ -413,6 +413,7 @@ impl Socket {
                 sequence_number,
                 ..
             } => {
+                let name = name.into_owned();
                 let now = Instant::now();
                 match self.sent_marks.get(&name) {
                     Some(sent) => {

@@ -347,8 +347,7 @@ impl CallPipeline {
             }
             MediaAction::RecordOnly { caller_at_ms } => caller_at_ms,
             MediaAction::Forward { caller_at_ms } | MediaAction::Hold { caller_at_ms } => {
-                let mut append = String::with_capacity(payload_b64.len() * 3 + 64);
-                if let Some(up) = &mut codec.up {
+                let audio_b64 = if let Some(up) = &mut codec.up {
                     let pcm24k = up.push(&codec.pcm8k);
                     codec.pcm_bytes.clear();
                     codec
@@ -356,10 +355,13 @@ impl CallPipeline {
                         .extend(pcm24k.iter().flat_map(|s| s.to_le_bytes()));
                     codec.b64.clear();
                     STANDARD.encode_string(&codec.pcm_bytes, &mut codec.b64);
-                    self.ai.encode_audio_append(&codec.b64, &mut append);
+                    codec.b64.as_str()
                 } else {
-                    self.ai.encode_audio_append(payload_b64, &mut append);
-                }
+                    payload_b64
+                };
+                // Sized for the append's JSON around the audio: the one allocation of a frame.
+                let mut append = String::with_capacity(audio_b64.len() + 64);
+                self.ai.encode_audio_append(audio_b64, &mut append);
                 if let MediaAction::Hold { .. } = action {
                     if self.held.len() == HELD_FRAMES_MAX {
                         self.held.pop_front();
