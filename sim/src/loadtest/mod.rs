@@ -184,7 +184,8 @@ pub async fn run(config: &LoadConfig) -> anyhow::Result<LoadReport> {
         let most = schedule::most_independent_calls(config.calls, config.duration_s, shape);
         if most > schedule::MAX_INDEPENDENT_CALLS {
             bail!(
-                "--shape independent with --calls {} for {} s may place {most} calls, more than                  the {} the frame stamps can tell apart: fewer calls or a shorter --duration-s",
+                "--shape independent with --calls {} for {} s may place {most} calls, more than \
+                 the {} the frame stamps can tell apart: fewer calls or a shorter --duration-s",
                 config.calls,
                 config.duration_s,
                 schedule::MAX_INDEPENDENT_CALLS
