@@ -13,7 +13,7 @@ use clap::{Args, Parser, Subcommand};
 use switchboard::config::Config;
 use switchboard::telemetry;
 use switchboard_actors::domain::AudioFormat;
-use switchboard_sim::loadtest::LoadConfig;
+use switchboard_sim::loadtest::{LoadConfig, LoadShape};
 
 /// Switchboard's simulators: a demo, a load test, and the load test's floor relay.
 #[derive(Debug, Parser)]
@@ -34,6 +34,14 @@ enum Command {
     /// managed PostgreSQL in a temp dir) and against a trivial relay (the floor), and report CPU
     /// per call-second, relay latency, memory per call, frame loss and persisted messages. Exits
     /// 1 if any frame was lost, any call failed or any message is missing.
+    ///
+    /// Two shapes (--shape). held (the default): --calls calls ramped up and held together for
+    /// --duration-s, measured over the hold; read the engine's CPU as a multiple of the floor's.
+    /// independent (an outside measurement's shape): callers at independent 20 ms phases, 14–35 s
+    /// calls of 3–8 turns, agent audio in 100 ms deltas 5× faster than real time, each call
+    /// replaced by a new one as it ends for --duration-s (about --calls up), measured from the
+    /// first call placed to the last ended; read CPU ms per call-second served, set-up and end
+    /// included.
     Loadtest(Box<LoadArgs>),
     /// The load test's floor: a trivial Twilio ⇄ realtime relay (prints `listening on ADDR`).
     #[command(hide = true)]
@@ -55,9 +63,15 @@ struct LoadArgs {
     /// Calls started per second while ramping up.
     #[arg(long, default_value_t = 50.0)]
     ramp_per_s: f64,
-    /// Seconds all calls are held together.
+    /// Seconds all calls are held together (held), or during which each call that ends is
+    /// replaced by a new one (independent).
     #[arg(long, default_value_t = 60)]
     duration_s: u64,
+    /// The load's shape: held (all calls up together, measured over the hold: engine CPU ÷
+    /// floor CPU) or independent (14–35 s calls coming and going at independent phases, fast
+    /// 100 ms agent deltas: CPU ms per call-second, set-up and end included).
+    #[arg(long, default_value = "held", value_parser = LoadShape::NAMES)]
+    shape: String,
     /// The engine's AI audio format: g711_ulaw or pcm16.
     #[arg(long, default_value = "g711_ulaw")]
     audio_format: String,
@@ -171,6 +185,7 @@ async fn loadtest(args: LoadArgs) -> anyhow::Result<()> {
         "pcm16" => AudioFormat::Pcm16,
         other => anyhow::bail!("--audio-format {other:?}: expected g711_ulaw or pcm16"),
     };
+    config.shape = LoadShape::named(&args.shape)?;
     config.ramp_per_s = args.ramp_per_s;
     config.recording = !args.no_recording;
     config.target = args.target;

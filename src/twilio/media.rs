@@ -139,8 +139,9 @@ pub async fn upgrade(
     }))
 }
 
-/// The media socket: hyper's upgraded connection.
-type MediaSocket = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
+/// The media socket: hyper's upgraded connection. Public, with [`handshake`] and [`accept`], so
+/// that the load test's floor relay upgrades its sockets exactly as the engine does.
+pub type MediaSocket = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
 
 /// The media socket's settings: the realtime socket's 8 KiB read buffer (Twilio frames are
 /// under 1 KiB; a bigger one grows it). Frames over 64 KiB are refused by the codec (counted)
@@ -153,7 +154,7 @@ pub fn media_socket_config() -> WebSocketConfig {
 
 /// Answers the handshake (101) and, once hyper hands the connection over, runs `session` on
 /// it; what warp's `Ws::on_upgrade` does, with our socket settings.
-fn accept<F, U>(handshake: Handshake, session: F) -> warp::reply::Response
+pub fn accept<F, U>(handshake: Handshake, session: F) -> warp::reply::Response
 where
     F: FnOnce(MediaSocket) -> U + Send + 'static,
     U: Future<Output = ()> + Send + 'static,

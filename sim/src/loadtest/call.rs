@@ -1,5 +1,6 @@
 //! One simulated call of the load: the project's Twilio caller, driven turn by turn until the
-//! end of the hold, with a realistic conversation shape.
+//! end of the hold, with a realistic conversation shape (the held shape), or through a script
+//! planned up front (the independent shape, [`super::independent`]).
 //!
 //! A turn ([`Shape`], by default): the caller speaks 2–4 s, falls silent (the peer's VAD ends
 //! the utterance and the agent answers 3–6 s), and waits until the agent's audio has played out
@@ -14,6 +15,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::independent::CallPlan;
 use crate::twilio_caller::{
     CallReport, CallerConfig, CallerError, MediaSession, Step, TwilioCaller,
 };
@@ -103,6 +105,22 @@ pub struct CallResult {
     /// The socket failed after the caller had hung up (no clean closing handshake): noted, not
     /// a failed call.
     pub unclean_close: Option<String>,
+    /// Seconds the call took, from the voice webhook to the end of the hang-up: the
+    /// call-seconds it was served.
+    pub served_s: f64,
+}
+
+/// What a call does once placed.
+#[derive(Debug, Clone)]
+pub enum Script {
+    /// Turns of `shape` until `hang_up_at` (the held shape).
+    Turns {
+        shape: Shape,
+        rng: Rng,
+        hang_up_at: Instant,
+    },
+    /// These steps, then the hang-up (the independent shape).
+    Planned(CallPlan),
 }
 
 /// A small deterministic generator (splitmix64): the same seed gives the same conversation.
@@ -130,32 +148,42 @@ impl Rng {
     }
 }
 
-/// Places the call and plays turns until `hang_up_at`.
-pub async fn run(
-    config: CallerConfig,
-    shape: Shape,
-    mut rng: Rng,
-    hang_up_at: Instant,
-    live: Arc<Live>,
-) -> CallResult {
+/// Places the call and plays `script`.
+pub async fn run(config: CallerConfig, script: Script, live: Arc<Live>) -> CallResult {
+    let placed = Instant::now();
     let mut result = CallResult {
         report: None,
         failure: None,
         barge_ins: 0,
         turns: 0,
         unclean_close: None,
+        served_s: 0.0,
     };
     let mut counted = 0;
-    let outcome = converse(
-        &config,
-        &shape,
-        &mut rng,
-        hang_up_at,
-        &live,
-        &mut result,
-        &mut counted,
-    )
-    .await;
+    let outcome = match script {
+        Script::Turns {
+            shape,
+            mut rng,
+            hang_up_at,
+        } => {
+            let mut played = Played {
+                live: &live,
+                result: &mut result,
+                counted: &mut counted,
+            };
+            converse(&config, &shape, &mut rng, hang_up_at, &mut played).await
+        }
+        Script::Planned(plan) => {
+            result.turns = plan.turns;
+            let mut played = Played {
+                live: &live,
+                result: &mut result,
+                counted: &mut counted,
+            };
+            follow(&config, &plan, &mut played).await
+        }
+    };
+    result.served_s = placed.elapsed().as_secs_f64();
     match outcome {
         Ok((report, hung_up)) => {
             live.frames
@@ -175,70 +203,111 @@ pub async fn run(
     result
 }
 
+/// What a script updates as it plays.
+struct Played<'a> {
+    live: &'a Live,
+    result: &'a mut CallResult,
+    counted: &'a mut u64,
+}
+
+impl Played<'_> {
+    /// Places the call: the webhook, then the media stream.
+    async fn place(&self, config: &CallerConfig) -> Result<MediaSession, CallerError> {
+        let twiml = TwilioCaller::post_webhook(config).await?;
+        let session = MediaSession::open(config, &twiml).await?;
+        self.live.up.fetch_add(1, Ordering::Relaxed);
+        Ok(session)
+    }
+
+    /// Plays one step, counting the frames it sent.
+    async fn step(&mut self, session: &mut MediaSession, step: Step) -> Result<(), CallerError> {
+        let run = session.run(&step).await;
+        let sent = session.report().media_frames_sent;
+        self.live
+            .frames
+            .fetch_add(sent - *self.counted, Ordering::Relaxed);
+        *self.counted = sent;
+        run
+    }
+}
+
+/// Plays `plan`'s steps and hangs up (the socket still open: anything going wrong from there
+/// is the closing handshake).
+async fn follow(
+    config: &CallerConfig,
+    plan: &CallPlan,
+    played: &mut Played<'_>,
+) -> Result<(CallReport, bool), CallerError> {
+    let mut session = played.place(config).await?;
+    for step in &plan.steps {
+        if !session.is_open() {
+            break;
+        }
+        played.step(&mut session, step.clone()).await?;
+    }
+    let hung_up = session.is_open();
+    let report = session.finish().await?;
+    Ok((report, hung_up))
+}
+
 async fn converse(
     config: &CallerConfig,
     shape: &Shape,
     rng: &mut Rng,
     hang_up_at: Instant,
-    live: &Live,
-    result: &mut CallResult,
-    counted: &mut u64,
+    played: &mut Played<'_>,
 ) -> Result<(CallReport, bool), CallerError> {
-    let twiml = TwilioCaller::post_webhook(config).await?;
-    let mut session = MediaSession::open(config, &twiml).await?;
-    live.up.fetch_add(1, Ordering::Relaxed);
-    let mut step = async |session: &mut MediaSession, step: Step| {
-        let run = session.run(&step).await;
-        let sent = session.report().media_frames_sent;
-        live.frames.fetch_add(sent - *counted, Ordering::Relaxed);
-        *counted = sent;
-        run
-    };
+    let mut session = played.place(config).await?;
     // A short silence first, as on a real line before the caller talks.
-    step(
-        &mut session,
-        Step::Silence {
-            ms: rng.range(200, 1000) as u32,
-        },
-    )
-    .await?;
+    played
+        .step(
+            &mut session,
+            Step::Silence {
+                ms: rng.range(200, 1000) as u32,
+            },
+        )
+        .await?;
     while session.is_open() {
         let left = hang_up_at.saturating_duration_since(Instant::now());
         if left < Duration::from_millis(shape.longest_turn_ms()) {
             let ms = left.as_millis() as u32;
-            step(&mut session, Step::Silence { ms }).await?;
+            played.step(&mut session, Step::Silence { ms }).await?;
             break;
         }
-        result.turns += 1;
+        played.result.turns += 1;
         let hz = rng.range(300, 900) as u32;
-        step(
-            &mut session,
-            Step::Speak {
-                ms: rng.range(shape.speak_ms.0, shape.speak_ms.1) as u32,
-                hz,
-            },
-        )
-        .await?;
+        played
+            .step(
+                &mut session,
+                Step::Speak {
+                    ms: rng.range(shape.speak_ms.0, shape.speak_ms.1) as u32,
+                    hz,
+                },
+            )
+            .await?;
         if rng.range(0, 999) < shape.barge_in_per_mille {
             // The utterance ends after the VAD's silence; the reply starts at once. Speak over
             // it once it has played for a while.
             let (low, high) = shape.barge_silence_ms();
             let ms = rng.range(low, high) as u32;
-            step(&mut session, Step::Silence { ms }).await?;
-            result.barge_ins += 1;
+            played.step(&mut session, Step::Silence { ms }).await?;
+            played.result.barge_ins += 1;
             let (low, high) = shape.barge_speech_ms();
             let ms = rng.range(low, high) as u32;
-            step(&mut session, Step::Speak { ms, hz }).await?;
+            played.step(&mut session, Step::Speak { ms, hz }).await?;
         }
         let max_ms = (shape.reply_ms.1 + 4000) as u32;
-        step(&mut session, Step::WaitForAgent { max_ms }).await?;
-        step(
-            &mut session,
-            Step::Silence {
-                ms: rng.range(shape.pause_ms.0, shape.pause_ms.1) as u32,
-            },
-        )
-        .await?;
+        played
+            .step(&mut session, Step::WaitForAgent { max_ms })
+            .await?;
+        played
+            .step(
+                &mut session,
+                Step::Silence {
+                    ms: rng.range(shape.pause_ms.0, shape.pause_ms.1) as u32,
+                },
+            )
+            .await?;
     }
     // Still open: the caller hangs up (anything going wrong from here is the closing handshake).
     let hung_up = session.is_open();

@@ -1,8 +1,13 @@
 //! The floor: the least a relay between Twilio and the realtime service can do, on the same
-//! socket stack as the engine (warp for Twilio, tokio-tungstenite for the AI) and the same
-//! codecs, in one task per call and nothing else: no actors, no persistence, no recording, no
-//! signatures, µ-law passed through. The load test runs the same callers and peer through it to
-//! read the engine's cost as a ratio to this floor.
+//! socket stack as the engine and the same codecs, in one task per call and nothing else: no
+//! actors, no persistence, no recording, no signatures, µ-law passed through. The load test runs
+//! the same callers and peer through it to read the engine's cost as a ratio to this floor.
+//!
+//! Same stack means the same upgrade: the Twilio socket is the engine's own
+//! ([`media::handshake`], [`media::accept`]: tokio-tungstenite on hyper's upgraded connection,
+//! with the engine's read buffer and frame limits), not warp's `ws()`, whose socket reads into a
+//! 128 KiB buffer per call; the AI socket has the engine's settings too. Otherwise the ratio
+//! would count a cheaper socket as engine cost, or the reverse.
 //!
 //! It answers the voice webhook with TwiML, and per media socket: on `start` opens the realtime
 //! socket and sends `session.update` (frames wait in the socket meanwhile), turns each `media`
@@ -16,14 +21,14 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
+use switchboard::twilio::media::{self, MediaSocket};
 use switchboard_actors::realtime::{
     self, AudioFormat, Dialect, ServerEvent, SessionConfig, connect_url, parse_server_event,
 };
 use switchboard_actors::twilio::{self, Inbound};
 use tokio::net::TcpListener;
-use tokio_tungstenite::tungstenite::Message as AiMessage;
+use tokio_tungstenite::tungstenite::Message;
 use warp::Filter;
-use warp::ws::{Message, WebSocket};
 
 /// Serves the floor relay on `listener` until `shutdown` resolves.
 pub async fn serve(
@@ -48,10 +53,10 @@ pub async fn serve(
             )
         });
     let media = warp::path!("twilio" / "media")
-        .and(warp::ws())
-        .map(move |ws: warp::ws::Ws| {
+        .and(media::handshake())
+        .map(move |handshake| {
             let url = realtime_url.clone();
-            ws.on_upgrade(move |socket| async move {
+            media::accept(handshake, move |socket| async move {
                 if let Err(err) = relay(socket, &url).await {
                     tracing::warn!(%err, "floor relay: call failed");
                 }
@@ -74,16 +79,15 @@ pub async fn main(realtime_url: String) -> anyhow::Result<()> {
 }
 
 /// One call: the Twilio socket and, once `start` came, the realtime socket.
-async fn relay(socket: WebSocket, realtime_url: &str) -> anyhow::Result<()> {
+async fn relay(socket: MediaSocket, realtime_url: &str) -> anyhow::Result<()> {
     let (mut twilio_tx, mut twilio_rx) = socket.split();
     // Until `start`, nothing to relay.
     let stream_sid = loop {
         let Some(message) = twilio_rx.next().await else {
             return Ok(());
         };
-        let message = message?;
-        if let Ok(text) = message.to_str()
-            && let Ok(Inbound::Start(start)) = twilio::parse_inbound(text)
+        if let Message::Text(text) = message?
+            && let Ok(Inbound::Start(start)) = twilio::parse_inbound(&text)
         {
             break start.stream_sid;
         }
@@ -98,7 +102,7 @@ async fn relay(socket: WebSocket, realtime_url: &str) -> anyhow::Result<()> {
     let (ai, _) = tokio_tungstenite::connect_async_with_config(url.as_str(), config, true).await?;
     let (mut ai_tx, mut ai_rx) = ai.split();
     ai_tx
-        .send(AiMessage::text(session.session_update(Dialect::Ga)))
+        .send(Message::text(session.session_update(Dialect::Ga)))
         .await?;
 
     let mut frame = String::with_capacity(512);
@@ -111,15 +115,15 @@ async fn relay(socket: WebSocket, realtime_url: &str) -> anyhow::Result<()> {
     loop {
         tokio::select! {
             message = twilio_rx.next() => {
-                let Some(Ok(message)) = message else { break };
-                let Ok(text) = message.to_str() else {
-                    if message.is_close() { break }
-                    continue;
+                let text = match message {
+                    Some(Ok(Message::Text(text))) => text,
+                    Some(Ok(Message::Close(_)) | Err(_)) | None => break,
+                    Some(Ok(_)) => continue,
                 };
-                match twilio::parse_inbound(text) {
+                match twilio::parse_inbound(&text) {
                     Ok(Inbound::Media(media)) => {
                         realtime::encode_audio_append(media.payload_b64, &mut frame);
-                        ai_tx.send(AiMessage::text(frame.as_str())).await?;
+                        ai_tx.send(Message::text(frame.as_str())).await?;
                     }
                     Ok(Inbound::Mark { .. }) => marks_echoed += 1,
                     Ok(Inbound::Stop { .. }) => break,
@@ -127,7 +131,7 @@ async fn relay(socket: WebSocket, realtime_url: &str) -> anyhow::Result<()> {
                 }
             }
             event = ai_rx.next() => {
-                let Some(Ok(AiMessage::Text(text))) = event else { break };
+                let Some(Ok(Message::Text(text))) = event else { break };
                 match parse_server_event(&text) {
                     Ok(ServerEvent::AudioDelta { item_id, delta_b64, .. }) => {
                         if *item_id == *interrupted {

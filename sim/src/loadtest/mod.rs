@@ -3,11 +3,16 @@
 //!
 //! A phase: start the process under test as a child of this one (the engine with `serve` on a
 //! managed PostgreSQL in a temp dir, or the floor relay) with the project's realtime peer (in
-//! this process) as its AI; note its idle memory; ramp up `calls` callers (the project's Twilio
-//! caller, real time, realistic turns: [`call`]); at the start of the hold read the child's CPU
-//! time, at its end CPU time and resident memory again (`/proc/PID/stat`, `/proc/PID/status`);
-//! let every call hang up; collect what the callers and the peer saw; count the messages the
-//! engine stored (over its REST API); stop the child.
+//! this process) as its AI; note its idle memory; place the calls (the project's Twilio caller,
+//! real time, realistic turns: [`call`]) and read the child's CPU time and resident memory
+//! (`/proc/PID/stat`, `/proc/PID/status`) as the shape says ([`LoadShape`], [`schedule`]); let
+//! every call hang up; collect what the callers and the peer saw; count the messages the engine
+//! stored (over its REST API); stop the child.
+//!
+//! Two shapes. `held`, the project's own: every call ramped up, held together and measured over
+//! the hold, read as engine CPU ÷ floor CPU. `independent`, an outside measurement's
+//! ([`independent`]): short calls coming and going at independent 20 ms phases with fast agent
+//! deltas, measured set-up and end included, read as CPU ms per call-second served.
 //!
 //! Timing: every caller frame carries a stamp (stream = call number, sequence, send time, see
 //! [`crate::stamp`]) that the peer reads; every peer delta carries one the caller reads. With
@@ -16,8 +21,10 @@
 
 pub mod call;
 pub mod floor;
+pub mod independent;
 pub mod process;
 pub mod report;
+mod schedule;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -29,18 +36,64 @@ use anyhow::{Context, bail};
 use futures_util::StreamExt;
 use serde::Serialize;
 use switchboard_actors::domain::AudioFormat;
-use tokio::task::JoinSet;
 use tokio::time::Instant;
 use url::Url;
 
-use crate::realtime_peer::{PeerConfig, RealtimePeer, ResponseOutcome};
-use crate::twilio_caller::{CallerConfig, Pace};
-use call::{CallResult, Live, Rng, Shape};
+use crate::realtime_peer::{Pace, PeerConfig, RealtimePeer, ResponseOutcome};
+use call::{Live, Shape};
+use independent::Independent;
 use process::{UnderTest, Usage};
 use report::{LoadReport, Percentiles, PhaseReport};
 
 /// Bytes of 24 kHz PCM16 per 20 ms frame (what one caller frame becomes with `pcm16`).
 const PCM16_FRAME_BYTES: u64 = 960;
+
+/// How the calls of a run are shaped, placed and measured (`--shape`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LoadShape {
+    /// `held`, the load test's own: `calls` calls ramped up one every 1/`ramp_per_s` s, held
+    /// together for `duration_s` and measured over that hold (set-up and end outside it);
+    /// turns of [`Shape`], agent audio in 20 ms deltas at real time. Its figure is the engine's
+    /// CPU as a multiple of the floor's.
+    Held(Shape),
+    /// `independent`, an outside measurement's: callers at independent 20 ms phases, 14–35 s
+    /// calls of 3–8 turns replaced as they end (about `calls` up for `duration_s`), agent audio
+    /// in 100 ms deltas 5× faster than real time, measured from the first call placed to the last
+    /// ended (set-up and end included). Its figure is CPU ms per call-second served.
+    Independent(Independent),
+}
+
+impl Default for LoadShape {
+    fn default() -> Self {
+        LoadShape::Held(Shape::default())
+    }
+}
+
+impl LoadShape {
+    /// The names `--shape` takes.
+    pub const NAMES: [&str; 2] = ["held", "independent"];
+
+    /// The shape named `name`, with its default parameters.
+    pub fn named(name: &str) -> anyhow::Result<LoadShape> {
+        match name {
+            "held" => Ok(LoadShape::Held(Shape::default())),
+            "independent" => Ok(LoadShape::Independent(Independent::default())),
+            other => bail!(
+                "--shape {other:?}: expected one of {}",
+                LoadShape::NAMES.join(", ")
+            ),
+        }
+    }
+
+    /// Its `--shape` name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            LoadShape::Held(_) => "held",
+            LoadShape::Independent(_) => "independent",
+        }
+    }
+}
 
 /// How a load run goes.
 #[derive(Debug, Clone, Serialize)]
@@ -49,7 +102,8 @@ pub struct LoadConfig {
     pub calls: u32,
     /// Calls started per second while ramping up.
     pub ramp_per_s: f64,
-    /// Seconds every call is held together.
+    /// Seconds every call is held together (held shape), or during which ended calls are
+    /// replaced (independent shape).
     pub duration_s: u64,
     /// The engine's `ai.audio_format`.
     pub audio_format: AudioFormat,
@@ -79,8 +133,8 @@ pub struct LoadConfig {
     pub work_dir: PathBuf,
     /// Seed of the conversations.
     pub seed: u64,
-    /// Shape of the conversations.
-    pub shape: Shape,
+    /// Shape of the conversations and of the measurement.
+    pub shape: LoadShape,
     /// Print progress to stderr.
     pub progress: bool,
 }
@@ -106,7 +160,7 @@ impl LoadConfig {
             engine_exe,
             work_dir: std::env::temp_dir(),
             seed: 6,
-            shape: Shape::default(),
+            shape: LoadShape::default(),
             progress: false,
         }
     }
@@ -117,8 +171,26 @@ pub async fn run(config: &LoadConfig) -> anyhow::Result<LoadReport> {
     if config.calls == 0 || config.calls > u32::from(u16::MAX) {
         bail!("--calls must be between 1 and {}", u16::MAX);
     }
-    if config.ramp_per_s <= 0.0 {
+    if !(config.ramp_per_s > 0.0 && config.ramp_per_s.is_finite()) {
         bail!("--ramp-per-s must be positive");
+    }
+    if config.duration_s == 0 {
+        bail!("--duration-s must be at least 1");
+    }
+    if let LoadShape::Independent(shape) = &config.shape {
+        shape
+            .check()
+            .map_err(|why| anyhow::anyhow!("independent shape: {why}"))?;
+        let most = schedule::most_independent_calls(config.calls, config.duration_s, shape);
+        if most > schedule::MAX_INDEPENDENT_CALLS {
+            bail!(
+                "--shape independent with --calls {} for {} s may place {most} calls, more than \
+                 the {} the frame stamps can tell apart: fewer calls or a shorter --duration-s",
+                config.calls,
+                config.duration_s,
+                schedule::MAX_INDEPENDENT_CALLS
+            );
+        }
     }
     if config.engine && config.target.is_some() && config.api_key.is_none() {
         bail!(
@@ -156,14 +228,22 @@ pub async fn run(config: &LoadConfig) -> anyhow::Result<LoadReport> {
     Ok(report)
 }
 
-/// The peer every phase talks to: VAD ending an utterance after 500 ms of silence, replies as
-/// long as `shape` says in 20 ms deltas paced in real time, stamps on.
-fn peer_config(shape: &Shape) -> PeerConfig {
+/// The peer every phase talks to: VAD ending an utterance after 500 ms of silence, stamps on;
+/// replies as long as the shape says, in 20 ms deltas paced in real time (held) or in the
+/// shape's deltas (100 ms) its speed-up (5×) faster than real time (independent).
+fn peer_config(shape: &LoadShape) -> PeerConfig {
+    let (reply_ms, delta_ms, pace) = match shape {
+        LoadShape::Held(shape) => (shape.reply_ms, 20, Pace::RealTime),
+        LoadShape::Independent(shape) => {
+            (shape.reply_ms, shape.delta_ms, Pace::Faster(shape.speedup))
+        }
+    };
     PeerConfig {
         silence_ms_to_stop: call::VAD_SILENCE_MS as u32,
-        reply_ms: shape.reply_ms.0 as u32,
-        reply_ms_spread: (shape.reply_ms.1 - shape.reply_ms.0) as u32,
-        delta_ms: 20,
+        reply_ms: reply_ms.0 as u32,
+        reply_ms_spread: (reply_ms.1 - reply_ms.0) as u32,
+        delta_ms,
+        pace,
         stamps: true,
         ..PeerConfig::default()
     }
@@ -348,68 +428,40 @@ async fn run_phase(
     api_key: &str,
     mut measured: Measured<'_>,
 ) -> anyhow::Result<PhaseReport> {
-    let calls = config.calls;
     let probe = peer.probe();
     tokio::time::sleep(Duration::from_secs(1)).await;
     let idle = measured.usage();
 
-    let ramp = Duration::from_secs_f64(f64::from(calls) / config.ramp_per_s);
-    let began = Instant::now();
-    // Two seconds after the last call started, every call is up: the hold begins.
-    let hold_start = began + ramp + Duration::from_secs(2);
-    let hold_end = hold_start + Duration::from_secs(config.duration_s);
     let live = Arc::new(Live::default());
-    let mut tasks = JoinSet::new();
     let progress = config.progress.then(|| {
         tokio::spawn(progress(
             name.to_owned(),
-            calls,
+            config.calls,
             Arc::clone(&live),
             probe.clone(),
         ))
     });
-    for i in 0..calls {
-        let at = began + Duration::from_secs_f64(f64::from(i) / config.ramp_per_s);
-        let mut caller = CallerConfig::new(target.clone(), token)
-            .from(format!("+1555{:07}", i))
-            .pace(Pace::RealTime);
-        caller.sign = !token.is_empty();
-        caller.stamps = Some(i as u16);
-        caller.lean = true;
-        caller.http_timeout = Duration::from_secs(30);
-        caller.connect_timeout = Duration::from_secs(30);
-        caller.close_timeout = Duration::from_secs(5);
-        let rng = Rng::new(config.seed, u64::from(i));
-        let live = Arc::clone(&live);
-        let shape = config.shape;
-        tasks.spawn(async move {
-            tokio::time::sleep_until(at).await;
-            (i, call::run(caller, shape, rng, hold_end, live).await)
-        });
-    }
-
-    tokio::time::sleep_until(hold_start).await;
-    measured.check()?;
-    let at_start = (Instant::now(), measured.usage());
-    let load_start = process::usage(std::process::id()).ok();
-    let up_at_start = live.up.load(Ordering::Relaxed) - live.done.load(Ordering::Relaxed);
-    tokio::time::sleep_until(hold_end - Duration::from_millis(500)).await;
-    let at_end = (Instant::now(), measured.usage());
-    let load_end = process::usage(std::process::id()).ok();
-    let up_at_end = live.up.load(Ordering::Relaxed) - live.done.load(Ordering::Relaxed);
-    measured.check()?;
-
-    let mut results: Vec<Option<CallResult>> = (0..calls).map(|_| None).collect();
-    let collect = async {
-        while let Some(joined) = tasks.join_next().await {
-            let (i, result) = joined?;
-            results[i as usize] = Some(result);
-        }
-        anyhow::Ok(())
+    let placing = schedule::Placing {
+        target: target.clone(),
+        token: token.to_owned(),
     };
-    tokio::time::timeout(Duration::from_secs(120), collect)
-        .await
-        .context("calls still running 120 s after the hold")??;
+    let driven = match config.shape {
+        LoadShape::Held(shape) => {
+            schedule::held(config, &placing, shape, &live, &mut measured).await
+        }
+        LoadShape::Independent(shape) => {
+            schedule::independent(config, &placing, shape, &live, &mut measured, peer).await
+        }
+    };
+    let (results, window) = match driven {
+        Ok(driven) => driven,
+        Err(err) => {
+            if let Some(task) = progress {
+                task.abort();
+            }
+            return Err(err);
+        }
+    };
     // Every AI session ends once its call has: then the peer's figures are complete.
     let closed = peer
         .wait_for(Duration::from_secs(60), |logs| {
@@ -424,38 +476,19 @@ async fn run_phase(
         None => peer.connections(),
     };
 
-    let results: Vec<CallResult> = results.into_iter().flatten().collect();
     let mut phase = PhaseReport {
         name: name.to_owned(),
+        shape: config.shape.name().to_owned(),
         audio_format: match (name, config.audio_format) {
             ("floor", _) | (_, AudioFormat::G711Ulaw) => "g711_ulaw".into(),
             (_, AudioFormat::Pcm16) => "pcm16".into(),
         },
-        calls: u64::from(calls),
-        peak_calls_up: up_at_start.max(up_at_end),
+        calls: results.len() as u64,
         ..PhaseReport::default()
     };
-    if let ((t0, Some(u0)), (t1, Some(u1))) = (at_start, at_end) {
-        let hold_s = (t1 - t0).as_secs_f64();
-        let call_s = hold_s * up_at_end.min(up_at_start) as f64;
-        phase.hold_s = hold_s;
-        phase.cpu_s = Some(u1.cpu_s - u0.cpu_s);
-        if call_s > 0.0 {
-            let ms = (u1.cpu_s - u0.cpu_s) * 1000.0 / call_s;
-            phase.cpu_ms_per_call_s = Some(ms);
-            phase.calls_per_core = (ms > 0.0).then(|| 1000.0 / ms);
-            if let (Some(l0), Some(l1)) = (load_start, load_end) {
-                phase.load_cpu_ms_per_call_s = Some((l1.cpu_s - l0.cpu_s) * 1000.0 / call_s);
-            }
-        }
-        phase.hold_rss_kib = Some(u1.rss_kib);
-        if let Some(idle) = idle {
-            phase.idle_rss_kib = Some(idle.rss_kib);
-            phase.rss_per_call_kib =
-                Some((u1.rss_kib as f64 - idle.rss_kib as f64) / up_at_end.max(1) as f64);
-        }
-    } else {
-        phase.hold_s = (hold_end - hold_start).as_secs_f64();
+    window.fill(&mut phase, idle);
+    if let LoadShape::Held(_) = config.shape {
+        phase.hold_s = phase.window_s;
     }
 
     let totals = probe.totals();

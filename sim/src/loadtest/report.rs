@@ -69,9 +69,11 @@ impl FrameCounts {
 pub struct PhaseReport {
     /// "engine" or "floor".
     pub name: String,
+    /// The load shape: "held" or "independent" (see [`super::LoadShape`]).
+    pub shape: String,
     /// The AI audio format of the phase.
     pub audio_format: String,
-    /// Calls placed.
+    /// Calls placed (independent shape: every call, replacements included).
     pub calls: u64,
     /// Calls that failed (set-up, hang-up by the relay, socket error, agent never answered).
     pub failed_calls: u64,
@@ -79,11 +81,18 @@ pub struct PhaseReport {
     pub failures: Vec<String>,
     /// Most calls up at once.
     pub peak_calls_up: u64,
-    /// Seconds of the measured hold (every call up).
+    /// Seconds of the measured hold (every call up; held shape only, else 0).
     pub hold_s: f64,
-    /// CPU seconds the process under test used during the hold (`None`: not measured).
+    /// Seconds of the measured window: the hold (held shape), or from the first call placed to
+    /// the last one ended (independent shape).
+    pub window_s: f64,
+    /// Call-seconds served in the window: calls up × hold (held shape), or the sum of every
+    /// call's length from its webhook to its hang-up (independent shape).
+    pub call_seconds: f64,
+    /// CPU seconds the process under test used during the window (`None`: not measured).
     pub cpu_s: Option<f64>,
-    /// CPU ms per call-second of the process under test.
+    /// CPU ms per call-second of the process under test: `cpu_s` ÷ `call_seconds`. With the
+    /// independent shape it includes every call's set-up and end.
     pub cpu_ms_per_call_s: Option<f64>,
     /// Calls one core carries at that cost.
     pub calls_per_core: Option<f64>,
@@ -92,9 +101,10 @@ pub struct PhaseReport {
     pub load_cpu_ms_per_call_s: Option<f64>,
     /// Resident memory before the first call, KiB.
     pub idle_rss_kib: Option<u64>,
-    /// Resident memory at the end of the hold, KiB.
+    /// Resident memory at the end of the hold (independent shape: when the last calls were
+    /// placed), KiB.
     pub hold_rss_kib: Option<u64>,
-    /// (hold − idle) / calls, KiB.
+    /// (hold − idle) / calls up then, KiB.
     pub rss_per_call_kib: Option<f64>,
     /// Caller → realtime peer.
     pub caller_to_ai: FrameCounts,
@@ -237,16 +247,36 @@ impl LoadReport {
             )
         };
         type Row<'a> = (&'a str, Box<dyn Fn(&PhaseReport) -> String + 'a>);
-        let rows: Vec<Row<'_>> = vec![
-            (
-                "calls (failed)",
-                Box::new(|p| format!("{} ({})", p.calls, p.failed_calls)),
-            ),
-            ("hold, s", Box::new(|p| format!("{:.1}", p.hold_s))),
-            (
-                "CPU ms per call-second",
-                Box::new(move |p| opt(p.cpu_ms_per_call_s, 3)),
-            ),
+        let rows: Vec<Row<'_>> = vec![(
+            "calls (failed)",
+            Box::new(|p| format!("{} ({})", p.calls, p.failed_calls)),
+        )];
+        let independent = phases.iter().any(|p| p.shape == "independent");
+        let measured: Vec<Row<'_>> = if independent {
+            vec![
+                (
+                    "window, s (peak calls up)",
+                    Box::new(|p| format!("{:.1} ({})", p.window_s, p.peak_calls_up)),
+                ),
+                (
+                    "call-seconds served",
+                    Box::new(|p| format!("{:.0}", p.call_seconds)),
+                ),
+                (
+                    "CPU ms/call-s, set-up+end incl.",
+                    Box::new(move |p| opt(p.cpu_ms_per_call_s, 3)),
+                ),
+            ]
+        } else {
+            vec![
+                ("hold, s", Box::new(|p| format!("{:.1}", p.hold_s))),
+                (
+                    "CPU ms per call-second",
+                    Box::new(move |p| opt(p.cpu_ms_per_call_s, 3)),
+                ),
+            ]
+        };
+        let rest: Vec<Row<'_>> = vec![
             (
                 "calls per core",
                 Box::new(move |p| opt(p.calls_per_core, 0)),
@@ -314,12 +344,23 @@ impl LoadReport {
                 }),
             ),
         ];
-        for (label, cell) in rows {
+        for (label, cell) in rows.into_iter().chain(measured).chain(rest) {
             let _ = write!(out, "{label:<34}");
             for phase in &phases {
                 let _ = write!(out, "{:>26}", cell(phase));
             }
             out.push('\n');
+        }
+        if independent {
+            let _ = writeln!(
+                out,
+                "independent shape, CPU per call-second served (set-up and end included): \
+                 engine {} ms, floor {} ms; RSS per call: engine {} KiB, floor {} KiB",
+                opt(self.engine.as_ref().and_then(|p| p.cpu_ms_per_call_s), 2),
+                opt(self.floor.as_ref().and_then(|p| p.cpu_ms_per_call_s), 2),
+                opt(self.engine.as_ref().and_then(|p| p.rss_per_call_kib), 0),
+                opt(self.floor.as_ref().and_then(|p| p.rss_per_call_kib), 0),
+            );
         }
         if let Some(added) = self.added_p99_caller_to_ai_ms {
             let _ = writeln!(

@@ -1,8 +1,6 @@
 //! Responses: the reply tone and its transcript, streamed in paced deltas; the end-call
 //! function call; cancellation.
 
-use std::time::Duration;
-
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::{Value, json};
@@ -173,14 +171,14 @@ impl Session {
                     self.emit_delta(out);
                 }
             }
-            Pace::RealTime => self.emit_delta(out),
+            Pace::RealTime | Pace::Faster(_) => self.emit_delta(out),
         }
     }
 
     /// Sends the next audio delta (and transcript word) of the active reply; finishes it
     /// after the last one.
     pub(super) fn emit_delta(&mut self, out: &mut Vec<Out>) {
-        let delta_ms = u64::from(self.config.delta_ms.max(1));
+        let interval = self.config.pace.interval(self.config.delta_ms);
         let Some(s) = self.active.as_mut() else {
             return;
         };
@@ -206,7 +204,7 @@ impl Session {
         };
         s.offset = end;
         s.deltas += 1;
-        s.next_at += Duration::from_millis(delta_ms);
+        s.next_at += interval;
         out.push(Out::Text(self.enc.audio_delta(
             &s.response_id,
             &s.item_id,
