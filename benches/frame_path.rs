@@ -35,7 +35,7 @@ use switchboard_actors::call::{
 };
 use switchboard_actors::domain::AudioFormat;
 use switchboard_actors::realtime::{self, Dialect, ServerEncoder, SessionConfig};
-use switchboard_actors::twilio::{self, MediaFormat, Start};
+use switchboard_actors::twilio::{self, Start};
 use uuid::Uuid;
 
 struct Counting;
@@ -153,19 +153,11 @@ fn live_pipeline(pcm16: bool, recording: &std::path::Path) -> CallPipeline {
     });
     let mut pipeline =
         CallPipeline::new(config, protocol, Arc::new(CallMetrics::default())).expect("pipeline");
-    let start = Start {
-        sequence_number: 1,
-        stream_sid: STREAM_SID.into(),
-        account_sid: "AC00000000000000000000000000000001".into(),
-        call_sid: "CA00000000000000000000000000000001".into(),
-        tracks: vec!["inbound".into()],
-        custom_parameters: Default::default(),
-        media_format: MediaFormat {
-            encoding: "audio/x-mulaw".into(),
-            sample_rate: 8000,
-            channels: 1,
-        },
-    };
+    let start = Start::inbound_mulaw(
+        STREAM_SID,
+        "AC00000000000000000000000000000001",
+        "CA00000000000000000000000000000001",
+    );
     let mut text = String::new();
     twilio::encode_start(&start, &mut text);
     pipeline.on_twilio(t0, &text);

@@ -82,6 +82,26 @@ pub struct Start {
     pub media_format: MediaFormat,
 }
 
+impl Start {
+    /// What Twilio sends for a `<Connect><Stream>` of the caller's audio: sequence 1, the
+    /// inbound track, 8 kHz mono µ-law, no custom parameters.
+    pub fn inbound_mulaw(stream_sid: &str, account_sid: &str, call_sid: &str) -> Start {
+        Start {
+            sequence_number: 1,
+            stream_sid: stream_sid.to_owned(),
+            account_sid: account_sid.to_owned(),
+            call_sid: call_sid.to_owned(),
+            tracks: vec!["inbound".to_owned()],
+            custom_parameters: BTreeMap::new(),
+            media_format: MediaFormat {
+                encoding: "audio/x-mulaw".to_owned(),
+                sample_rate: 8000,
+                channels: 1,
+            },
+        }
+    }
+}
+
 /// `start.mediaFormat`: the only numeric (non-string) values Twilio sends.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MediaFormat {

@@ -17,7 +17,7 @@ use switchboard_actors::call::{
 };
 use switchboard_actors::domain::AudioFormat;
 use switchboard_actors::realtime::{self, Dialect, ServerEncoder, SessionConfig};
-use switchboard_actors::twilio::{self, MediaFormat, Start};
+use switchboard_actors::twilio::{self, Start};
 use uuid::Uuid;
 
 const STREAM: &str = "MZ18ad3ab5a668481ce02b83e7395059f0";
@@ -54,19 +54,11 @@ fn live(pcm16: bool) -> (CallPipeline, Instant) {
         CallPipeline::new(config, protocol, Arc::new(CallMetrics::default())).expect("a pipeline");
     let mut text = String::new();
     twilio::encode_start(
-        &Start {
-            sequence_number: 1,
-            stream_sid: STREAM.into(),
-            account_sid: "AC00000000000000000000000000000001".into(),
-            call_sid: "CA00000000000000000000000000000001".into(),
-            tracks: vec!["inbound".into()],
-            custom_parameters: Default::default(),
-            media_format: MediaFormat {
-                encoding: "audio/x-mulaw".into(),
-                sample_rate: 8000,
-                channels: 1,
-            },
-        },
+        &Start::inbound_mulaw(
+            STREAM,
+            "AC00000000000000000000000000000001",
+            "CA00000000000000000000000000000001",
+        ),
         &mut text,
     );
     pipeline.on_twilio(t0, &text);

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use futures_util::SinkExt;
 use switchboard_actors::audio::{g711, tone};
-use switchboard_actors::twilio::{self as codec, MediaFormat, Start};
+use switchboard_actors::twilio::{self as codec, Start};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -239,16 +239,12 @@ impl MediaSession {
     pub async fn send_start(&mut self) -> Result<(), CallerError> {
         let start = Start {
             sequence_number: self.next_seq(),
-            stream_sid: self.report.stream_sid.clone(),
-            account_sid: self.account_sid.clone(),
-            call_sid: self.report.call_sid.clone(),
-            tracks: vec!["inbound".to_owned()],
             custom_parameters: self.custom_parameters.clone(),
-            media_format: MediaFormat {
-                encoding: "audio/x-mulaw".to_owned(),
-                sample_rate: 8000,
-                channels: 1,
-            },
+            ..Start::inbound_mulaw(
+                &self.report.stream_sid,
+                &self.account_sid,
+                &self.report.call_sid,
+            )
         };
         codec::encode_start(&start, &mut self.out);
         self.clock.origin = Instant::now();

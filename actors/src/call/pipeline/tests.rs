@@ -12,7 +12,7 @@ use crate::call::RealtimeProtocol;
 use crate::call::core::ReconnectPolicy;
 use crate::domain::MessageType;
 use crate::realtime::{Dialect, ServerEncoder, SessionConfig};
-use crate::twilio::{MediaFormat, Outbound, Start, parse_outbound};
+use crate::twilio::{Outbound, Start, parse_outbound};
 
 const STREAM: &str = "MZ00000000000000000000000000000001";
 
@@ -76,19 +76,11 @@ impl Call {
     }
 
     fn start(&mut self) {
-        let start = Start {
-            sequence_number: 1,
-            stream_sid: STREAM.into(),
-            account_sid: "AC00000000000000000000000000000001".into(),
-            call_sid: "CA00000000000000000000000000000001".into(),
-            tracks: vec!["inbound".into()],
-            custom_parameters: Default::default(),
-            media_format: MediaFormat {
-                encoding: "audio/x-mulaw".into(),
-                sample_rate: 8000,
-                channels: 1,
-            },
-        };
+        let start = Start::inbound_mulaw(
+            STREAM,
+            "AC00000000000000000000000000000001",
+            "CA00000000000000000000000000000001",
+        );
         twilio::encode_start(&start, &mut self.frame);
         let frame = std::mem::take(&mut self.frame);
         self.pipeline.on_twilio(self.t0, &frame);
