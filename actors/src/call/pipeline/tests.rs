@@ -132,6 +132,23 @@ impl Call {
         self.drain();
     }
 
+    /// The call's facts, and a new pipeline built from them alone at `now` (its actor restarted).
+    fn restarted(&self, now: Instant) -> (CallFacts, CallPipeline) {
+        let mut facts = CallFacts::default();
+        self.pipeline.save_facts(&mut facts);
+        let config = self.pipeline.config().clone();
+        let resumed = CallPipeline::resume(
+            config,
+            &facts,
+            realtime(),
+            Arc::default(),
+            now,
+            "call actor restarted",
+        )
+        .unwrap();
+        (facts, resumed)
+    }
+
     fn drain(&mut self) -> Vec<Transmit> {
         std::iter::from_fn(|| self.pipeline.poll_transmit()).collect()
     }
@@ -434,22 +451,10 @@ fn a_resumed_pipeline_keeps_the_conversation_and_the_marks_in_flight() {
     call.delta("item_A", 100);
     call.delta("item_A", 100);
     call.drain();
-    let mut facts = CallFacts::default();
-    call.pipeline.save_facts(&mut facts);
-    assert!(facts.started() && !facts.ended());
-
     // A new pipeline from the facts alone.
     let now = call.at(1100);
-    let config = call.pipeline.config().clone();
-    let mut resumed = CallPipeline::resume(
-        config,
-        &facts,
-        realtime(),
-        Arc::default(),
-        now,
-        "call actor restarted",
-    )
-    .unwrap();
+    let (facts, mut resumed) = call.restarted(now);
+    assert!(facts.started() && !facts.ended());
     assert_eq!(resumed.poll_timeout(), Some(now), "reconnects at once");
     resumed.handle_timeout(now);
     let transmits: Vec<Transmit> = std::iter::from_fn(|| resumed.poll_transmit()).collect();
@@ -475,19 +480,8 @@ fn ending_after_repeated_failures_hangs_up_and_writes_the_end() {
     let mut call = Call::new();
     call.live();
     call.stream(0, 200);
-    let mut facts = CallFacts::default();
-    call.pipeline.save_facts(&mut facts);
     let now = call.at(300);
-    let config = call.pipeline.config().clone();
-    let mut resumed = CallPipeline::resume(
-        config,
-        &facts,
-        realtime(),
-        Arc::default(),
-        now,
-        "call actor restarted",
-    )
-    .unwrap();
+    let (_, mut resumed) = call.restarted(now);
     resumed.on_engine_error(now);
     let transmits: Vec<Transmit> = std::iter::from_fn(|| resumed.poll_transmit()).collect();
     assert!(matches!(transmits[0], Transmit::TwilioClose { .. }));
