@@ -254,6 +254,9 @@ async fn migrate(config: Config) -> anyhow::Result<()> {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
+    // Catch SIGINT/SIGTERM from the start: one that arrives while the engine starts stops it
+    // cleanly once it is up.
+    let shutdown = shutdown_signal();
     // Bind first: a taken port fails before any database work.
     let listener = Engine::bind(&config).await?;
     let local = listener.local_addr()?;
@@ -263,7 +266,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         None => format!("PostgreSQL at {}", engine.config().database.url.redacted()),
     };
     tracing::info!(%local, %database, "switchboard is up");
-    engine.serve(listener, shutdown_signal()).await;
+    engine.serve(listener, shutdown).await;
     tracing::info!("HTTP server stopped; stopping the engine");
     engine.stop().await?;
     Ok(())

@@ -65,11 +65,12 @@ pub async fn run(mut config: Config, calls: usize) -> anyhow::Result<()> {
 
     let store = engine.store().clone();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let signal = shutdown_signal();
     let serving = tokio::spawn(async move {
         engine
             .serve(listener, async {
                 tokio::select! {
-                    _ = shutdown_signal() => {}
+                    _ = signal => {}
                     _ = stop_rx => {}
                 }
             })

@@ -72,10 +72,11 @@ pub async fn serve(
 
 /// Binds 127.0.0.1:0, prints `listening on ADDR` and serves until SIGTERM/SIGINT.
 pub async fn main(realtime_url: String) -> anyhow::Result<()> {
+    let shutdown = switchboard::app::shutdown_signal();
     let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
     let addr: SocketAddr = listener.local_addr()?;
     println!("listening on {addr}");
-    serve(listener, realtime_url, switchboard::app::shutdown_signal()).await
+    serve(listener, realtime_url, shutdown).await
 }
 
 /// One call: the Twilio socket and, once `start` came, the realtime socket.
