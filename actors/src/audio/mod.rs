@@ -7,7 +7,8 @@
 //! push-style APIs that do not allocate per frame once warm:
 //!
 //! * [`g711`]: mu-law and A-law encode/decode into caller buffers.
-//! * [`resample`]: [`Resampler`], fixed-ratio 8 kHz <-> 16/24/48 kHz (rubato FFT).
+//! * [`resample`]: [`Resampler`], fixed-ratio 8 kHz <-> 16/24/48 kHz (rubato FFT; 8 -> 16 kHz
+//!   by the half-band interpolator of [`halfband`]).
 //! * [`recorder`]: [`CallRecorder`], a two-channel WAV (caller left, agent
 //!   right) aligned on the call clock.
 //! * [`opus`]: [`OpusEncoder`] / [`OpusDecoder`], 20 ms Opus frames with reused buffers.
@@ -35,6 +36,7 @@
 pub mod barge;
 pub mod error;
 pub mod g711;
+pub mod halfband;
 pub mod monitor;
 pub mod opus;
 pub mod recorder;

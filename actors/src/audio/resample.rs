@@ -1,5 +1,8 @@
 //! Fixed-ratio mono resampling between 8 kHz telephony audio and the wideband
-//! rates (16, 24 and 48 kHz), built on rubato's synchronous FFT resampler.
+//! rates (16, 24 and 48 kHz), built on rubato's synchronous FFT resampler, except
+//! 8 -> 16 kHz (every recording, both sides, every frame), which is an exact 2x
+//! half-band interpolation ([`super::halfband`]) with the same chunks and delay at a
+//! tenth of the cost.
 //!
 //! The resampler works in chunks of 20 ms of *input* (160 frames at 8 kHz,
 //! 480 at 24 kHz, ...), one FFT block per chunk (`FixedSync::Both`). Input of
@@ -22,6 +25,7 @@ use rubato::audioadapter_buffers::direct::InterleavedSlice;
 use rubato::{Fft, FixedSync, Resampler as _};
 
 use super::AudioError;
+use super::halfband::HalfbandUp2;
 
 /// The narrowband rate every supported conversion starts or ends at.
 pub const NARROWBAND_HZ: u32 = 8_000;
@@ -38,7 +42,7 @@ const PCM_SCALE: f32 = 32_768.0;
 pub struct Resampler {
     from_hz: u32,
     to_hz: u32,
-    inner: Fft<f32>,
+    inner: Inner,
     chunk_in: usize,
     chunk_out: usize,
     /// One input chunk being filled (f32, scaled to [-1, 1)).
@@ -62,6 +66,13 @@ impl std::fmt::Debug for Resampler {
     }
 }
 
+/// What converts one chunk.
+enum Inner {
+    Fft(Box<Fft<f32>>),
+    /// 8 -> 16 kHz; its delay in output frames.
+    Halfband(Box<HalfbandUp2>, usize),
+}
+
 /// Whether `from_hz -> to_hz` is one of the supported conversions.
 pub fn is_supported(from_hz: u32, to_hz: u32) -> bool {
     (from_hz == NARROWBAND_HZ && WIDEBAND_RATES.contains(&to_hz))
@@ -81,10 +92,17 @@ impl Resampler {
             });
         }
         let chunk = from_hz as usize / 50;
-        let inner = Fft::<f32>::new(from_hz as usize, to_hz as usize, chunk, 1, FixedSync::Both)
-            .map_err(|e| AudioError::Resampler(e.to_string()))?;
-        let chunk_in = inner.input_frames_next();
-        let chunk_out = inner.output_frames_next();
+        let (inner, chunk_in, chunk_out) = if (from_hz, to_hz) == (NARROWBAND_HZ, 16_000) {
+            // The FFT conversions' delay: half an output chunk (10 ms).
+            let delay_in = chunk / 2;
+            let filter = Box::new(HalfbandUp2::new(delay_in));
+            (Inner::Halfband(filter, 2 * delay_in), chunk, 2 * chunk)
+        } else {
+            let fft = Fft::<f32>::new(from_hz as usize, to_hz as usize, chunk, 1, FixedSync::Both)
+                .map_err(|e| AudioError::Resampler(e.to_string()))?;
+            let (chunk_in, chunk_out) = (fft.input_frames_next(), fft.output_frames_next());
+            (Inner::Fft(Box::new(fft)), chunk_in, chunk_out)
+        };
         Ok(Self {
             from_hz,
             to_hz,
@@ -126,7 +144,10 @@ impl Resampler {
     /// The FFT filter delay in *output* frames: the number of leading output
     /// samples of a stream that precede the first input sample (10 ms).
     pub fn delay_frames(&self) -> usize {
-        self.inner.output_delay()
+        match &self.inner {
+            Inner::Fft(fft) => fft.output_delay(),
+            Inner::Halfband(_, delay) => *delay,
+        }
     }
 
     /// Feeds `input` (any length) and returns the output produced by this
@@ -157,23 +178,31 @@ impl Resampler {
     /// Clears all state (staged input, filter memory): the next push starts a
     /// fresh stream, including the start-up delay.
     pub fn reset(&mut self) {
-        self.inner.reset();
+        match &mut self.inner {
+            Inner::Fft(fft) => fft.reset(),
+            Inner::Halfband(filter, _) => filter.reset(),
+        }
         self.staged_len = 0;
         self.out.clear();
     }
 
     /// Resamples the full staged chunk and appends it to `out` as i16.
     fn process_chunk(&mut self) {
-        let produced = match (
-            InterleavedSlice::new(&self.staged[..], 1, self.chunk_in),
-            InterleavedSlice::new_mut(&mut self.chunk_buf[..], 1, self.chunk_out),
-        ) {
-            (Ok(input), Ok(mut output)) => self
-                .inner
-                .process_into_buffer(&input, &mut output, None)
-                .map(|(_, frames_out)| frames_out)
-                .ok(),
-            _ => None,
+        let produced = match &mut self.inner {
+            Inner::Halfband(filter, _) => {
+                filter.process(&self.staged, &mut self.chunk_buf);
+                Some(self.chunk_out)
+            }
+            Inner::Fft(fft) => match (
+                InterleavedSlice::new(&self.staged[..], 1, self.chunk_in),
+                InterleavedSlice::new_mut(&mut self.chunk_buf[..], 1, self.chunk_out),
+            ) {
+                (Ok(input), Ok(mut output)) => fft
+                    .process_into_buffer(&input, &mut output, None)
+                    .map(|(_, frames_out)| frames_out)
+                    .ok(),
+                _ => None,
+            },
         };
         match produced {
             Some(frames) => {
@@ -188,10 +217,17 @@ impl Resampler {
     }
 }
 
-/// Converts a float sample in [-1, 1) back to i16 with rounding and saturation.
+/// Converts a float sample in [-1, 1) back to i16, rounded to nearest (ties to even) and
+/// saturated.
+///
+/// Rounding adds and takes away 1.5 * 2^23: the sum has no fraction bits left, so the FPU's
+/// round-to-nearest does the rounding. `f32::round` is a libm call on baseline x86-64 (no
+/// SSE4.1), and was 6% of the frame-path bench; this is two additions that vectorize.
 #[inline]
 fn to_i16(x: f32) -> i16 {
-    (x * PCM_SCALE).round().clamp(-PCM_SCALE, PCM_SCALE - 1.0) as i16
+    const ROUNDER: f32 = 12_582_912.0;
+    let clamped = (x * PCM_SCALE).clamp(-PCM_SCALE, PCM_SCALE - 1.0);
+    ((clamped + ROUNDER) - ROUNDER) as i16
 }
 
 #[cfg(test)]
