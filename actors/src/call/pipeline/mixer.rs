@@ -8,7 +8,7 @@
 
 use std::collections::VecDeque;
 
-use crate::audio::{g711, mix_into_ulaw};
+use crate::audio::mix_into_ulaw;
 use crate::call::supervision::{AgentPlayout, FRAME_SAMPLES, SupervisionMode};
 
 /// Supervisor audio queued for the caller, in 20 ms frames: beyond it the oldest is dropped
@@ -124,10 +124,5 @@ impl Mixer {
     pub fn reset_supervisor(&mut self) {
         self.playout.clear();
         self.supervisor.clear();
-    }
-
-    /// Decodes the slot's µ-law to PCM (for listeners and the recorder).
-    pub fn decode(ulaw: &[u8; FRAME_SAMPLES], pcm: &mut [i16; FRAME_SAMPLES]) {
-        g711::decode_ulaw(ulaw, pcm);
     }
 }

@@ -574,7 +574,7 @@ impl CallPipeline {
             };
             let n = codec.pcm8k.len().min(FRAME_SAMPLES);
             frame.caller[..n].copy_from_slice(&codec.pcm8k[..n]);
-            Mixer::decode(&codec.slot, &mut frame.agent);
+            g711::decode_ulaw(&codec.slot, &mut frame.agent);
             let _ = monitor.send(Arc::new(frame));
         }
         if mode == SupervisionMode::Ai {
@@ -588,7 +588,7 @@ impl CallPipeline {
                 CallMetrics::add(&self.metrics.media_frames_out);
             }
             if let Some(recorder) = &mut self.recorder {
-                Mixer::decode(&codec.slot, &mut codec.slot_pcm);
+                g711::decode_ulaw(&codec.slot, &mut codec.slot_pcm);
                 recorder.agent(at_ms, &codec.slot_pcm);
             }
         }
