@@ -1,4 +1,8 @@
+use chrono::Utc;
+
 use super::*;
+use crate::domain::{CallStatus, ConversationStatus, MessageDirection, MessageType, SenderType};
+use crate::persistence::NewMessage;
 
 fn config(now: Instant) -> CallConfig {
     CallConfig {
