@@ -1,4 +1,8 @@
+use chrono::Utc;
+
 use super::*;
+use crate::domain::{CallStatus, ConversationStatus, MessageDirection, MessageType, SenderType};
+use crate::persistence::NewMessage;
 
 fn config(now: Instant) -> CallConfig {
     CallConfig {
@@ -709,4 +713,72 @@ fn a_stalled_stream_is_hung_up_and_ended_as_stream_idle() {
     assert_eq!(events.last(), Some(&CallEvent::Ended));
     assert!(core.is_ended());
     assert_eq!(core.poll_timeout(), None);
+}
+
+/// The ids of the rows among `events`, in order.
+fn row_ids(events: &[CallEvent]) -> Vec<Uuid> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            CallEvent::Persist(PersistItem::Message(m)) => Some(m.id),
+            CallEvent::Persist(PersistItem::Event(ev)) => Some(ev.id),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A call with a bit of everything (a barge-in, transcripts, a whisper, a function call, a lost
+/// AI session), played at fixed instants from `t0` with sequential ids; all it said.
+fn scripted_call(config: CallConfig) -> Vec<CallEvent> {
+    let t0 = config.started;
+    let at = |ms: u64| t0 + Duration::from_millis(ms);
+    let mut core = CallCore::new(config).with_ids(IdSource::Sequential(1));
+    core.on_start(t0, "MZ1");
+    core.on_ai_connected(at(50));
+    stream(&mut core, 0, 1000);
+    core.on_response_created();
+    let marks = five_deltas(&mut core, "out_1");
+    core.on_output_transcript(at(1000), "out_1", "Hello, how can I help?");
+    core.on_mark(&marks[0]);
+    stream(&mut core, 1000, 1200);
+    core.on_speech_started(at(1200), "in_1", 1150);
+    core.on_speech_stopped("in_1", 2400);
+    core.on_input_transcript(at(2500), "in_1", "Hi, I moved.", Some("en"));
+    core.on_supervisor(
+        at(2600),
+        &supervisor(),
+        SupervisorCommand::Whisper("Offer the refund.".into()),
+    )
+    .unwrap();
+    core.on_function_call(at(2700), "fc_1", "lookup", "{}");
+    core.on_ai_lost(at(3000), "socket closed");
+    core.handle_timeout(at(3000));
+    core.on_ai_connected(at(3100));
+    core.on_dtmf(at(3200), '5');
+    core.on_stop(at(4000), "stop");
+    drain(&mut core)
+}
+
+#[test]
+fn the_same_inputs_at_the_same_instants_give_the_same_rows_ids_included() {
+    let config = config(Instant::now());
+    let first = scripted_call(config.clone());
+    let second = scripted_call(config);
+    assert_eq!(first, second);
+    let ids = row_ids(&first);
+    assert!(ids.len() > 10, "{first:#?}");
+    let sequential: Vec<Uuid> = (1..=ids.len() as u128).map(Uuid::from_u128).collect();
+    assert_eq!(ids, sequential);
+}
+
+#[test]
+fn rows_get_uuid_v7_ids_by_default() {
+    let t0 = Instant::now();
+    let mut core = CallCore::new(config(t0));
+    core.on_start(t0, "MZ1");
+    core.on_stop(t0, "stop");
+    let ids = row_ids(&drain(&mut core));
+    assert_eq!(ids.len(), 2, "call_started, call_ended");
+    assert!(ids.iter().all(|id| id.get_version_num() == 7));
+    assert_ne!(ids[0], ids[1]);
 }
