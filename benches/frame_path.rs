@@ -30,9 +30,7 @@ use base64::engine::general_purpose::STANDARD;
 use criterion::{Criterion, criterion_group, criterion_main};
 use switchboard_actors::audio::{CallRecorder, Resampler, g711, tone};
 use switchboard_actors::call::recording::RecorderThread;
-use switchboard_actors::call::{
-    CallConfig, CallMetrics, CallPipeline, RealtimeProtocol, ReconnectPolicy, Transmit,
-};
+use switchboard_actors::call::{CallConfig, CallMetrics, CallPipeline, RealtimeProtocol, Transmit};
 use switchboard_actors::domain::AudioFormat;
 use switchboard_actors::realtime::{self, Dialect, ServerEncoder, SessionConfig};
 use switchboard_actors::twilio::{self, Start};
@@ -122,22 +120,14 @@ fn ai_deltas(pcm16: bool) -> Vec<String> {
 /// holds it.
 fn live_pipeline(pcm16: bool, recording: &std::path::Path) -> CallPipeline {
     let t0 = Instant::now();
+    let ids = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
     let config = CallConfig {
-        org_id: Uuid::now_v7(),
-        call_id: Uuid::now_v7(),
-        conversation_id: Uuid::now_v7(),
-        caller_number: "+14155550100".into(),
-        agent_name: "Agent".into(),
         audio_format: if pcm16 {
             AudioFormat::Pcm16
         } else {
             AudioFormat::G711Ulaw
         },
-        reconnect: ReconnectPolicy::default(),
-        stream_idle: Duration::from_secs(15),
-        started_wall: chrono::Utc::now(),
-        started: t0,
-        version_base: 0,
+        ..CallConfig::new(ids.0, ids.1, ids.2, "+14155550100", t0, chrono::Utc::now())
     };
     let session = SessionConfig {
         audio_format: if pcm16 {

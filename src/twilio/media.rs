@@ -374,17 +374,18 @@ async fn start_call(
     let now = Instant::now();
     let wall = chrono::Utc::now();
     let config = CallConfig {
-        org_id: call.org_id,
-        call_id: call.call_id,
-        conversation_id: call.conversation_id,
-        caller_number: call.from_number.clone(),
         agent_name: media.agent_name.clone(),
         audio_format: media.audio_format,
         reconnect: media.reconnect,
         stream_idle: media.stream_idle,
-        started_wall: wall,
-        started: now,
-        version_base: wall.timestamp_micros(),
+        ..CallConfig::new(
+            call.org_id,
+            call.call_id,
+            call.conversation_id,
+            &call.from_number,
+            now,
+            wall,
+        )
     };
     let mut deps = media.deps.clone();
     // An organization with its own OpenAI key talks to the AI with it.

@@ -12,9 +12,7 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use common::allocations_during;
-use switchboard_actors::call::{
-    CallConfig, CallMetrics, CallPipeline, RealtimeProtocol, ReconnectPolicy,
-};
+use switchboard_actors::call::{CallConfig, CallMetrics, CallPipeline, RealtimeProtocol};
 use switchboard_actors::domain::AudioFormat;
 use switchboard_actors::realtime::{self, Dialect, ServerEncoder, SessionConfig};
 use switchboard_actors::twilio::{self, Start};
@@ -30,18 +28,10 @@ fn live(pcm16: bool) -> (CallPipeline, Instant) {
     } else {
         (AudioFormat::G711Ulaw, realtime::AudioFormat::G711Ulaw)
     };
+    let ids = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
     let config = CallConfig {
-        org_id: Uuid::now_v7(),
-        call_id: Uuid::now_v7(),
-        conversation_id: Uuid::now_v7(),
-        caller_number: "+14155550100".into(),
-        agent_name: "Agent".into(),
         audio_format: format,
-        reconnect: ReconnectPolicy::default(),
-        stream_idle: Duration::from_secs(15),
-        started_wall: chrono::Utc::now(),
-        started: t0,
-        version_base: 0,
+        ..CallConfig::new(ids.0, ids.1, ids.2, "+14155550100", t0, chrono::Utc::now())
     };
     let protocol = Box::new(RealtimeProtocol {
         dialect: Dialect::Ga,

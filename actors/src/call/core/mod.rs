@@ -98,6 +98,35 @@ pub struct CallConfig {
     pub version_base: i64,
 }
 
+impl CallConfig {
+    /// A call of `org_id` from `caller_number` that starts at `started` (`started_wall` on the
+    /// wall clock, which is also the base of its versions, in µs), with the engine's defaults:
+    /// µ-law to the AI, the default reconnect policy, a 15 s stalled-stream limit and a generic
+    /// agent name. Set the other fields with struct update syntax.
+    pub fn new(
+        org_id: Uuid,
+        call_id: Uuid,
+        conversation_id: Uuid,
+        caller_number: &str,
+        started: Instant,
+        started_wall: DateTime<Utc>,
+    ) -> Self {
+        CallConfig {
+            org_id,
+            call_id,
+            conversation_id,
+            caller_number: caller_number.to_owned(),
+            agent_name: "AI agent".to_owned(),
+            audio_format: AudioFormat::G711Ulaw,
+            reconnect: ReconnectPolicy::default(),
+            stream_idle: Duration::from_secs(15),
+            started_wall,
+            started,
+            version_base: started_wall.timestamp_micros(),
+        }
+    }
+}
+
 /// What to do with one inbound Twilio media frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MediaAction {

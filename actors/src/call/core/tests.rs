@@ -6,12 +6,7 @@ use crate::persistence::NewMessage;
 
 fn config(now: Instant) -> CallConfig {
     CallConfig {
-        org_id: crate::persistence::DEFAULT_ORG,
-        call_id: Uuid::now_v7(),
-        conversation_id: Uuid::now_v7(),
-        caller_number: "+14155550100".into(),
         agent_name: "Agent".into(),
-        audio_format: AudioFormat::G711Ulaw,
         reconnect: ReconnectPolicy {
             base: Duration::from_millis(100),
             max: Duration::from_millis(400),
@@ -19,9 +14,15 @@ fn config(now: Instant) -> CallConfig {
             max_session: Duration::from_secs(60),
         },
         stream_idle: Duration::from_secs(3600),
-        started_wall: Utc::now(),
-        started: now,
         version_base: 1_000,
+        ..CallConfig::new(
+            crate::persistence::DEFAULT_ORG,
+            Uuid::now_v7(),
+            Uuid::now_v7(),
+            "+14155550100",
+            now,
+            Utc::now(),
+        )
     }
 }
 

@@ -9,7 +9,6 @@ use uuid::Uuid;
 
 use super::*;
 use crate::call::RealtimeProtocol;
-use crate::call::core::ReconnectPolicy;
 use crate::domain::MessageType;
 use crate::realtime::{Dialect, ServerEncoder, SessionConfig};
 use crate::twilio::{Outbound, Start, parse_outbound};
@@ -18,17 +17,17 @@ const STREAM: &str = "MZ00000000000000000000000000000001";
 
 fn config(now: Instant) -> CallConfig {
     CallConfig {
-        org_id: crate::persistence::DEFAULT_ORG,
-        call_id: Uuid::now_v7(),
-        conversation_id: Uuid::now_v7(),
-        caller_number: "+14155550100".into(),
         agent_name: "Agent".into(),
-        audio_format: AudioFormat::G711Ulaw,
-        reconnect: ReconnectPolicy::default(),
         stream_idle: Duration::from_secs(3600),
-        started_wall: Utc::now(),
-        started: now,
         version_base: 1_000,
+        ..CallConfig::new(
+            crate::persistence::DEFAULT_ORG,
+            Uuid::now_v7(),
+            Uuid::now_v7(),
+            "+14155550100",
+            now,
+            Utc::now(),
+        )
     }
 }
 
