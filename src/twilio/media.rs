@@ -1,8 +1,8 @@
 //! `GET /twilio/media`: the Media Streams websocket. The upgrade is refused with 403 unless it
 //! carries Twilio's signature over the `wss://` URL (when checking is on). Frames before `start` are
 //! handled here; `start` names the call (the `call_id` parameter of our TwiML), a `CallActor` is
-//! spawned for it, and from then on every text frame goes to it in one hop. A writer task owns the
-//! socket's sink. Bad input is counted and logged, never fatal to other calls.
+//! spawned for it, and from then on every text frame goes to it in one hop. The call writes into
+//! the socket itself through a [`SocketWriter`]. Bad input is counted and logged, never fatal to other calls.
 //!
 //! warp checks the handshake's headers, but the socket is built here, on hyper's upgraded
 //! connection, with tokio-tungstenite's own settings: warp 0.4 does not expose the read buffer,
@@ -13,24 +13,21 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use futures_util::stream::SplitSink;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use ractor::ActorRef;
 use switchboard_actors::call::{
     AiEndpoint, CallArgs, CallConfig, CallDeps, CallError, CallMessage, CallRegistryHandle,
-    CallShared, ReconnectPolicy, TwilioOut,
+    CallShared, ReconnectPolicy, SocketWriter, normal_close,
 };
 use switchboard_actors::domain::AudioFormat;
 use switchboard_actors::persistence::DEFAULT_ORG;
 use switchboard_actors::twilio::{self, Inbound, MAX_FRAME_BYTES};
-use tokio::sync::mpsc;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use uuid::Uuid;
 use warp::http::{HeaderValue, StatusCode, header};
 use warp::{Filter, Rejection};
@@ -195,51 +192,9 @@ fn reject(call_sid: Option<&str>, what: &str) {
     tracing::warn!(call_sid = call_sid.unwrap_or("-"), "{what}");
 }
 
-/// Most frames fed before one flush: a `media` and its `mark`, queued back to back, go out in
-/// one write (and whatever else queued meanwhile, up to this many).
-const WRITE_BATCH: usize = 16;
-
 /// How long the caller gets to answer a close (ours or the reply to theirs) before the
 /// connection is dropped anyway.
 const CLOSE_WAIT: Duration = Duration::from_secs(5);
-
-/// The writer task: owns the socket's sink, feeds what is queued, flushes once per batch. On
-/// `Close` it writes a close frame (1000) behind the frames before it and flushes; the reader
-/// then reads the caller's reply (completing the handshake) before the connection is dropped.
-async fn write_twilio(
-    mut sink: SplitSink<MediaSocket, Message>,
-    mut rx: mpsc::UnboundedReceiver<TwilioOut>,
-) {
-    while let Some(first) = rx.recv().await {
-        let mut next = Some(first);
-        let mut fed = 0;
-        while let Some(out) = next.take() {
-            match out {
-                TwilioOut::Text(text) => {
-                    if sink.feed(Message::text(text)).await.is_err() {
-                        return;
-                    }
-                }
-                TwilioOut::Close => {
-                    let close = CloseFrame {
-                        code: CloseCode::Normal,
-                        reason: "".into(),
-                    };
-                    let _ = sink.feed(Message::Close(Some(close))).await;
-                    let _ = sink.close().await;
-                    return;
-                }
-            }
-            fed += 1;
-            if fed < WRITE_BATCH {
-                next = rx.try_recv().ok();
-            }
-        }
-        if sink.flush().await.is_err() {
-            return;
-        }
-    }
-}
 
 async fn session(
     socket: MediaSocket,
@@ -249,8 +204,7 @@ async fn session(
     ai_key: Option<String>,
 ) {
     let (sink, mut stream) = socket.split();
-    let (tx, rx) = mpsc::unbounded_channel::<TwilioOut>();
-    let writer = tokio::spawn(write_twilio(sink, rx));
+    let (writer, flusher) = SocketWriter::start(sink);
 
     let mut call: Option<(ActorRef<CallMessage>, String)> = None;
     // A close frame was read, or the engine closes: the handshake is finished below.
@@ -299,7 +253,7 @@ async fn session(
                     org_id,
                     ai_key.as_deref(),
                     &start,
-                    tx.clone(),
+                    writer.clone(),
                 )
                 .await
                 {
@@ -312,7 +266,7 @@ async fn session(
                             Some(&start.call_sid),
                             "start refused (not our call, ended, or already streaming): closing the stream",
                         );
-                        let _ = tx.send(TwilioOut::Close);
+                        writer.close(Some(normal_close()));
                         closing = true;
                         break;
                     }
@@ -340,8 +294,9 @@ async fn session(
         })
         .await;
     }
-    drop(tx);
-    let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
+    // Sent what the call wrote, then closed (the call's close, if it hung up, came first).
+    writer.close(None);
+    let _ = tokio::time::timeout(Duration::from_secs(5), flusher).await;
 }
 
 /// Finds the call `start` names and spawns its actor; `None` when it is not ours, has ended, or
@@ -352,7 +307,7 @@ async fn start_call(
     org_id: Uuid,
     ai_key: Option<&str>,
     start: &twilio::Start,
-    tx: mpsc::UnboundedSender<TwilioOut>,
+    writer: SocketWriter,
 ) -> Option<ActorRef<CallMessage>> {
     if !twilio::is_call_sid(&start.call_sid) || !twilio::is_sid("MZ", &start.stream_sid) {
         tracing::warn!("start whose callSid or streamSid is not a Twilio SID");
@@ -398,7 +353,7 @@ async fn start_call(
     let args = CallArgs {
         shared: CallShared::new(config),
         call_sid: call.call_sid.clone(),
-        twilio: tx,
+        twilio: writer,
         deps,
     };
     let actor = match media.registry.start_call(args).await {

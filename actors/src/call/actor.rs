@@ -2,8 +2,8 @@
 //!
 //! It owns its pipeline (no lock: nothing else touches it), hands it what arrives — Twilio's
 //! frames, the AI session's frames and lifecycle, supervisors, timers — with the time, and
-//! carries out its transmits: frames to the Twilio socket's writer task and the AI session's
-//! writer, rows to the persistence actor, AI sessions (its supervised children) opened and
+//! carries out its transmits: frames written into the Twilio and AI sockets themselves (a
+//! [`SocketWriter`] each, flushed once per message handled), rows to the persistence actor, AI sessions (its supervised children) opened and
 //! closed, the recording opened and finalized.
 //!
 //! Restarts: after every message the pipeline's facts (stream, conversation, marks in flight,
@@ -18,16 +18,17 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, ActorStatus, RpcReplyPort, SupervisionEvent};
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, oneshot};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 use uuid::Uuid;
 
 use super::ai_protocol::RealtimeProtocol;
-use super::ai_session::{AiEndpoint, AiSession, AiSessionMessage, AiWriter};
+use super::ai_session::{AiEndpoint, AiSession, AiSessionMessage};
 use super::core::{CallConfig, CallFacts};
 use super::metrics::CallMetrics;
 use super::pipeline::{CallPipeline, PipelineEvent, RecordSink, Transmit};
 use super::recording::RecorderThread;
+use super::socket_writer::{SocketWriter, normal_close};
 use super::supervision::{
     FRAME_SAMPLES, MonitorFrame, SuperviseError, Supervisor, SupervisorCommand,
 };
@@ -37,14 +38,6 @@ pub use super::pipeline::MONITOR_BUFFER;
 
 /// A second panic of a call's actor within this time ends the call instead of restarting it.
 pub const REPEAT_PANIC_WINDOW: Duration = Duration::from_secs(30);
-
-/// A frame for the Twilio socket's writer task.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TwilioOut {
-    Text(String),
-    /// Close the stream (the call is hung up from our side).
-    Close,
-}
 
 /// Where recordings go.
 #[derive(Debug, Clone)]
@@ -133,7 +126,7 @@ impl RecordSink for SharedRecorder {
 pub struct CallArgs {
     pub shared: Arc<CallShared>,
     pub call_sid: String,
-    pub twilio: mpsc::UnboundedSender<TwilioOut>,
+    pub twilio: SocketWriter,
     pub deps: CallDeps,
 }
 
@@ -148,7 +141,7 @@ pub enum CallMessage {
     /// A text frame from the AI session.
     FromAi(Utf8Bytes),
     /// A new AI session is up, with the writer of its socket.
-    AiUp(ActorRef<AiSessionMessage>, AiWriter),
+    AiUp(ActorRef<AiSessionMessage>, SocketWriter),
     /// An AI session could not be started.
     AiFailed(String),
     /// A timer of the pipeline may be due.
@@ -172,14 +165,26 @@ pub enum CallMessage {
 
 pub struct CallActor;
 
+/// The call's current AI session and its socket's writer. Dropping it (the session is replaced,
+/// the call is over, or the actor holding it panicked) closes the socket behind what was written.
+struct CurrentAi {
+    session: ActorRef<AiSessionMessage>,
+    writer: SocketWriter,
+}
+
+impl Drop for CurrentAi {
+    fn drop(&mut self) {
+        self.writer.close(None);
+    }
+}
+
 pub struct CallState {
     shared: Arc<CallShared>,
     call_sid: String,
-    twilio: mpsc::UnboundedSender<TwilioOut>,
+    twilio: SocketWriter,
     deps: CallDeps,
     pipeline: CallPipeline,
-    /// The current AI session and its writer.
-    ai: Option<(ActorRef<AiSessionMessage>, AiWriter)>,
+    ai: Option<CurrentAi>,
     next_tick: Option<Instant>,
     /// The pipeline's refused frames already added to the process's count.
     rejected_counted: u64,
@@ -262,7 +267,10 @@ impl Actor for CallActor {
                     tracing::warn!(call_sid = %state.call_sid, "AI session ended before it was up");
                     pipeline.on_ai_lost(now, "AI session closed as it started");
                 } else {
-                    state.ai = Some((ai, writer));
+                    state.ai = Some(CurrentAi {
+                        session: ai,
+                        writer,
+                    });
                     pipeline.on_ai_up(now);
                 }
             }
@@ -308,7 +316,7 @@ impl Actor for CallActor {
         if state
             .ai
             .as_ref()
-            .is_some_and(|(ai, _)| ai.get_id() == cell.get_id())
+            .is_some_and(|ai| ai.session.get_id() == cell.get_id())
         {
             state.ai = None;
             tracing::warn!(call_sid = %state.call_sid, %cause, "AI session lost");
@@ -320,25 +328,35 @@ impl Actor for CallActor {
 }
 
 impl CallState {
-    /// Carries out what the pipeline asks, keeps its facts, and sets its next timer.
+    /// Carries out what the pipeline asks (each socket flushed once), keeps its facts, and sets
+    /// its next timer.
     fn carry_out(&mut self, myself: &ActorRef<CallMessage>) {
+        let (mut twilio_written, mut ai_written) = (false, false);
         while let Some(transmit) = self.pipeline.poll_transmit() {
             match transmit {
                 Transmit::Twilio(text) => {
-                    let _ = self.twilio.send(TwilioOut::Text(text));
+                    let _ = self.twilio.send(text);
+                    twilio_written = true;
                 }
                 Transmit::TwilioClose { reason } => {
                     tracing::info!(call_sid = %self.call_sid, %reason, "hanging up");
-                    let _ = self.twilio.send(TwilioOut::Close);
+                    self.twilio.close(Some(normal_close()));
                 }
                 Transmit::Ai(text) => {
-                    if let Some((_, writer)) = &self.ai {
-                        let _ = writer.send(text);
+                    if let Some(ai) = &self.ai {
+                        let _ = ai.writer.send(text);
+                        ai_written = true;
                     }
                 }
                 Transmit::Row(row) => self.persist(row),
                 Transmit::Event(event) => self.on_event(myself, event),
             }
+        }
+        if twilio_written {
+            self.twilio.flush();
+        }
+        if ai_written && let Some(ai) = &self.ai {
+            ai.writer.flush();
         }
         self.pipeline.save_facts(&mut lock(&self.shared.facts));
         let rejected = self.pipeline.rejected();
@@ -375,18 +393,26 @@ impl CallState {
                 let endpoint = self.deps.ai.clone();
                 tokio::spawn(async move {
                     let cell = call.get_cell();
-                    let (writer, frames) = mpsc::unbounded_channel();
+                    // The session hands its socket's writer over as it starts.
+                    let (writer_tx, writer) = oneshot::channel();
                     match Actor::spawn_linked(
                         None,
                         AiSession,
-                        (endpoint, call.clone(), frames),
+                        (endpoint, call.clone(), writer_tx),
                         cell,
                     )
                     .await
                     {
-                        Ok((ai, _)) => {
-                            let _ = call.cast(CallMessage::AiUp(ai, writer));
-                        }
+                        Ok((ai, _)) => match writer.await {
+                            Ok(writer) => {
+                                let _ = call.cast(CallMessage::AiUp(ai, writer));
+                            }
+                            Err(_) => {
+                                let _ = call.cast(CallMessage::AiFailed(
+                                    "AI session started without a socket".to_owned(),
+                                ));
+                            }
+                        },
                         Err(err) => {
                             let _ = call.cast(CallMessage::AiFailed(err.to_string()));
                         }
@@ -394,21 +420,21 @@ impl CallState {
                 });
             }
             PipelineEvent::RotateAi => {
-                if let Some((ai, _)) = self.ai.take() {
-                    ai.stop(Some("rotation".into()));
+                if let Some(ai) = self.ai.take() {
+                    ai.session.stop(Some("rotation".into()));
                 }
             }
             PipelineEvent::CloseAi { cause } => {
-                if let Some((ai, _)) = &self.ai {
-                    ai.stop(Some(cause));
+                if let Some(ai) = &self.ai {
+                    ai.session.stop(Some(cause));
                 }
             }
             PipelineEvent::Ended => self.end(myself),
         }
     }
 
-    /// The call is over: the AI session writes what it was sent and closes (its writer is
-    /// dropped), the recording is finalized and its row queued, the rows flushed; then the
+    /// The call is over: the AI session writes what it was sent and closes (dropping its
+    /// [`CurrentAi`] closes the socket), the recording is finalized and its row queued, the rows flushed; then the
     /// actor stops.
     fn end(&mut self, myself: &ActorRef<CallMessage>) {
         self.ai = None;

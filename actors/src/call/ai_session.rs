@@ -1,29 +1,27 @@
 //! `AiSession`: the websocket to the realtime endpoint, child of a `CallActor`.
 //!
 //! It connects in `pre_start` (a failed connect is a failed spawn), forwards every text frame it
-//! reads to its call, and writes the frames its call queues on its [`AiWriter`] channel: the
-//! writer task feeds everything queued and flushes once (as the Twilio writer does), so a burst
-//! of appends and commands costs one write, and the call's frames reach the socket without a
-//! hop through this actor's mailbox. Any failure — the socket closing, a read or write error —
+//! reads to its call, and hands its call the socket's [`SocketWriter`]: the call writes its
+//! appends and commands into the socket itself and flushes once per step, without a hop through
+//! a task or this actor's mailbox. Any failure — the socket closing, a read or write error —
 //! stops it with the cause as the reason; the call's supervision decides whether and when to
-//! start another (reconnect-by-restart: no retry loop hides in here). When the call drops its
-//! writer, what it queued is written, the socket closed, and the session stops.
+//! start another (reconnect-by-restart: no retry loop hides in here). When the call closes the
+//! writer (it is done with this session), what it wrote is sent, the socket closed, and the
+//! session stops.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::stream::SplitSink;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
-use tokio::net::TcpStream;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::oneshot;
+use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use super::actor::CallMessage;
+use super::socket_writer::SocketWriter;
 use crate::realtime::{
     Dialect, ServerEvent, SessionConfig, connect_headers, connect_url, parse_server_event,
 };
@@ -50,61 +48,18 @@ pub struct AiEndpoint {
     pub connect_timeout: Duration,
 }
 
-/// An AI session takes no messages: its call writes through an [`AiWriter`], and stops it with
-/// `stop()`.
+/// An AI session takes no messages: its call writes through the session's [`SocketWriter`], and
+/// stops it with `stop()`.
 #[derive(Debug)]
 pub enum AiSessionMessage {}
-
-/// The call's end of the session's writer: text frames, written in order.
-pub type AiWriter = mpsc::UnboundedSender<String>;
-
-/// Most frames fed before one flush.
-const WRITE_BATCH: usize = 32;
-
-type AiSink = SplitSink<WebSocketStream<MaybeTlsStream<TcpStream>>, Message>;
 
 pub struct AiSession;
 
 pub struct AiSessionState {
     reader: tokio::task::JoinHandle<()>,
-    writer: tokio::task::JoinHandle<()>,
-    /// Asks the writer to close the socket now (the session is stopped from outside).
-    closing: Arc<Notify>,
-}
-
-/// The writer task: feeds what is queued, flushes once per batch. Returns why it ended: the
-/// call dropped its writer (after writing all it had queued), a stop was asked, or a write
-/// failed.
-async fn write_ai(
-    mut sink: AiSink,
-    mut rx: mpsc::UnboundedReceiver<String>,
-    closing: Arc<Notify>,
-) -> Option<String> {
-    loop {
-        let first = tokio::select! {
-            biased;
-            text = rx.recv() => text,
-            _ = closing.notified() => None,
-        };
-        let Some(first) = first else {
-            let _ = tokio::time::timeout(Duration::from_millis(200), sink.close()).await;
-            return None;
-        };
-        let mut next = Some(first);
-        let mut fed = 0;
-        while let Some(text) = next.take() {
-            if let Err(err) = sink.feed(Message::Text(Utf8Bytes::from(text))).await {
-                return Some(format!("write failed: {err}"));
-            }
-            fed += 1;
-            if fed < WRITE_BATCH {
-                next = rx.try_recv().ok();
-            }
-        }
-        if let Err(err) = sink.flush().await {
-            return Some(format!("write failed: {err}"));
-        }
-    }
+    /// The socket's writer (the call holds a clone) and the task that reports its end.
+    writer: SocketWriter,
+    writer_end: tokio::task::JoinHandle<()>,
 }
 
 impl Actor for AiSession {
@@ -113,13 +68,13 @@ impl Actor for AiSession {
     type Arguments = (
         Arc<AiEndpoint>,
         ActorRef<CallMessage>,
-        mpsc::UnboundedReceiver<String>,
+        oneshot::Sender<SocketWriter>,
     );
 
     async fn pre_start(
         &self,
         myself: ActorRef<AiSessionMessage>,
-        (endpoint, call, frames): Self::Arguments,
+        (endpoint, call, hand_over): Self::Arguments,
     ) -> Result<Self::State, ActorProcessingErr> {
         let url = connect_url(&endpoint.base_url, &endpoint.session.model);
         let mut request = url.as_str().into_client_request()?;
@@ -136,15 +91,13 @@ impl Actor for AiSession {
         .await
         .map_err(|_| format!("connecting to {url} timed out"))??;
         let (sink, mut stream) = socket.split();
-        let closing = Arc::new(Notify::new());
+        let (writer, flusher) = SocketWriter::start(sink);
         let me = myself.clone();
-        let writer = tokio::spawn({
-            let closing = closing.clone();
-            async move {
-                let cause = write_ai(sink, frames, closing).await;
-                me.stop(Some(cause.unwrap_or_else(|| "call ended".to_owned())));
-            }
+        let writer_end = tokio::spawn(async move {
+            let cause = flusher.await.ok().flatten();
+            me.stop(Some(cause.unwrap_or_else(|| "call ended".to_owned())));
         });
+        let _ = hand_over.send(writer.clone());
         let reader = tokio::spawn(async move {
             // A fatal error event (e.g. session_expired) precedes the close: it is the better
             // cause, and the supervision event that reports the stop overtakes queued frames.
@@ -189,7 +142,7 @@ impl Actor for AiSession {
         Ok(AiSessionState {
             reader,
             writer,
-            closing,
+            writer_end,
         })
     }
 
@@ -208,12 +161,12 @@ impl Actor for AiSession {
         state: &mut AiSessionState,
     ) -> Result<(), ActorProcessingErr> {
         state.reader.abort();
-        state.closing.notify_one();
-        if tokio::time::timeout(Duration::from_millis(300), &mut state.writer)
+        state.writer.close(None);
+        if tokio::time::timeout(Duration::from_millis(300), &mut state.writer_end)
             .await
             .is_err()
         {
-            state.writer.abort();
+            state.writer_end.abort();
         }
         Ok(())
     }

@@ -129,7 +129,8 @@ impl Actor for CallRegistry {
                     // recording is closed as its state is dropped; the socket's close ends
                     // the stream).
                     tracing::error!(call_sid = %args.call_sid, %err, "call actor failed while ending its call; not restarted");
-                    let _ = args.twilio.send(super::actor::TwilioOut::Close);
+                    args.twilio
+                        .close(Some(super::socket_writer::normal_close()));
                     return Ok(());
                 }
                 if args.shared.panicked(std::time::Instant::now()) {
