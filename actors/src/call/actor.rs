@@ -3,8 +3,8 @@
 //! It owns its pipeline (no lock: nothing else touches it), hands it what arrives — Twilio's
 //! frames, the AI session's frames and lifecycle, supervisors, timers — with the time, and
 //! carries out its transmits: frames written into the Twilio and AI sockets themselves (a
-//! [`SocketWriter`] each, flushed once per message handled), rows to the persistence actor, AI sessions (its supervised children) opened and
-//! closed, the recording opened and finalized.
+//! [`SocketWriter`] each, flushed once per message handled), rows to the persistence actor, AI
+//! sessions (its supervised children) opened and closed, the recording opened and finalized.
 //!
 //! Restarts: after every message the pipeline's facts (stream, conversation, marks in flight,
 //! row versions) are copied into [`CallShared`], which outlives the actor. A call actor that
@@ -12,39 +12,26 @@
 //! from those facts — never on the state that panicked; a second panic of the same call within
 //! [`REPEAT_PANIC_WINDOW`] ends the call (`engine_error`) instead of looping.
 
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, ActorStatus, RpcReplyPort, SupervisionEvent};
 use tokio::sync::{broadcast, oneshot};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
-use uuid::Uuid;
 
 use super::ai_protocol::RealtimeProtocol;
 use super::ai_session::{AiEndpoint, AiSession, AiSessionMessage};
-use super::core::{CallConfig, CallFacts};
 use super::metrics::CallMetrics;
-use super::pipeline::{CallPipeline, PipelineEvent, RecordSink, Transmit};
-use super::recording::RecorderThread;
+use super::pipeline::{CallPipeline, PipelineEvent, Transmit};
+use super::shared::{CallShared, REPEAT_PANIC_WINDOW, RecordingTarget};
 use super::socket_writer::{SocketWriter, normal_close};
 use super::supervision::{
     FRAME_SAMPLES, MonitorFrame, SuperviseError, Supervisor, SupervisorCommand,
 };
-use crate::persistence::{NewRecording, PersistItem, PersistenceHandle};
+use crate::persistence::{PersistItem, PersistenceHandle};
 
 pub use super::pipeline::MONITOR_BUFFER;
-
-/// A second panic of a call's actor within this time ends the call instead of restarting it.
-pub const REPEAT_PANIC_WINDOW: Duration = Duration::from_secs(30);
-
-/// Where recordings go.
-#[derive(Debug, Clone)]
-pub struct RecordingTarget {
-    pub dir: PathBuf,
-    pub sample_rate: u32,
-}
 
 /// What every call shares.
 #[derive(Clone)]
@@ -56,69 +43,6 @@ pub struct CallDeps {
     pub metrics: Arc<CallMetrics>,
     /// The process's count of refused media-socket frames (the socket counts its own there too).
     pub rejected_frames: &'static AtomicU64,
-}
-
-/// What outlives a call's actor: its configuration, the facts its pipeline keeps, its recording,
-/// and when it last panicked.
-pub struct CallShared {
-    config: CallConfig,
-    facts: Mutex<CallFacts>,
-    recorder: Mutex<Option<RecorderThread>>,
-    last_panic: Mutex<Option<Instant>>,
-    /// Set on a repeated panic: the next actor ends the call.
-    ending: AtomicBool,
-}
-
-impl CallShared {
-    pub fn new(config: CallConfig) -> Arc<Self> {
-        Arc::new(CallShared {
-            config,
-            facts: Mutex::new(CallFacts::default()),
-            recorder: Mutex::new(None),
-            last_panic: Mutex::new(None),
-            ending: AtomicBool::new(false),
-        })
-    }
-
-    /// The call's actor panicked at `now`. Whether the next actor should end the call (a
-    /// second panic within [`REPEAT_PANIC_WINDOW`]) rather than resume it.
-    pub fn panicked(&self, now: Instant) -> bool {
-        let mut last = lock(&self.last_panic);
-        let repeated =
-            last.is_some_and(|at| now.saturating_duration_since(at) < REPEAT_PANIC_WINDOW);
-        *last = Some(now);
-        if repeated {
-            self.ending.store(true, Ordering::Relaxed);
-        }
-        repeated
-    }
-
-    /// Whether an actor already tried to end the call after repeated panics.
-    pub fn is_ending(&self) -> bool {
-        self.ending.load(Ordering::Relaxed)
-    }
-}
-
-/// A panic leaves these between two complete writes (each is a plain copy under the lock), so a
-/// poisoned lock is used as is.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// The recording, kept in [`CallShared`] so that it survives a restart of the actor.
-struct SharedRecorder(Arc<CallShared>);
-
-impl RecordSink for SharedRecorder {
-    fn caller(&mut self, at_ms: u64, pcm8k: &[i16]) {
-        if let Some(recorder) = lock(&self.0.recorder).as_mut() {
-            recorder.caller(at_ms, pcm8k);
-        }
-    }
-    fn agent(&mut self, at_ms: u64, pcm8k: &[i16]) {
-        if let Some(recorder) = lock(&self.0.recorder).as_mut() {
-            recorder.agent(at_ms, pcm8k);
-        }
-    }
 }
 
 /// How to start (or restart) one call's actor.
@@ -207,7 +131,7 @@ impl Actor for CallActor {
         });
         let config = args.shared.config.clone();
         let metrics = args.deps.metrics.clone();
-        let facts = lock(&args.shared.facts).clone();
+        let facts = args.shared.facts().clone();
         let resumed = facts.started() && !facts.ended();
         let pipeline = if resumed {
             tracing::warn!(call_sid = %args.call_sid, "call actor restarted; resuming the call from its facts");
@@ -219,7 +143,7 @@ impl Actor for CallActor {
                 now,
                 "call actor restarted",
             )?;
-            pipeline.set_recorder(Box::new(SharedRecorder(args.shared.clone())));
+            pipeline.set_recorder(args.shared.recording());
             if args.shared.is_ending() {
                 tracing::error!(call_sid = %args.call_sid, "the call's actor failed twice within {REPEAT_PANIC_WINDOW:?}: ending the call");
                 pipeline.on_engine_error(now);
@@ -358,7 +282,7 @@ impl CallState {
         if ai_written && let Some(ai) = &self.ai {
             ai.writer.flush();
         }
-        self.pipeline.save_facts(&mut lock(&self.shared.facts));
+        self.pipeline.save_facts(&mut self.shared.facts());
         let rejected = self.pipeline.rejected();
         if rejected > self.rejected_counted {
             self.deps
@@ -434,74 +358,29 @@ impl CallState {
     }
 
     /// The call is over: the AI session writes what it was sent and closes (dropping its
-    /// [`CurrentAi`] closes the socket), the recording is finalized and its row queued, the rows flushed; then the
-    /// actor stops.
+    /// [`CurrentAi`] closes the socket), the recording is finalized and the call's rows made
+    /// durable (see [`CallShared::finish`]); then the actor stops.
     fn end(&mut self, myself: &ActorRef<CallMessage>) {
         self.ai = None;
-        let recorder = lock(&self.shared.recorder).take();
+        let shared = self.shared.clone();
         let persistence = self.deps.persistence.clone();
-        let (org_id, call_id) = (self.shared.config.org_id, self.shared.config.call_id);
         let counters = self.pipeline.counters();
         let rejected_frames = self.pipeline.rejected();
         let supervisor_frames_dropped = self.pipeline.supervisor_frames_dropped();
         let call_sid = self.call_sid.clone();
         let me = myself.clone();
         tokio::spawn(async move {
-            if let Some(recorder) = recorder {
-                let finished = tokio::task::spawn_blocking(move || recorder.finish())
-                    .await
-                    .map_err(|e| e.to_string())
-                    .and_then(|r| r.map_err(|e| e.to_string()));
-                match finished {
-                    // The recording's row goes the way of every other row.
-                    Ok(info) => {
-                        let row = NewRecording {
-                            id: Uuid::now_v7(),
-                            org_id,
-                            call_id,
-                            path: info.path.display().to_string(),
-                            sample_rate: info.sample_rate,
-                            channels: info.channels,
-                            duration_ms: info.duration_ms,
-                            bytes: info.bytes,
-                        };
-                        if let Err(err) = persistence.persist(row) {
-                            tracing::error!(%call_sid, %err, "cannot queue the recording row");
-                        }
-                    }
-                    Err(err) => tracing::error!(%call_sid, %err, "recording failed"),
-                }
-            }
-            // The actor stops once every row of the call, its recording's included, is
-            // durable: "no live call actors" also means "every call is written".
-            if let Err(err) = persistence.flush().await {
-                tracing::error!(%call_sid, %err, "flush at call end failed");
-            }
+            shared.finish(&persistence, &call_sid).await;
             tracing::info!(%call_sid, ?counters, rejected_frames, supervisor_frames_dropped, "call ended");
             me.stop(None);
         });
     }
 
     fn start_recorder(&mut self) {
-        let Some(target) = &self.deps.recording else {
-            return;
-        };
-        // The file is named by the CallSid, which the media socket checked to be `CA` + 32 hex
-        // digits; anything else (a path, a NUL) is never joined to the directory.
-        if !crate::twilio::is_call_sid(&self.call_sid) {
-            tracing::error!(call_sid = ?self.call_sid, "not a call SID: this call is not recorded");
-            return;
-        }
-        let path = target.dir.join(format!("{}.wav", self.call_sid));
-        match RecorderThread::start(path.clone(), target.sample_rate) {
-            Ok(recorder) => {
-                *lock(&self.shared.recorder) = Some(recorder);
-                self.pipeline
-                    .set_recorder(Box::new(SharedRecorder(self.shared.clone())));
-            }
-            Err(err) => {
-                tracing::error!(call_sid = %self.call_sid, path = %path.display(), %err, "cannot record this call")
-            }
+        if let Some(target) = &self.deps.recording
+            && let Some(sink) = self.shared.start_recording(target, &self.call_sid)
+        {
+            self.pipeline.set_recorder(sink);
         }
     }
 }

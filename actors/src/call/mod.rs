@@ -16,10 +16,11 @@ pub mod metrics;
 pub mod pipeline;
 pub mod recording;
 pub mod registry;
+pub mod shared;
 pub mod socket_writer;
 pub mod supervision;
 
-pub use actor::{CallActor, CallArgs, CallDeps, CallMessage, CallShared, RecordingTarget};
+pub use actor::{CallActor, CallArgs, CallDeps, CallMessage};
 pub use ai_protocol::{AiEvent, AiProtocol, RealtimeProtocol};
 pub use ai_session::{AI_READ_BUFFER, AiEndpoint, AiSession, AiSessionMessage, ai_socket_config};
 pub use core::{
@@ -30,6 +31,7 @@ pub use error::CallError;
 pub use metrics::{CallMetrics, CallStats};
 pub use pipeline::{CallPipeline, PipelineEvent, RecordSink, Transmit};
 pub use registry::{CallRegistry, CallRegistryHandle};
+pub use shared::{CallShared, REPEAT_PANIC_WINDOW, RecordingTarget};
 pub use socket_writer::{SocketWriter, normal_close};
 pub use supervision::{
     AgentPlayout, MonitorFrame, SuperviseError, SupervisionMode, Supervisor, SupervisorCommand,
