@@ -360,13 +360,11 @@ impl CallCore {
     /// Ends the call because its actor keeps failing (`call_ended`, reason `engine_error`):
     /// hang up rather than loop.
     pub fn on_engine_error(&mut self, now: Instant) {
-        if self.phase == Phase::Ended {
-            return;
-        }
-        self.events.push_back(CallEvent::Hangup {
-            reason: "the call failed repeatedly in the engine".to_owned(),
-        });
-        self.end(now, "engine_error");
+        self.hang_up(
+            now,
+            "the call failed repeatedly in the engine",
+            "engine_error",
+        );
     }
 
     pub fn config(&self) -> &CallConfig {
@@ -499,13 +497,18 @@ impl CallCore {
     /// `engine_shutdown`), so that its end, status and recording are written while the
     /// persistence path still runs. Nothing for a call that has already ended.
     pub fn on_shutdown(&mut self, now: Instant) {
+        self.hang_up(now, "the engine is shutting down", "engine_shutdown");
+    }
+
+    /// Hangs up (`why` is logged) and ends the call with `reason`, unless it has ended.
+    fn hang_up(&mut self, now: Instant, why: &str, reason: &str) {
         if self.phase == Phase::Ended {
             return;
         }
         self.events.push_back(CallEvent::Hangup {
-            reason: "the engine is shutting down".to_owned(),
+            reason: why.to_owned(),
         });
-        self.end(now, "engine_shutdown");
+        self.end(now, reason);
     }
 
     // ---- AI side -----------------------------------------------------------------------------
