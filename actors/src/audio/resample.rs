@@ -69,8 +69,8 @@ impl std::fmt::Debug for Resampler {
 /// What converts one chunk.
 enum Inner {
     Fft(Box<Fft<f32>>),
-    /// 8 -> 16 kHz; its delay in output frames.
-    Halfband(Box<HalfbandUp2>, usize),
+    /// 8 -> 16 kHz, delayed by half an output chunk as the FFT conversions are.
+    Halfband(Box<HalfbandUp2>),
 }
 
 /// Whether `from_hz -> to_hz` is one of the supported conversions.
@@ -96,7 +96,7 @@ impl Resampler {
             // The FFT conversions' delay: half an output chunk (10 ms).
             let delay_in = chunk / 2;
             let filter = Box::new(HalfbandUp2::new(delay_in));
-            (Inner::Halfband(filter, 2 * delay_in), chunk, 2 * chunk)
+            (Inner::Halfband(filter), chunk, 2 * chunk)
         } else {
             let fft = Fft::<f32>::new(from_hz as usize, to_hz as usize, chunk, 1, FixedSync::Both)
                 .map_err(|e| AudioError::Resampler(e.to_string()))?;
@@ -146,7 +146,7 @@ impl Resampler {
     pub fn delay_frames(&self) -> usize {
         match &self.inner {
             Inner::Fft(fft) => fft.output_delay(),
-            Inner::Halfband(_, delay) => *delay,
+            Inner::Halfband(_) => self.chunk_out / 2,
         }
     }
 
@@ -180,7 +180,7 @@ impl Resampler {
     pub fn reset(&mut self) {
         match &mut self.inner {
             Inner::Fft(fft) => fft.reset(),
-            Inner::Halfband(filter, _) => filter.reset(),
+            Inner::Halfband(filter) => filter.reset(),
         }
         self.staged_len = 0;
         self.out.clear();
@@ -189,7 +189,7 @@ impl Resampler {
     /// Resamples the full staged chunk and appends it to `out` as i16.
     fn process_chunk(&mut self) {
         let produced = match &mut self.inner {
-            Inner::Halfband(filter, _) => {
+            Inner::Halfband(filter) => {
                 filter.process(&self.staged, &mut self.chunk_buf);
                 Some(self.chunk_out)
             }
