@@ -10,14 +10,17 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 
+use crate::analysis::{AnalysisWorkers, WorkerDeps};
 use crate::auth::keys::AuthKeys;
 use crate::config::Config;
 use crate::events::{EventBus, PublishingBackend};
+use crate::http::ai::AiGate;
 use crate::http::auth::AuthState;
 use crate::http::deps::Calls;
 use crate::http::{self, Deps};
 use crate::store::{ClusterError, ManagedCluster, PgBinaries, Store, StoreError, postgres_server};
 use std::sync::Arc;
+use switchboard_actors::ai_health::{AiHealth, BreakerPolicy, HealthReporter, KeyScope};
 use switchboard_actors::call::{
     AiEndpoint, CallDeps, CallMetrics, CallRegistryHandle, ReconnectPolicy, RecordingTarget,
 };
@@ -28,6 +31,9 @@ use crate::twilio::media::MediaSettings;
 
 /// How long a stop waits for the live calls it ends to write their last rows and recordings.
 const CALLS_END_GRACE: Duration = Duration::from_secs(10);
+
+/// How long a stop lets analyses in flight finish.
+const ANALYSIS_STOP_GRACE: Duration = Duration::from_secs(5);
 
 /// The engine could not start or stop.
 #[derive(Debug, thiserror::Error)]
@@ -137,6 +143,10 @@ pub struct Engine {
     cluster: Option<ManagedCluster>,
     applied_migrations: Vec<String>,
     auth_keys: AuthKeys,
+    /// The AI services' circuit breakers, shared by calls, analysis and the voice webhook.
+    health: Arc<AiHealth>,
+    analysis: Option<AnalysisWorkers>,
+    breaker_events: tokio::task::JoinHandle<()>,
 }
 
 impl Engine {
@@ -162,6 +172,21 @@ impl Engine {
         )
         .await?;
         let calls = CallRegistryHandle::start().await?;
+        let health = Arc::new(AiHealth::new(breaker_policy(&config)));
+        let breaker_events = tokio::spawn(crate::events::breakers::publish(
+            health.subscribe(),
+            store.clone(),
+            events.clone(),
+        ));
+        let analysis = config.analysis.enabled.then(|| {
+            AnalysisWorkers::start(WorkerDeps::from_config(
+                &config,
+                store.clone(),
+                events.clone(),
+                Arc::clone(&health),
+                auth_keys.sealer.clone(),
+            ))
+        });
         Ok(Engine {
             config,
             store,
@@ -172,6 +197,9 @@ impl Engine {
             cluster,
             applied_migrations,
             auth_keys,
+            health,
+            analysis,
+            breaker_events,
         })
     }
 
@@ -202,6 +230,11 @@ impl Engine {
     /// on it by the persistence actor.
     pub fn events(&self) -> &EventBus {
         &self.events
+    }
+
+    /// The AI circuit breakers.
+    pub fn ai_health(&self) -> &Arc<AiHealth> {
+        &self.health
     }
 
     /// The managed cluster, when the engine runs one.
@@ -245,12 +278,14 @@ impl Engine {
                 self.persistence.clone(),
                 self.calls.clone(),
                 self.call_metrics.clone(),
+                Some(Arc::clone(&self.health)),
             ))),
             persistence: Some(self.persistence.clone()),
             ..Calls::default()
         };
         deps.events.bus = self.events.clone();
         deps.auth = Arc::new(AuthState::new(self.auth_keys.clone(), &self.config));
+        deps.ai = Arc::new(AiGate::new(Arc::clone(&self.health), &self.config));
         http::run(listener, deps, shutdown).await;
     }
 
@@ -270,6 +305,11 @@ impl Engine {
             );
         }
         self.calls.stop();
+        // Analyses in flight get a moment to write; the rest are taken again after a restart.
+        if let Some(analysis) = self.analysis.take() {
+            analysis.stop(ANALYSIS_STOP_GRACE).await;
+        }
+        self.breaker_events.abort();
         let report = self.persistence.shutdown().await;
         let stats = self.persistence.metrics().snapshot();
         tracing::info!(
@@ -293,6 +333,7 @@ pub fn media_settings(
     persistence: PersistenceHandle,
     registry: CallRegistryHandle,
     metrics: Arc<CallMetrics>,
+    health: Option<Arc<AiHealth>>,
 ) -> MediaSettings {
     use switchboard_actors::realtime::{self, Dialect, SessionConfig, Tool};
     let ai = &config.ai;
@@ -322,6 +363,10 @@ pub fn media_settings(
                 dialect,
                 session,
                 connect_timeout: Duration::from_secs(10),
+                health: health.map(|health| HealthReporter {
+                    health,
+                    scope: KeyScope::Engine,
+                }),
             }),
             rejected_frames: &crate::twilio::media::REJECTED_FRAMES,
             recording: config.recording.enabled.then(|| RecordingTarget {
@@ -339,6 +384,17 @@ pub fn media_settings(
         stream_idle: Duration::from_secs(config.twilio.stream_idle_s),
         agent_name: format!("AI agent ({})", ai.voice),
         audio_format: ai.audio_format,
+    }
+}
+
+/// The breakers' policy from the configuration.
+pub fn breaker_policy(config: &Config) -> BreakerPolicy {
+    BreakerPolicy {
+        consecutive_failures: config.ai.breaker_failures,
+        cooldown: Duration::from_secs(config.ai.breaker_cooldown_s),
+        probe_timeout: Duration::from_secs(config.ai.breaker_cooldown_s)
+            .max(Duration::from_secs(10)),
+        ..BreakerPolicy::default()
     }
 }
 

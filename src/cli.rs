@@ -1,5 +1,5 @@
-//! The `switchboard` command line: `serve`, `migrate`, `config`, `demo`, `loadtest`, and the
-//! account commands `org create`, `user create`, `apikey create`.
+//! The `switchboard` command line: `serve`, `migrate`, `config`, `analyze`, `demo`, `loadtest`,
+//! and the account commands `org create`, `user create`, `apikey create`.
 //!
 //! Exit codes: 0 on success, 2 on bad configuration or usage, 1 on any other failure.
 
@@ -32,6 +32,15 @@ pub enum Command {
     Migrate(ConfigArgs),
     /// Print the effective configuration (defaults < file < environment), secrets redacted.
     Config(ConfigArgs),
+    /// Queue the post-call analysis of every conversation that ended since a date and was never
+    /// analysed (or whose analysis failed); a running engine's workers take the jobs.
+    Analyze {
+        /// A day (YYYY-MM-DD, UTC) or an instant (RFC 3339).
+        #[arg(long, value_parser = parse_since)]
+        since: chrono::DateTime<chrono::Utc>,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
     /// Run the engine on the built-in defaults with simulated calls and a simulated AI: runs
     /// `switchboard-sim demo` (built beside this binary; `switchboard demo --help` for its options).
     Demo(SimArgs),
@@ -142,7 +151,8 @@ pub fn main() -> ExitCode {
         }
         | Command::Apikey {
             command: ApikeyCommand::Create { config, .. },
-        } => load(config.config.as_deref(), &env),
+        }
+        | Command::Analyze { config, .. } => load(config.config.as_deref(), &env),
     };
     let config = match config {
         Ok(config) => config,
@@ -174,6 +184,7 @@ pub fn main() -> ExitCode {
     let outcome = runtime.block_on(async move {
         match cli.command {
             Command::Migrate(_) => migrate(config).await,
+            Command::Analyze { since, .. } => analyze(config, since).await,
             command @ (Command::Org { .. } | Command::User { .. } | Command::Apikey { .. }) => {
                 accounts(config, command).await
             }
@@ -251,6 +262,30 @@ async fn migrate(config: Config) -> anyhow::Result<()> {
     }
     database.close().await?;
     Ok(())
+}
+
+/// `analyze --since`: queues the backfill on the engine's database.
+async fn analyze(config: Config, since: chrono::DateTime<chrono::Utc>) -> anyhow::Result<()> {
+    let database = Database::open(&config, Running::Share).await?;
+    let queued = database.store.backfill_analysis(since).await;
+    database.close().await?;
+    let queued = queued?;
+    println!(
+        "queued {queued} conversation{} ended since {} for analysis",
+        if queued == 1 { "" } else { "s" },
+        since.to_rfc3339()
+    );
+    Ok(())
+}
+
+/// A day (midnight UTC) or an RFC 3339 instant.
+fn parse_since(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    if let Ok(at) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Ok(at.with_timezone(&chrono::Utc));
+    }
+    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .map(|day| day.and_time(chrono::NaiveTime::MIN).and_utc())
+        .map_err(|_| format!("`{text}` is not a date (YYYY-MM-DD) or an RFC 3339 instant"))
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {

@@ -7,6 +7,7 @@
 //! where an actor needs a service facility (a message store, a recording directory) this crate defines
 //! a small trait and the service passes an implementation in.
 
+pub mod ai_health;
 pub mod audio;
 pub mod call;
 pub mod domain;

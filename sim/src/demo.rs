@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use crate::openai_rest::{OpenAiRestPeer, RestPeerConfig};
 use crate::realtime_peer::{PeerConfig, RealtimePeer};
 use crate::twilio_caller::{CallerConfig, Pace, Step, TwilioCaller};
 use switchboard::app::{Engine, shutdown_signal};
@@ -17,6 +18,10 @@ pub async fn run(mut config: Config, calls: usize) -> anyhow::Result<()> {
     let listener = Engine::bind(&config).await?;
     let local = listener.local_addr()?;
     let peer = RealtimePeer::start(PeerConfig::default())?;
+    // Post-call analysis against the built-in Chat Completions peer.
+    let rest = OpenAiRestPeer::start(RestPeerConfig::default())?;
+    config.ai.api_base = url::Url::parse(&rest.api_base())?;
+    config.analysis.enabled = true;
     let engine_url = url::Url::parse(&format!("http://{local}"))?;
     // The demo's Twilio is the built-in caller: signatures stay on, with a demo token.
     config.http.public_url = engine_url.clone();
@@ -58,6 +63,10 @@ pub async fn run(mut config: Config, calls: usize) -> anyhow::Result<()> {
         access.api_key
     );
     println!("  AI:        built-in realtime peer at {}", peer.url());
+    println!(
+        "  Analysis:  built-in Chat Completions peer at {} (every ended call is summarized and scored: GET /api/v1/calls/{{id}}/analysis)",
+        rest.api_base()
+    );
     println!(
         "  Recordings: {}",
         engine.config().storage.recordings_dir.display()

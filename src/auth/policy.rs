@@ -46,6 +46,18 @@ pub const RULES: &[Rule] = &[
     rule("GET", "/api/v1/calls/{id}/summary", ALL),
     rule("GET", "/api/v1/calls/{id}/recording", ALL),
     rule("POST", "/api/v1/calls/{id}/notes", ALL),
+    // Post-call analysis: everyone sees a call's job; staff run it again; admins define the
+    // organization's fields.
+    rule("GET", "/api/v1/calls/{id}/analysis", ALL),
+    rule("POST", "/api/v1/calls/{id}/analysis", STAFF),
+    rule("GET", "/api/v1/analysis/fields", ALL),
+    rule("PUT", "/api/v1/analysis/fields/{name}", ADMIN),
+    rule("DELETE", "/api/v1/analysis/fields/{name}", ADMIN),
+    // AI health: staff; usage and its cap: admins.
+    rule("GET", "/api/v1/ai/health", STAFF),
+    rule("GET", "/api/v1/usage", ADMIN),
+    rule("GET", "/api/v1/usage/cap", ADMIN),
+    rule("PUT", "/api/v1/usage/cap", ADMIN),
     // Writing a call's messages (external transcription, imports, corrections): admins and
     // their integrations' keys.
     rule("POST", "/api/v1/calls/{id}/messages", ADMIN),

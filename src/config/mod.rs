@@ -59,6 +59,21 @@ settings! {
     AI_RECONNECT_MAX_MS = "ai"."reconnect_max_ms", default "5000";
     AI_RECONNECT_MAX_ATTEMPTS = "ai"."reconnect_max_attempts", default "5";
     AI_MAX_SESSION_MINUTES = "ai"."max_session_minutes", default "55";
+    AI_BREAKER_FAILURES = "ai"."breaker_failures", default "5";
+    AI_BREAKER_COOLDOWN_S = "ai"."breaker_cooldown_s", default "30";
+    AI_FALLBACK_SAY = "ai"."fallback_say", default "We are sorry: our assistant cannot take your call right now. Please call again later.";
+    AI_FALLBACK_DIAL = "ai"."fallback_dial", default "";
+    AI_FALLBACK_VOICEMAIL = "ai"."fallback_voicemail", default "false";
+    ANALYSIS_ENABLED = "analysis"."enabled", default "true";
+    ANALYSIS_MODEL = "analysis"."model", default "gpt-4o-2024-08-06";
+    ANALYSIS_PROMPT = "analysis"."prompt", default "You analyse customer conversations of a call center for its supervisors. Summarize what the customer wanted and what happened, judge the customer's sentiment and satisfaction, and classify the outcome. Base every answer on the conversation only.";
+    ANALYSIS_TIMEOUT_S = "analysis"."timeout_s", default "30";
+    ANALYSIS_CONCURRENCY = "analysis"."concurrency", default "2";
+    ANALYSIS_MAX_ATTEMPTS = "analysis"."max_attempts", default "5";
+    ANALYSIS_RETRY_BASE_S = "analysis"."retry_base_s", default "5";
+    ANALYSIS_RETRY_MAX_S = "analysis"."retry_max_s", default "300";
+    ANALYSIS_POLL_MS = "analysis"."poll_ms", default "500";
+    ANALYSIS_SETTLE_S = "analysis"."settle_s", default "30";
     RECORDING_ENABLED = "recording"."enabled", default "true";
     RECORDING_SAMPLE_RATE = "recording"."sample_rate", default "16000";
     TWILIO_AUTH_TOKEN = "twilio"."auth_token", default "";
@@ -101,6 +116,7 @@ pub struct Config {
     pub storage: StorageConfig,
     pub database: DatabaseConfig,
     pub ai: AiConfig,
+    pub analysis: AnalysisConfig,
     pub recording: RecordingConfig,
     pub twilio: TwilioConfig,
     pub auth: AuthConfig,
@@ -171,6 +187,36 @@ pub struct AiConfig {
     pub reconnect_max_attempts: u32,
     /// Sessions are rotated (reopened, conversation replayed) after this long.
     pub max_session_minutes: u64,
+    /// Consecutive failures of an AI service (per key) that open its circuit breaker.
+    pub breaker_failures: u32,
+    /// How long an open breaker refuses new work before it lets a probe through.
+    pub breaker_cooldown_s: u64,
+    /// What a caller hears when no AI agent can take the call (breaker open, usage cap reached).
+    pub fallback_say: String,
+    /// Then dialled (E.164), when set.
+    pub fallback_dial: Option<String>,
+    /// Or, with no number to dial, a voicemail is recorded.
+    pub fallback_voicemail: bool,
+}
+
+/// Post-call analysis: the model, its prompt and limits, and the job workers.
+#[derive(Debug, Clone, Serialize)]
+pub struct AnalysisConfig {
+    pub enabled: bool,
+    pub model: String,
+    pub prompt: String,
+    pub timeout_s: u64,
+    /// Jobs one engine runs at once.
+    pub concurrency: u32,
+    /// Attempts before a job is marked failed.
+    pub max_attempts: u32,
+    /// Backoff after a failed attempt: `retry_base_s` doubled per attempt, at most `retry_max_s`.
+    pub retry_base_s: u64,
+    pub retry_max_s: u64,
+    /// How often idle workers look for due jobs.
+    pub poll_ms: u64,
+    /// How long a job waits for its call's last rows (the call's own end) before it runs anyway.
+    pub settle_s: u64,
 }
 
 /// Call recording.
@@ -334,6 +380,23 @@ impl Config {
                 reconnect_max_ms: r.get(AI_RECONNECT_MAX_MS, values::positive_millis()),
                 reconnect_max_attempts: r.get(AI_RECONNECT_MAX_ATTEMPTS, values::positive_u32()),
                 max_session_minutes: r.get(AI_MAX_SESSION_MINUTES, values::positive_minutes()),
+                breaker_failures: r.get(AI_BREAKER_FAILURES, values::positive_u32()),
+                breaker_cooldown_s: r.get(AI_BREAKER_COOLDOWN_S, values::positive_seconds()),
+                fallback_say: r.get(AI_FALLBACK_SAY, values::nonempty_text()),
+                fallback_dial: r.get(AI_FALLBACK_DIAL, values::optional_e164()),
+                fallback_voicemail: r.get(AI_FALLBACK_VOICEMAIL, values::boolean()),
+            },
+            analysis: AnalysisConfig {
+                enabled: r.get(ANALYSIS_ENABLED, values::boolean()),
+                model: r.get(ANALYSIS_MODEL, values::nonempty_text()),
+                prompt: r.get(ANALYSIS_PROMPT, values::nonempty_text()),
+                timeout_s: r.get(ANALYSIS_TIMEOUT_S, values::positive_seconds()),
+                concurrency: r.get(ANALYSIS_CONCURRENCY, values::positive_u32()),
+                max_attempts: r.get(ANALYSIS_MAX_ATTEMPTS, values::positive_u32()),
+                retry_base_s: r.get(ANALYSIS_RETRY_BASE_S, values::positive_seconds()),
+                retry_max_s: r.get(ANALYSIS_RETRY_MAX_S, values::positive_seconds()),
+                poll_ms: r.get(ANALYSIS_POLL_MS, values::positive_millis()),
+                settle_s: r.get(ANALYSIS_SETTLE_S, values::positive_seconds()),
             },
             recording: RecordingConfig {
                 enabled: r.get(RECORDING_ENABLED, values::boolean()),

@@ -270,6 +270,25 @@ pub fn recording_rate() -> Kind<u32> {
     }
 }
 
+/// Empty (none), or a phone number in E.164 form.
+pub fn optional_e164() -> Kind<Option<String>> {
+    Kind {
+        toml: TomlType::String,
+        expected: "empty, or a phone number in E.164 form (+ then 2 to 15 digits)",
+        parse: |s| {
+            let s = s.trim();
+            if s.is_empty() {
+                Ok(None)
+            } else if crate::store::calls::is_e164(s) {
+                Ok(Some(s.to_owned()))
+            } else {
+                Err("is not an E.164 phone number".to_owned())
+            }
+        },
+        secret: false,
+    }
+}
+
 pub fn boolean() -> Kind<bool> {
     Kind {
         toml: TomlType::Boolean,

@@ -14,6 +14,7 @@
 //! Who publishes: [`PublishingBackend`] (messages, call lifecycle and status changes, once they are
 //! durable) and the Twilio voice webhook (`call.created`).
 
+pub mod breakers;
 mod publishing;
 #[cfg(test)]
 mod tests;
@@ -64,6 +65,18 @@ pub enum EventKind {
     MessageUpdated,
     #[serde(rename = "message.deleted")]
     MessageDeleted,
+    /// A conversation's post-call analysis was written (summary, scores, outcome, fields).
+    #[serde(rename = "conversation.analyzed")]
+    ConversationAnalyzed,
+    /// An AI service's circuit breaker opened: new work stops going to it.
+    #[serde(rename = "ai.breaker_opened")]
+    AiBreakerOpened,
+    /// It closed again (a probe succeeded).
+    #[serde(rename = "ai.breaker_closed")]
+    AiBreakerClosed,
+    /// The organization reached its monthly cap of AI minutes: new calls get the fallback.
+    #[serde(rename = "usage.cap_reached")]
+    UsageCapReached,
 }
 
 impl EventKind {
@@ -81,6 +94,10 @@ impl EventKind {
         EventKind::MessageCreated,
         EventKind::MessageUpdated,
         EventKind::MessageDeleted,
+        EventKind::ConversationAnalyzed,
+        EventKind::AiBreakerOpened,
+        EventKind::AiBreakerClosed,
+        EventKind::UsageCapReached,
     ];
 
     /// The dotted name.
@@ -98,6 +115,10 @@ impl EventKind {
             EventKind::MessageCreated => "message.created",
             EventKind::MessageUpdated => "message.updated",
             EventKind::MessageDeleted => "message.deleted",
+            EventKind::ConversationAnalyzed => "conversation.analyzed",
+            EventKind::AiBreakerOpened => "ai.breaker_opened",
+            EventKind::AiBreakerClosed => "ai.breaker_closed",
+            EventKind::UsageCapReached => "usage.cap_reached",
         }
     }
 

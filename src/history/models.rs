@@ -100,6 +100,9 @@ pub struct Conversation {
     pub ai_summary: Option<String>,
     #[schema(value_type = Object)]
     pub metadata: serde_json::Value,
+    /// The organization's own analysis fields, by name (null until analysed).
+    #[schema(value_type = Option<Object>)]
+    pub analysis: Option<serde_json::Value>,
 }
 
 /// A customer, found or created by phone number or email address.
@@ -225,12 +228,34 @@ pub struct CallFilter {
     pub agent: Option<String>,
     /// The conversation's scored sentiment.
     pub sentiment: Option<Sentiment>,
+    /// The conversation's analysed outcome.
+    pub outcome: Option<Outcome>,
+    /// An organization analysis field's value, as `name:value` (e.g. `churn_risk:high`,
+    /// `callback:true`, `order_value:120`): `true`, `false` and numbers match those JSON values,
+    /// anything else the text.
+    pub analysis: Option<String>,
     /// Calls started at or after this instant (RFC 3339).
     pub start_date: Option<DateTime<Utc>>,
     /// Calls started before this instant (RFC 3339).
     pub end_date: Option<DateTime<Utc>>,
     /// Full-text search (words, any order) over what was said and written in the call.
     pub q: Option<String>,
+}
+
+impl CallFilter {
+    /// The `analysis` filter as a JSON object the conversation's `analysis` must contain.
+    pub fn analysis_containment(&self) -> Option<serde_json::Value> {
+        let (name, value) = self.analysis.as_deref()?.split_once(':')?;
+        let value = match value {
+            "true" => serde_json::Value::Bool(true),
+            "false" => serde_json::Value::Bool(false),
+            v => match v.parse::<serde_json::Number>() {
+                Ok(n) => serde_json::Value::Number(n),
+                Err(_) => serde_json::Value::String(v.to_owned()),
+            },
+        };
+        Some(serde_json::json!({ name: value }))
+    }
 }
 
 /// Which messages of a conversation to list: the query parameters of a call's messages (with

@@ -33,8 +33,24 @@ pub async fn list(org: Uuid, raw: String, store: Store) -> Result<Response, Reje
         ("to", &filter.to, 32),
         ("agent", &filter.agent, 200),
         ("q", &filter.q, 200),
+        ("analysis", &filter.analysis, 300),
     ] {
         params::text(name, value, max)?;
+    }
+    if let Some(analysis) = &filter.analysis {
+        let well_formed = analysis.split_once(':').is_some_and(|(name, value)| {
+            !value.is_empty()
+                && name.as_bytes().first().is_some_and(u8::is_ascii_lowercase)
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        });
+        if !well_formed {
+            return Err(ApiError::BadRequest(
+                "query parameter `analysis`: expected `field:value` with a field name in lowercase letters, digits and `_`".into(),
+            )
+            .into());
+        }
     }
     params::date_range(
         ("start_date", filter.start_date),

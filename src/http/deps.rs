@@ -15,6 +15,7 @@ use warp::Filter;
 
 use switchboard_actors::persistence::PersistenceHandle;
 
+use super::ai::AiGate;
 use super::auth::AuthState;
 use super::metrics::HttpMetrics;
 use super::sse::SseSettings;
@@ -42,6 +43,8 @@ pub struct Deps {
     pub max_body_bytes: u64,
     /// Browser origins allowed by CORS.
     pub cors_origins: Arc<Vec<String>>,
+    /// The AI circuit breakers and the fallback for calls the AI cannot take.
+    pub ai: Arc<AiGate>,
 }
 
 /// The engine's calls as the API reaches them: the live ones, the write path of messages, and who
@@ -98,6 +101,7 @@ impl Deps {
             twilio: Arc::new(twilio),
             max_body_bytes: 4 * 1024 * 1024,
             cors_origins: Arc::default(),
+            ai: Arc::new(AiGate::standalone()),
         }
     }
 }
@@ -157,4 +161,11 @@ pub fn with_started(
     started: Instant,
 ) -> impl Filter<Extract = (Instant,), Error = Infallible> + Clone + use<> {
     with(&started)
+}
+
+/// The AI gate (breakers and fallback).
+pub fn with_ai(
+    ai: &Arc<AiGate>,
+) -> impl Filter<Extract = (Arc<AiGate>,), Error = Infallible> + Clone + use<> {
+    with(ai)
 }

@@ -1,5 +1,6 @@
 //! `GET /health` and `GET /ready`: whether the process lives, and whether it can serve.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
@@ -7,6 +8,7 @@ use utoipa::ToSchema;
 use warp::reply::Response;
 use warp::{Rejection, Reply};
 
+use super::ai::{AiGate, BreakerView};
 use super::error::{ApiError, ErrorBody};
 use crate::store::Store;
 
@@ -23,6 +25,19 @@ pub struct Health {
 pub struct Ready {
     pub status: String,
     pub schema_version: i32,
+    /// The AI circuit breakers, by service and key: the engine stays ready with a breaker open
+    /// (new calls get the fallback), and says so here.
+    #[serde(default)]
+    pub ai: Vec<ReadyBreaker>,
+}
+
+/// One breaker in `/ready`'s detail (no organization named: the route is public).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ReadyBreaker {
+    pub service: String,
+    /// `engine` or `organization`.
+    pub key: String,
+    pub state: String,
 }
 
 /// Liveness: answers while the process runs, whatever the database does.
@@ -39,11 +54,23 @@ pub async fn health(started: Instant) -> Result<Response, Rejection> {
 /// Readiness: 200 only when the database answers and the schema is current; else 503 and why.
 #[utoipa::path(get, path = "/ready", tag = "meta",
     responses((status = 200, body = Ready), (status = 503, body = ErrorBody)), security(()))]
-pub async fn ready(store: Store) -> Result<Response, Rejection> {
+pub async fn ready(store: Store, ai: Arc<AiGate>) -> Result<Response, Rejection> {
     store.readiness().await.map_err(ApiError::from)?;
+    let ai = ai
+        .health
+        .report()
+        .iter()
+        .map(BreakerView::of)
+        .map(|b| ReadyBreaker {
+            service: b.service,
+            key: b.key,
+            state: b.state,
+        })
+        .collect();
     Ok(warp::reply::json(&Ready {
         status: "ready".to_owned(),
         schema_version: Store::expected_schema_version(),
+        ai,
     })
     .into_response())
 }

@@ -27,11 +27,15 @@ use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::{Rejection, Reply};
 
+use super::ai::AiGate;
 use super::auth::AuthState;
 use super::deps::{Calls, Events};
 use super::error::ApiError;
 use crate::events::EventBus;
+use crate::store::Store;
+use crate::store::usage::UsageFigures;
 use crate::twilio::media::REJECTED_FRAMES;
+use switchboard_actors::ai_health::{BreakerState, KeyScope};
 
 /// The exposition's content type.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -137,10 +141,28 @@ pub async fn metrics(
     calls: Calls,
     events: Events,
     http: Arc<HttpMetrics>,
+    store: Store,
+    ai: Arc<AiGate>,
 ) -> Result<Response, Rejection> {
     check_token(&auth, authorization.as_deref())?;
-    let text = encode(&calls, &events.bus, &http)
+    // Usage is read from the database: the counters are the organizations' totals to date,
+    // whichever engine wrote them (a failed read leaves them out of this scrape).
+    let usage = match store.usage_by_org().await {
+        Ok(usage) => usage,
+        Err(err) => {
+            tracing::warn!(%err, "usage left out of the metrics");
+            Vec::new()
+        }
+    };
+    let mut text = encode(&calls, &events.bus, &http)
         .map_err(|_| ApiError::Internal("cannot encode metrics".into()))?;
+    let extra = encode_usage_and_breakers(&usage, &ai)
+        .map_err(|_| ApiError::Internal("cannot encode metrics".into()))?;
+    // Both expositions end with `# EOF`: keep one, at the end.
+    if let Some(at) = text.rfind("# EOF") {
+        text.truncate(at);
+    }
+    text.push_str(&extra);
     Ok(warp::reply::with_header(text, "content-type", CONTENT_TYPE).into_response())
 }
 
@@ -200,6 +222,98 @@ pub fn encode(
     let mut text = String::with_capacity(8192);
     prometheus_client::encoding::text::encode(&mut text, &registry)?;
     Ok(text)
+}
+
+/// Usage per organization (counters) and the AI breakers (a gauge per service and key: 0
+/// closed, 1 half-open, 2 open).
+fn encode_usage_and_breakers(
+    usage: &[(uuid::Uuid, UsageFigures)],
+    ai: &AiGate,
+) -> Result<String, std::fmt::Error> {
+    let mut registry = Registry::with_prefix("switchboard");
+    registry.register_collector(Box::new(UsageCollector {
+        usage: usage.to_vec(),
+        breakers: ai.health.report(),
+    }));
+    let mut text = String::with_capacity(4096);
+    prometheus_client::encoding::text::encode(&mut text, &registry)?;
+    Ok(text)
+}
+
+#[derive(Debug)]
+struct UsageCollector {
+    usage: Vec<(uuid::Uuid, UsageFigures)>,
+    breakers: Vec<switchboard_actors::ai_health::EndpointHealth>,
+}
+
+impl Collector for UsageCollector {
+    fn encode(&self, mut e: DescriptorEncoder) -> FmtResult {
+        type Get = fn(&UsageFigures) -> u64;
+        let series: [(&str, &str, Get); 8] = [
+            ("usage_calls", "Calls per organization", |u| u.calls as u64),
+            ("usage_call_seconds", "Call seconds per organization", |u| {
+                u.call_seconds as u64
+            }),
+            (
+                "usage_ai_audio_in_seconds",
+                "Caller audio sent to the realtime AI, seconds",
+                |u| u.ai_audio_in_seconds as u64,
+            ),
+            (
+                "usage_ai_audio_out_seconds",
+                "Agent audio received from the realtime AI, seconds",
+                |u| u.ai_audio_out_seconds as u64,
+            ),
+            (
+                "usage_ai_input_tokens",
+                "Realtime input tokens reported by response.done",
+                |u| u.ai_input_tokens as u64,
+            ),
+            (
+                "usage_ai_output_tokens",
+                "Realtime output tokens reported by response.done",
+                |u| u.ai_output_tokens as u64,
+            ),
+            ("usage_analysis_runs", "Post-call analyses written", |u| {
+                u.analysis_runs as u64
+            }),
+            (
+                "usage_analysis_tokens",
+                "Post-call analysis tokens (input and output)",
+                |u| (u.analysis_input_tokens + u.analysis_output_tokens) as u64,
+            ),
+        ];
+        for (name, help, get) in series {
+            let mut family = e.encode_descriptor(name, help, None, MetricType::Counter)?;
+            for (org, figures) in &self.usage {
+                let labels = vec![("org".to_owned(), org.to_string())];
+                ConstCounter::new(get(figures)).encode(family.encode_family(&labels)?)?;
+            }
+        }
+        let mut family = e.encode_descriptor(
+            "ai_breaker_state",
+            "AI circuit breakers: 0 closed, 1 half-open, 2 open (by service and key)",
+            None,
+            MetricType::Gauge,
+        )?;
+        for b in &self.breakers {
+            let key = match b.scope {
+                KeyScope::Engine => "engine".to_owned(),
+                KeyScope::Org(org) => org.to_string(),
+            };
+            let labels = vec![
+                ("service".to_owned(), b.service.as_str().to_owned()),
+                ("key".to_owned(), key),
+            ];
+            let state = match b.report.state {
+                BreakerState::Closed => 0,
+                BreakerState::HalfOpen => 1,
+                BreakerState::Open => 2,
+            };
+            ConstGauge::new(state as i64).encode(family.encode_family(&labels)?)?;
+        }
+        Ok(())
+    }
 }
 
 /// The engine's counters, read once per scrape.

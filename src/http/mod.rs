@@ -8,13 +8,17 @@
 //! - One module per resource, with its handlers and its JSON models: [`meta`] (health, readiness),
 //!   [`calls`], [`messages`], [`insights`] (analytics, conversations, timelines), [`recording`],
 //!   [`sse`] (live events), [`supervise`], [`auth`] (login, refresh, logout, me, and the gate),
-//!   [`admin`] (users, API keys, credentials, security events), [`metrics`] and [`openapi`]. The
+//!   [`admin`] (users, API keys, credentials, security events), [`analysis`] (post-call analysis
+//!   jobs and fields), [`ai`] (AI health, the breakers' gate), [`usage`], [`metrics`] and
+//!   [`openapi`]. The
 //!   Twilio webhooks and media socket live in [`crate::twilio`].
 //! - Shared request handling: [`extract`] (filters that read the request), [`params`] (query
 //!   strings and JSON bodies into typed values), [`input`] (the one rule for request text), and
 //!   [`error`] (`ApiError`, the one JSON error body, the one `recover`).
 
 pub mod admin;
+pub mod ai;
+pub mod analysis;
 pub mod auth;
 pub mod calls;
 pub mod deps;
@@ -31,6 +35,7 @@ pub mod recording;
 mod routes;
 pub mod sse;
 pub mod supervise;
+pub mod usage;
 
 use std::future::Future;
 

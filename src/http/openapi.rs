@@ -7,7 +7,10 @@ use std::sync::OnceLock;
 use utoipa::OpenApi;
 use warp::Reply;
 
-use super::{admin, auth, calls, insights, messages, meta, metrics, recording, sse, supervise};
+use super::{
+    admin, ai, analysis, auth, calls, insights, messages, meta, metrics, recording, sse, supervise,
+    usage,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -55,6 +58,15 @@ use super::{admin, auth, calls, insights, messages, meta, metrics, recording, ss
         supervise::docs::takeover,
         supervise::docs::release,
         supervise::docs::hangup,
+        analysis::job,
+        analysis::rerun,
+        analysis::list_fields,
+        analysis::put_field,
+        analysis::delete_field,
+        ai::health,
+        usage::usage,
+        usage::cap,
+        usage::set_cap,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
@@ -68,6 +80,9 @@ use super::{admin, auth, calls, insights, messages, meta, metrics, recording, ss
         (name = "auth", description = "Logging in, refreshing and ending sessions"),
         (name = "supervisors", description = "Listening in, whispering, barging in and taking over live calls (supervisors and admins)"),
         (name = "admin", description = "Users, API keys, provider credentials and security events (admins)"),
+        (name = "analysis", description = "Post-call AI analysis: a call's job, the organization's own analysis fields"),
+        (name = "ai", description = "The AI services' health: circuit breakers, latency, errors"),
+        (name = "usage", description = "Usage metering per day, week or month, and the monthly cap of AI minutes (admins)"),
     )
 )]
 pub struct ApiDoc;

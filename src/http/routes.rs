@@ -19,11 +19,15 @@ use warp::{Filter, Reply};
 
 use super::auth::{self, Gate};
 use super::deps::{
-    Deps, with_auth, with_calls, with_events, with_metrics, with_started, with_store, with_twilio,
+    Deps, with_ai, with_auth, with_calls, with_events, with_metrics, with_started, with_store,
+    with_twilio,
 };
 use super::extract::{json_body, optional_body, raw_query};
 use super::metrics::{self, HttpMetrics};
-use super::{admin, calls, error, insights, messages, meta, openapi, recording, sse, supervise};
+use super::{
+    admin, ai, analysis, calls, error, insights, messages, meta, openapi, recording, sse,
+    supervise, usage,
+};
 use crate::twilio::{media, webhooks};
 
 /// Every route, with the JSON error recovery, CORS, and request logging (and its latency metric).
@@ -34,6 +38,7 @@ pub fn routes(deps: Deps) -> impl Filter<Extract = (impl Reply,), Error = Infall
         .or(twilio_routes(&deps))
         .or(recording_route(&deps, &gate))
         .or(auth_routes(&deps, &gate))
+        .or(analysis_routes(&deps, &gate))
         .or(supervisor_routes(&deps, &gate))
         .or(history_routes(&deps, &gate))
         .or(admin_routes(&deps, &gate))
@@ -57,6 +62,7 @@ fn service_routes(d: &Deps, gate: &Gate) -> BoxedFilter<(Response,)> {
     let ready = warp::path!("ready")
         .and(warp::get())
         .and(with_store(&d.store))
+        .and(with_ai(&d.ai))
         .and_then(meta::ready);
     let events = warp::path!("api" / "v1" / "events")
         .and(warp::get())
@@ -74,6 +80,8 @@ fn service_routes(d: &Deps, gate: &Gate) -> BoxedFilter<(Response,)> {
         .and(with_calls(&d.calls))
         .and(with_events(&d.events))
         .and(with_metrics(&d.metrics))
+        .and(with_store(&d.store))
+        .and(with_ai(&d.ai))
         .and_then(metrics::metrics);
     health
         .or(ready)
@@ -94,6 +102,7 @@ fn twilio_routes(d: &Deps) -> BoxedFilter<(Response,)> {
         .and(with_twilio(&d.twilio))
         .and(with_auth(&d.auth))
         .and(with_events(&d.events))
+        .and(with_ai(&d.ai))
         .and_then(webhooks::voice);
     let status = warp::path!("twilio" / "status")
         .and(warp::post())
@@ -165,6 +174,77 @@ fn auth_routes(d: &Deps, gate: &Gate) -> BoxedFilter<(Response,)> {
         .or(logout)
         .unify()
         .or(me)
+        .unify()
+        .boxed()
+}
+
+/// Post-call analysis (a call's job, the organization's fields), AI health and usage. Before the
+/// supervisor actions: `POST /api/v1/calls/{id}/analysis` is not one of them.
+fn analysis_routes(d: &Deps, gate: &Gate) -> BoxedFilter<(Response,)> {
+    let body = json_body(d.max_body_bytes);
+    let job = warp::path!("api" / "v1" / "calls" / String / "analysis")
+        .and(warp::get())
+        .and(gate.caller())
+        .and(with_store(&d.store))
+        .and_then(analysis::job);
+    let rerun = warp::path!("api" / "v1" / "calls" / String / "analysis")
+        .and(warp::post())
+        .and(gate.caller())
+        .and(with_store(&d.store))
+        .and_then(analysis::rerun);
+    let fields = warp::path!("api" / "v1" / "analysis" / "fields")
+        .and(warp::get())
+        .and(gate.caller())
+        .and(with_store(&d.store))
+        .and_then(analysis::list_fields);
+    let put_field = warp::path!("api" / "v1" / "analysis" / "fields" / String)
+        .and(warp::put())
+        .and(gate.caller())
+        .and(body.clone())
+        .and(with_store(&d.store))
+        .and_then(analysis::put_field);
+    let delete_field = warp::path!("api" / "v1" / "analysis" / "fields" / String)
+        .and(warp::delete())
+        .and(gate.caller())
+        .and(with_store(&d.store))
+        .and_then(analysis::delete_field);
+    let health = warp::path!("api" / "v1" / "ai" / "health")
+        .and(warp::get())
+        .and(gate.caller())
+        .and(with_ai(&d.ai))
+        .and_then(ai::health);
+    let usage = warp::path!("api" / "v1" / "usage")
+        .and(warp::get())
+        .and(gate.caller())
+        .and(raw_query())
+        .and(with_store(&d.store))
+        .and_then(usage::usage);
+    let cap = warp::path!("api" / "v1" / "usage" / "cap")
+        .and(warp::get())
+        .and(gate.caller())
+        .and(with_store(&d.store))
+        .and_then(usage::cap);
+    let set_cap = warp::path!("api" / "v1" / "usage" / "cap")
+        .and(warp::put())
+        .and(gate.caller())
+        .and(body)
+        .and(with_store(&d.store))
+        .and_then(usage::set_cap);
+    job.or(rerun)
+        .unify()
+        .or(fields)
+        .unify()
+        .or(put_field)
+        .unify()
+        .or(delete_field)
+        .unify()
+        .or(health)
+        .unify()
+        .or(usage)
+        .unify()
+        .or(cap)
+        .unify()
+        .or(set_cap)
         .unify()
         .boxed()
 }

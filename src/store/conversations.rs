@@ -13,7 +13,7 @@ use crate::history::{
     PageRequest, TOTAL_CAP, Timeline,
 };
 
-/// Columns of a conversation summary: conversation (13), customer (6), call id, message count.
+/// Columns of a conversation summary: conversation (14), customer (6), call id, message count.
 macro_rules! summary_select {
     () => {
         concat!(
@@ -75,9 +75,9 @@ const CUSTOMER: &str = concat!(
 fn summary(row: &tokio_postgres::Row) -> Result<ConversationSummary, StoreError> {
     Ok(ConversationSummary {
         conversation: rows::conversation(row, 0)?,
-        customer: rows::customer(row, 13)?,
-        call_id: row.try_get(19)?,
-        message_count: row.try_get(20)?,
+        customer: rows::customer(row, 14)?,
+        call_id: row.try_get(20)?,
+        message_count: row.try_get(21)?,
     })
 }
 

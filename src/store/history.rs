@@ -58,25 +58,27 @@ macro_rules! calls_where {
             AND ($7::text IS NULL OR c.agent = $7)
             AND ($8::text IS NULL OR v.sentiment = $8)
             AND ($9::timestamptz IS NULL OR c.started_at >= $9)
-            AND ($10::timestamptz IS NULL OR c.started_at < $10)"
+            AND ($10::timestamptz IS NULL OR c.started_at < $10)
+            AND ($11::jsonb IS NULL OR v.analysis @> $11)
+            AND ($12::text IS NULL OR v.outcome = $12)"
     };
 }
 
 /// The page of a list or a search: after the keyset position, newest first.
 macro_rules! calls_page {
     () => {
-        " AND ($12::timestamptz IS NULL OR (c.started_at, c.id) < ($12, $13))
-          ORDER BY c.started_at DESC, c.id DESC LIMIT $14 OFFSET $15"
+        " AND ($14::timestamptz IS NULL OR (c.started_at, c.id) < ($14, $15))
+          ORDER BY c.started_at DESC, c.id DESC LIMIT $16 OFFSET $17"
     };
 }
 
-// `$11` (the search) is `NULL` for this statement; naming it keeps one parameter list for both.
+// `$13` (the search) is `NULL` for this statement; naming it keeps one parameter list for both.
 const LIST_CALLS: &str = concat!(
     "SELECT ",
     call_summary_columns!(),
     " FROM calls c LEFT JOIN conversations v ON v.id = c.conversation_id",
     calls_where!(),
-    " AND $11::text IS NULL",
+    " AND $13::text IS NULL",
     calls_page!()
 );
 
@@ -115,17 +117,17 @@ const LIST_AMONG: &str = concat!(
     call_summary_columns!(),
     " FROM calls c LEFT JOIN conversations v ON v.id = c.conversation_id",
     calls_where!(),
-    " AND c.conversation_id = ANY($11::uuid[])",
+    " AND c.conversation_id = ANY($13::uuid[])",
     calls_page!()
 );
 
 const COUNT_AMONG: &str = concat!(
     "SELECT count(*) FROM (SELECT 1 FROM calls c LEFT JOIN conversations v ON v.id = c.conversation_id",
     calls_where!(),
-    " AND c.conversation_id = ANY($11::uuid[]) LIMIT $12) capped"
+    " AND c.conversation_id = ANY($13::uuid[]) LIMIT $14) capped"
 );
 
-// A word too common for that list is searched by this statement: a sub-select under `$11 IS NULL OR …` is planned as a hashed
+// A word too common for that list is searched by this statement: a sub-select under `$13 IS NULL OR …` is planned as a hashed
 // sub-plan that reads every match (seconds for a common word), while at the top level PostgreSQL
 // chooses a semi-join by the word's frequency: probing the newest calls' messages for a common
 // word, the full-text index for a rare one.
@@ -137,7 +139,7 @@ const SEARCH_CALLS: &str = concat!(
     " AND c.conversation_id IN (
           SELECT m.conversation_id FROM messages m
           WHERE m.message_type <> 'system'
-            AND m.search @@ plainto_tsquery('simple', $11))",
+            AND m.search @@ plainto_tsquery('simple', $13))",
     calls_page!()
 );
 
@@ -146,7 +148,7 @@ const SEARCH_CALLS: &str = concat!(
 const COUNT_CALLS: &str = concat!(
     "SELECT count(*) FROM (SELECT 1 FROM calls c LEFT JOIN conversations v ON v.id = c.conversation_id",
     calls_where!(),
-    " AND $11::text IS NULL LIMIT $12) capped"
+    " AND $13::text IS NULL LIMIT $14) capped"
 );
 
 const CALL_DETAIL: &str = concat!(
@@ -307,7 +309,9 @@ impl Store {
         let sentiment = filter.sentiment.map(|s| s.as_str());
         let (after, offset) = keyset(&page.start);
         let limit = i64::from(page.limit) + 1;
-        let filters: [&(dyn ToSql + Sync); 11] = [
+        let analysis = filter.analysis_containment();
+        let outcome = filter.outcome.map(|o| o.as_str());
+        let filters: [&(dyn ToSql + Sync); 13] = [
             &org_id,
             &status,
             &direction,
@@ -318,6 +322,8 @@ impl Store {
             &sentiment,
             &filter.start_date,
             &filter.end_date,
+            &analysis,
+            &outcome,
             &filter.q,
         ];
         let mut params: Vec<&(dyn ToSql + Sync)> = filters.to_vec();
@@ -338,8 +344,8 @@ impl Store {
                     (hits.try_get(0)?, hits.try_get(1)?)
                 };
             if matches < SEARCH_HIT_CAP {
-                params[10] = &conversations;
-                count[10] = &conversations;
+                params[12] = &conversations;
+                count[12] = &conversations;
                 let (rows, total) = tokio::try_join!(
                     client.query(LIST_AMONG, &params),
                     client.query_one(COUNT_AMONG, &count),
@@ -426,7 +432,7 @@ impl Store {
             created_at: row.try_get(15)?,
             updated_at: row.try_get(16)?,
             conversation: rows::conversation(&row, 17)?,
-            customer: rows::customer(&row, 30)?,
+            customer: rows::customer(&row, 31)?,
             recordings,
             message_counts,
             summary: summary.map(|r| rows::message(&r, 0)).transpose()?,

@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 use deadpool_postgres::Object;
 use serde::Serialize;
 use switchboard_actors::persistence::{
-    CallUpdate, ConversationUpdate, NewEvent, NewMessage, NewRecording, PersistItem,
+    AiUsage, CallUpdate, ConversationUpdate, NewEvent, NewMessage, NewRecording, PersistItem,
     PersistenceBackend, WriteError,
 };
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
@@ -83,11 +83,17 @@ UPDATE calls AS c SET
     duration_seconds = coalesce(u.duration_seconds, c.duration_seconds),
     agent = coalesce(u.agent, c.agent),
     node = coalesce(u.node, c.node),
+    -- Cumulative: never lowered (usage metering adds each increase).
+    ai_audio_in_ms = greatest(c.ai_audio_in_ms, coalesce(u.ai_audio_in_ms, 0)),
+    ai_audio_out_ms = greatest(c.ai_audio_out_ms, coalesce(u.ai_audio_out_ms, 0)),
+    ai_input_tokens = greatest(c.ai_input_tokens, coalesce(u.ai_input_tokens, 0)),
+    ai_output_tokens = greatest(c.ai_output_tokens, coalesce(u.ai_output_tokens, 0)),
     version = u.version,
     updated_at = now()
 FROM UNNEST($1::uuid[], $2::int8[], $3::text[], $4::text[], $5::timestamptz[], $6::timestamptz[],
-            $7::int4[], $8::text[], $9::text[])
-    AS u(id, version, status, stream_sid, answered_at, ended_at, duration_seconds, agent, node)
+            $7::int4[], $8::text[], $9::text[], $10::int8[], $11::int8[], $12::int8[], $13::int8[])
+    AS u(id, version, status, stream_sid, answered_at, ended_at, duration_seconds, agent, node,
+         ai_audio_in_ms, ai_audio_out_ms, ai_input_tokens, ai_output_tokens)
 WHERE c.id = u.id AND c.version < u.version"#;
 
 const UPDATE_CONVERSATIONS: &str = r#"
@@ -415,11 +421,34 @@ async fn update_calls(client: &Object, rows: Vec<CallUpdate>) -> Result<(), Stor
     let duration: Vec<Option<i32>> = rows.iter().map(|u| u.duration_seconds).collect();
     let agent: Vec<Option<&str>> = rows.iter().map(|u| u.agent.as_deref()).collect();
     let node: Vec<Option<&str>> = rows.iter().map(|u| u.node.as_deref()).collect();
+    let usage = |f: fn(&AiUsage) -> u64| -> Vec<Option<i64>> {
+        rows.iter()
+            .map(|u| {
+                u.ai_usage
+                    .as_ref()
+                    .map(|a| i64::try_from(f(a)).unwrap_or(i64::MAX))
+            })
+            .collect()
+    };
+    let (audio_in, audio_out) = (usage(|a| a.audio_in_ms), usage(|a| a.audio_out_ms));
+    let (tokens_in, tokens_out) = (usage(|a| a.input_tokens), usage(|a| a.output_tokens));
     client
         .execute(
             &statement,
             &[
-                &ids, &versions, &status, &stream, &answered, &ended, &duration, &agent, &node,
+                &ids,
+                &versions,
+                &status,
+                &stream,
+                &answered,
+                &ended,
+                &duration,
+                &agent,
+                &node,
+                &audio_in,
+                &audio_out,
+                &tokens_in,
+                &tokens_out,
             ],
         )
         .await?;

@@ -6,6 +6,7 @@
 //! engines starting together do not race.
 
 pub mod accounts;
+pub mod analysis;
 pub mod analytics;
 pub mod calls;
 pub mod conversations;
@@ -14,6 +15,7 @@ pub mod messages;
 pub mod postgres_server;
 pub mod recordings;
 mod rows;
+pub mod usage;
 
 use std::time::{Duration, Instant};
 

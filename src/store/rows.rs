@@ -62,12 +62,12 @@ pub(super) fn call_summary(row: &Row, at: usize) -> Result<CallSummary, StoreErr
     })
 }
 
-/// Columns of [`conversation`] over `conversations v` (13 columns).
+/// Columns of [`conversation`] over `conversations v` (14 columns).
 macro_rules! conversation_columns {
     () => {
         "v.id, v.channel, v.status, v.customer_id, v.initiated_at, \
      v.last_activity_at, v.completed_at, v.satisfaction_score, v.sentiment, v.outcome, v.subject, \
-     v.ai_summary, v.metadata"
+     v.ai_summary, v.metadata, v.analysis"
     };
 }
 pub(super) use conversation_columns;
@@ -87,6 +87,7 @@ pub(super) fn conversation(row: &Row, at: usize) -> Result<Conversation, StoreEr
         subject: row.try_get(at + 10)?,
         ai_summary: row.try_get(at + 11)?,
         metadata: row.try_get(at + 12)?,
+        analysis: row.try_get(at + 13)?,
     })
 }
 

@@ -17,6 +17,7 @@ use futures_util::StreamExt;
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use ractor::ActorRef;
+use switchboard_actors::ai_health::{HealthReporter, KeyScope};
 use switchboard_actors::call::{
     AiEndpoint, CallArgs, CallConfig, CallDeps, CallError, CallMessage, CallRegistryHandle,
     CallShared, ReconnectPolicy, SocketWriter, normal_close,
@@ -344,9 +345,19 @@ async fn start_call(
     };
     let mut deps = media.deps.clone();
     // An organization with its own OpenAI key talks to the AI with it.
+    // Its connects count for the breaker of its own key.
     if let Some(key) = ai_key {
         deps.ai = Arc::new(AiEndpoint {
             api_key: key.to_owned(),
+            health: media
+                .deps
+                .ai
+                .health
+                .as_ref()
+                .map(|reporter| HealthReporter {
+                    health: Arc::clone(&reporter.health),
+                    scope: KeyScope::Org(org_id),
+                }),
             ..(*media.deps.ai).clone()
         });
     }

@@ -3,6 +3,7 @@
 //! itself (and the SID shapes) is sans-IO and lives in the actors crate (`switchboard_actors::twilio`);
 //! `http` only routes here.
 
+pub mod fallback;
 pub mod media;
 pub mod signature;
 pub mod webhooks;

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use chrono::Utc;
+use switchboard_actors::ai_health::KeyScope;
 use switchboard_actors::domain::{CallDirection, CallStatus};
 use switchboard_actors::persistence::DEFAULT_ORG;
 use uuid::Uuid;
@@ -17,6 +18,7 @@ use super::{TwilioSettings, signature};
 use crate::auth::seal::Sealer;
 use crate::config::Secret;
 use crate::events::{EventKind, NewLiveEvent};
+use crate::http::ai::{AiGate, Refusal};
 use crate::http::auth::AuthState;
 use crate::http::deps::Events;
 use crate::http::error::ApiError;
@@ -204,6 +206,7 @@ pub async fn voice(
     twilio: Arc<TwilioSettings>,
     auth: Arc<AuthState>,
     events: Events,
+    ai: Arc<AiGate>,
 ) -> Result<Response, Rejection> {
     let account = hook.verify(&store, &twilio, &auth.keys.sealer).await?;
     let org_id = account.org_id;
@@ -260,6 +263,43 @@ pub async fn voice(
             )
             .conversation(ids.conversation_id)
             .call(Some(ids.call_id)),
+        );
+    }
+    // No AI agent for this call: the organization used its AI minutes, or the realtime
+    // provider is failing (its breaker is open). The caller hears the fallback at once instead
+    // of waiting on a dead provider; the call is recorded all the same.
+    let admission = store
+        .voice_admission(org_id)
+        .await
+        .map_err(ApiError::from)?;
+    let refusal = if admission.cap.reached() {
+        Some(Refusal::CapReached)
+    } else if !ai.admit_call(KeyScope::of(org_id, admission.own_openai_key)) {
+        Some(Refusal::BreakerOpen)
+    } else {
+        None
+    };
+    if let Some(refusal) = refusal {
+        tracing::warn!(%call_sid, ?refusal, "call answered with the fallback TwiML");
+        if refusal == Refusal::CapReached {
+            events.bus.publish(
+                NewLiveEvent::new(
+                    EventKind::UsageCapReached,
+                    org_id,
+                    serde_json::json!({
+                        "call_id": ids.call_id,
+                        "call_sid": call_sid,
+                        "ai_minutes_monthly_cap": admission.cap.cap_minutes,
+                        "used_seconds": admission.cap.used_seconds,
+                    }),
+                )
+                .conversation(ids.conversation_id)
+                .call(Some(ids.call_id)),
+            );
+        }
+        return Ok(
+            warp::reply::with_header(ai.fallback.twiml(), "content-type", "text/xml")
+                .into_response(),
         );
     }
     let stream_url = media_url(&twilio, account.claimed.then_some(org_id));
@@ -350,7 +390,7 @@ pub async fn status(
     }
 }
 
-fn xml_escape(text: &str) -> String {
+pub(crate) fn xml_escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {

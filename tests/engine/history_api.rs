@@ -414,7 +414,7 @@ async fn a_call_in_full_with_its_transcript_summary_notes_and_figures() {
                 "id": s.conversation, "channel": "voice", "status": "completed", "customer_id": bob,
                 "initiated_at": ts(t(1000)), "last_activity_at": ts(t(1095)), "completed_at": ts(t(1095)),
                 "satisfaction_score": null, "sentiment": "positive", "outcome": null, "subject": null,
-                "ai_summary": null, "metadata": {}
+                "ai_summary": null, "metadata": {}, "analysis": null
             },
             "customer": { "id": bob, "name": "Bob", "phone": "+14155550002", "email": null, "metadata": {},
                           "created_at": ts(t(0)) },
@@ -1285,6 +1285,15 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/calls/{id}/takeover"),
     ("post", "/api/v1/calls/{id}/release"),
     ("post", "/api/v1/calls/{id}/hangup"),
+    ("get", "/api/v1/calls/{id}/analysis"),
+    ("post", "/api/v1/calls/{id}/analysis"),
+    ("get", "/api/v1/analysis/fields"),
+    ("put", "/api/v1/analysis/fields/{name}"),
+    ("delete", "/api/v1/analysis/fields/{name}"),
+    ("get", "/api/v1/ai/health"),
+    ("get", "/api/v1/usage"),
+    ("get", "/api/v1/usage/cap"),
+    ("put", "/api/v1/usage/cap"),
 ];
 
 /// The status of `GET url` on an event stream, from its head (the stream itself never ends).

@@ -2,6 +2,7 @@
 //! real PostgreSQL (the engine's managed cluster), real sockets on loopback, and the project's own
 //! Twilio and OpenAI Realtime peers.
 
+mod analysis;
 mod cli;
 mod cluster;
 mod fixture;

@@ -8,7 +8,7 @@
 use std::borrow::Cow;
 
 use super::core::AiCommand;
-use crate::realtime::{self, Dialect, ServerEvent, SessionConfig};
+use crate::realtime::{self, Dialect, ServerEvent, SessionConfig, TokenUsage};
 
 /// What the AI said, in the pipeline's terms. Strings borrow from the frame when they can.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,7 +39,8 @@ pub enum AiEvent<'a> {
         transcript: Cow<'a, str>,
     },
     ResponseStarted,
-    ResponseDone,
+    /// With the tokens it reported, if any.
+    ResponseDone(Option<TokenUsage>),
     /// The model calls a tool.
     FunctionCall {
         call_id: Cow<'a, str>,
@@ -121,7 +122,7 @@ impl AiProtocol for RealtimeProtocol {
                 transcript,
             },
             ServerEvent::ResponseCreated { .. } => AiEvent::ResponseStarted,
-            ServerEvent::ResponseDone { .. } => AiEvent::ResponseDone,
+            ServerEvent::ResponseDone { usage, .. } => AiEvent::ResponseDone(usage),
             ServerEvent::FunctionCallDone {
                 call_id,
                 name,

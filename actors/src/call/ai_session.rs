@@ -22,6 +22,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 use super::actor::CallMessage;
 use super::socket_writer::SocketWriter;
+use crate::ai_health::{AiService, HealthReporter};
 use crate::realtime::{
     Dialect, ServerEvent, SessionConfig, connect_headers, connect_url, parse_server_event,
 };
@@ -46,6 +47,8 @@ pub struct AiEndpoint {
     pub dialect: Dialect,
     pub session: SessionConfig,
     pub connect_timeout: Duration,
+    /// Where connects are reported (the realtime circuit breaker of this key), when anywhere.
+    pub health: Option<HealthReporter>,
 }
 
 /// An AI session takes no messages: its call writes through the session's [`SocketWriter`], and
@@ -83,13 +86,42 @@ impl Actor for AiSession {
                 .headers_mut()
                 .insert(name, HeaderValue::from_str(&value)?);
         }
-        let (socket, _) = tokio::time::timeout(
+        let started = std::time::Instant::now();
+        let connected = tokio::time::timeout(
             endpoint.connect_timeout,
             // No Nagle: audio appends are small and latency-bound.
             tokio_tungstenite::connect_async_with_config(request, Some(ai_socket_config()), true),
         )
-        .await
-        .map_err(|_| format!("connecting to {url} timed out"))??;
+        .await;
+        // Connects are what the realtime breaker counts: the handshake answered or it did not.
+        let (socket, _) = match connected {
+            Ok(Ok(socket)) => {
+                if let Some(reporter) = &endpoint.health {
+                    reporter
+                        .health
+                        .success(AiService::Realtime, reporter.scope, started.elapsed());
+                }
+                socket
+            }
+            Ok(Err(err)) => {
+                if let Some(reporter) = &endpoint.health {
+                    reporter
+                        .health
+                        .failure(AiService::Realtime, reporter.scope, &err.to_string());
+                }
+                return Err(err.into());
+            }
+            Err(_) => {
+                if let Some(reporter) = &endpoint.health {
+                    reporter.health.failure(
+                        AiService::Realtime,
+                        reporter.scope,
+                        "connect timed out",
+                    );
+                }
+                return Err(format!("connecting to {url} timed out").into());
+            }
+        };
         let (sink, mut stream) = socket.split();
         let (writer, flusher) = SocketWriter::start(sink);
         let me = myself.clone();

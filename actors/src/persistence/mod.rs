@@ -18,6 +18,6 @@ pub use actor::{
 pub use core::{Full, PersistenceConfig, Rejection, WriteError};
 pub use metrics::{PersistenceMetrics, PersistenceStats};
 pub use rows::{
-    CallUpdate, ConversationUpdate, DEFAULT_ORG, NewEvent, NewMessage, NewRecording, PersistItem,
-    Sender,
+    AiUsage, CallUpdate, ConversationUpdate, DEFAULT_ORG, NewEvent, NewMessage, NewRecording,
+    PersistItem, Sender,
 };

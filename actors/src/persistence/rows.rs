@@ -72,6 +72,18 @@ pub struct CallUpdate {
     pub duration_seconds: Option<i32>,
     pub agent: Option<String>,
     pub node: Option<String>,
+    /// What the AI did on the call so far (cumulative; usage metering adds each increase).
+    pub ai_usage: Option<AiUsage>,
+}
+
+/// A call's AI usage: audio sent to and received from the realtime model, and the tokens its
+/// `response.done` events reported.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AiUsage {
+    pub audio_in_ms: u64,
+    pub audio_out_ms: u64,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
 }
 
 /// A change to a conversation; same rules as [`CallUpdate`].
@@ -106,7 +118,7 @@ impl CallUpdate {
         } else {
             (other, self)
         };
-        merge_fields!(older, newer; status, stream_sid, answered_at, ended_at, duration_seconds, agent, node)
+        merge_fields!(older, newer; status, stream_sid, answered_at, ended_at, duration_seconds, agent, node, ai_usage)
     }
 }
 

@@ -49,7 +49,9 @@ pub use client::{
 pub use client_parse::{ClientEvent, ContentPart, ConversationItem, parse_client_event};
 pub use dialect::{AudioFormat, DEFAULT_BASE_URL, Dialect, connect_headers, connect_url};
 pub use error::RealtimeError;
-pub use server::{ApiError, ItemInfo, RateLimit, ResponseStatus, ServerEvent, SessionInfo};
+pub use server::{
+    ApiError, ItemInfo, RateLimit, ResponseStatus, ServerEvent, SessionInfo, TokenUsage,
+};
 pub use server_encode::ServerEncoder;
 pub use server_parse::{parse_server_event, server_event_dialect};
 pub use session::{MaxOutputTokens, NoiseReduction, SessionConfig, Tool, ToolChoice, VadConfig};

@@ -237,6 +237,8 @@ pub enum ServerEvent<'a> {
         reason: Option<Cow<'a, str>>,
         /// `status_details.error.code` of a failed response.
         error_code: Option<Cow<'a, str>>,
+        /// `usage`: the tokens the response consumed, when reported.
+        usage: Option<TokenUsage>,
     },
     /// `rate_limits.updated`.
     RateLimits(Vec<RateLimit<'a>>),
@@ -373,4 +375,11 @@ pub struct RateLimit<'a> {
     pub remaining: u64,
     /// Seconds until the limit resets.
     pub reset_seconds: f64,
+}
+
+/// A response's `usage`: input tokens (text and audio the model read) and output tokens.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TokenUsage {
+    pub input_tokens: u64,
+    pub output_tokens: u64,
 }

@@ -5,10 +5,10 @@
 
 use super::dialect::{AudioFormat, Dialect};
 use super::json::to_json;
-use super::server::{RateLimit, ResponseStatus};
+use super::server::{RateLimit, ResponseStatus, TokenUsage};
 use super::server_wire::{
     BetaSessionWire, ErrorWire, GaAudioWire, GaFormatWire, GaInputWire, GaOutputWire,
-    GaSessionWire, RateLimitWire, ResponseWire, SessionWire, Wire,
+    GaSessionWire, RateLimitWire, ResponseWire, SessionWire, UsageWire, Wire,
 };
 
 /// Produces server event frames in one dialect, with sequential `event_id`s.
@@ -432,6 +432,26 @@ impl ServerEncoder {
     ) -> String {
         to_json(&Wire {
             response: Some(ResponseWire::new(response_id, status, reason)),
+            ..self.event("response.done")
+        })
+    }
+
+    /// `response.done` of a response that reports its token `usage`.
+    pub fn response_done_with_usage(
+        &mut self,
+        response_id: &str,
+        status: ResponseStatus,
+        reason: Option<&str>,
+        usage: TokenUsage,
+    ) -> String {
+        let mut response = ResponseWire::new(response_id, status, reason);
+        response.usage = Some(UsageWire {
+            total_tokens: usage.input_tokens + usage.output_tokens,
+            input_tokens: usage.input_tokens,
+            output_tokens: usage.output_tokens,
+        });
+        to_json(&Wire {
+            response: Some(response),
             ..self.event("response.done")
         })
     }

@@ -10,7 +10,9 @@
 use super::dialect::Dialect;
 use super::error::{RealtimeError, required};
 use super::json::cow;
-use super::server::{ApiError, ItemInfo, RateLimit, ResponseStatus, ServerEvent, SessionInfo};
+use super::server::{
+    ApiError, ItemInfo, RateLimit, ResponseStatus, ServerEvent, SessionInfo, TokenUsage,
+};
 use super::server_raw::{
     Envelope, RawError, RawEvent, RawItem, RawRateLimit, RawResponse, RawSession,
 };
@@ -327,11 +329,16 @@ fn response_done(raw: RawResponse<'_>) -> Result<ServerEvent<'_>, RealtimeError>
         ),
         None => (None, None),
     };
+    let usage = raw.usage.map(|u| TokenUsage {
+        input_tokens: u.input_tokens.unwrap_or(0),
+        output_tokens: u.output_tokens.unwrap_or(0),
+    });
     Ok(ServerEvent::ResponseDone {
         response_id: required(cow(raw.id), "response.id")?,
         status,
         reason,
         error_code,
+        usage,
     })
 }
 

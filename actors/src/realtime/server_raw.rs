@@ -91,6 +91,14 @@ pub(super) struct RawResponse<'a> {
     pub(super) status: Option<CowStr<'a>>,
     #[serde(borrow)]
     pub(super) status_details: Option<RawStatusDetails<'a>>,
+    pub(super) usage: Option<RawUsage>,
+}
+
+/// `response.usage` (the detail objects are not read).
+#[derive(Deserialize)]
+pub(super) struct RawUsage {
+    pub(super) input_tokens: Option<u64>,
+    pub(super) output_tokens: Option<u64>,
 }
 
 #[derive(Deserialize)]

@@ -131,6 +131,16 @@ pub(super) struct ResponseWire<'a> {
     pub(super) status: &'static str,
     pub(super) status_details: Option<StatusDetailsWire<'a>>,
     pub(super) output: [(); 0],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) usage: Option<UsageWire>,
+}
+
+/// `response.usage` of a `response.done`.
+#[derive(Serialize)]
+pub(super) struct UsageWire {
+    pub(super) total_tokens: u64,
+    pub(super) input_tokens: u64,
+    pub(super) output_tokens: u64,
 }
 
 impl<'a> ResponseWire<'a> {
@@ -152,6 +162,7 @@ impl<'a> ResponseWire<'a> {
             status: status.as_str(),
             status_details,
             output: [],
+            usage: None,
         }
     }
 }

@@ -56,6 +56,11 @@ impl Api {
         self.engine.shutdown().await.unwrap();
     }
 
+    /// The engine itself (its URL, live events, calls).
+    pub fn engine(&self) -> &LocalEngine {
+        &self.engine
+    }
+
     /// The engine's store.
     pub fn store(&self) -> &switchboard::store::Store {
         self.engine.store()

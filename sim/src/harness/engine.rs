@@ -63,6 +63,12 @@ impl LocalEngine {
                 "SWITCHBOARD_STORAGE_DATA_DIR".to_owned(),
                 dir.path().display().to_string(),
             ),
+            // Post-call analysis needs a REST peer: the tests that exercise it start one and
+            // turn it on (`SWITCHBOARD_ANALYSIS_ENABLED`, `SWITCHBOARD_AI_API_BASE`).
+            (
+                "SWITCHBOARD_ANALYSIS_ENABLED".to_owned(),
+                "false".to_owned(),
+            ),
         ]);
         let listener = Engine::bind(&Config::from_sources(None, &env)?).await?;
         let url = Url::parse(&format!("http://{}", listener.local_addr()?))?;

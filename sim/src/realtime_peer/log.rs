@@ -2,7 +2,7 @@
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use switchboard_actors::realtime::{ConversationItem, Dialect, SessionUpdate};
+use switchboard_actors::realtime::{ConversationItem, Dialect, SessionUpdate, TokenUsage};
 use tokio::sync::watch;
 
 use super::control::Failure;
@@ -194,6 +194,8 @@ pub struct ResponseLog {
     pub deltas_sent: u32,
     /// Outcome.
     pub outcome: ResponseOutcome,
+    /// The `usage` its `response.done` reported (none while it runs).
+    pub usage: Option<TokenUsage>,
 }
 
 /// One `error` event the peer sent.

@@ -9,7 +9,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::{Value, json};
 use switchboard_actors::realtime::{
     AudioFormat, ClientEvent, ConversationItem, Dialect, RealtimeError, ServerEncoder,
-    SessionUpdate, parse_client_event,
+    SessionUpdate, TokenUsage, parse_client_event,
 };
 use tokio::time::Instant;
 
@@ -620,6 +620,14 @@ impl Session {
         self.log(|log| {
             if let Some(response) = log.responses.get_mut(index) {
                 response.outcome = outcome;
+            }
+        });
+    }
+
+    fn set_usage(&self, index: usize, usage: TokenUsage) {
+        self.log(|log| {
+            if let Some(response) = log.responses.get_mut(index) {
+                response.usage = Some(usage);
             }
         });
     }

@@ -23,7 +23,7 @@ use crate::domain::{
     SystemEvent, SystemEventKind,
 };
 use crate::persistence::{
-    CallUpdate, ConversationUpdate, NewEvent, NewMessage, PersistItem, Sender,
+    AiUsage, CallUpdate, ConversationUpdate, NewEvent, NewMessage, PersistItem, Sender,
 };
 
 /// Where the ids of a call's rows come from.
@@ -222,6 +222,7 @@ impl Ledger {
         clock_ms: u64,
         reason: &str,
         was_live: bool,
+        ai_usage: AiUsage,
     ) {
         let duration = now.saturating_duration_since(self.started);
         let at = self.wall(now);
@@ -245,6 +246,7 @@ impl Ledger {
                 }),
                 ended_at: Some(at),
                 duration_seconds: Some(duration.as_secs() as i32),
+                ai_usage: Some(ai_usage),
                 ..Default::default()
             },
         );

@@ -50,7 +50,8 @@ use self::ledger::{HistoryItem, Ledger, PendingAgent};
 use self::supervised::Supervised;
 use super::supervision::{SuperviseError, SupervisionMode, Supervisor, SupervisorCommand};
 use crate::domain::{AudioFormat, EventType, SystemEventKind};
-use crate::persistence::PersistItem;
+use crate::persistence::{AiUsage, PersistItem};
+use crate::realtime::TokenUsage;
 
 /// How a lost AI session is brought back.
 #[derive(Debug, Clone, Copy)]
@@ -213,6 +214,9 @@ pub struct CallCounters {
     pub barge_ins: u64,
     pub ai_reconnects: u64,
     pub supervisor_actions: u64,
+    /// What the AI did (usage metering): caller audio sent to it, its audio received, and the
+    /// tokens its responses reported.
+    pub ai_usage: AiUsage,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -447,10 +451,13 @@ impl CallCore {
         self.last_frame_at = now;
         self.clock_ms = self.clock_ms.max(timestamp_ms);
         if self.ai.is_ready() {
+            self.counters.ai_usage.audio_in_ms += payload_ms;
             MediaAction::Forward {
                 caller_at_ms: timestamp_ms,
             }
         } else if self.ai.is_first_connecting() {
+            // Sent once the session is up.
+            self.counters.ai_usage.audio_in_ms += payload_ms;
             MediaAction::Hold {
                 caller_at_ms: timestamp_ms,
             }
@@ -620,13 +627,19 @@ impl CallCore {
         }
     }
 
-    pub fn on_response_done(&mut self) {
+    /// A response finished; `usage` is the tokens it reported, if any.
+    pub fn on_response_done(&mut self, usage: Option<TokenUsage>) {
+        if let Some(usage) = usage {
+            self.counters.ai_usage.input_tokens += usage.input_tokens;
+            self.counters.ai_usage.output_tokens += usage.output_tokens;
+        }
         self.response_active = false;
         self.hang_up_if_played();
     }
 
     /// An assistant audio delta of `audio_ms` for `item_id`.
     pub fn on_audio_delta(&mut self, item_id: &str, audio_ms: u64) -> DeltaAction {
+        self.counters.ai_usage.audio_out_ms += audio_ms;
         if self.phase != Phase::Live
             || self.supervised.is_taken_over()
             || self.barge_in.is_interrupted(item_id)
@@ -876,8 +889,14 @@ impl CallCore {
         let was_live = self.phase == Phase::Live;
         self.settle_agent_messages();
         self.phase = Phase::Ended;
-        self.ledger
-            .call_ended(&mut self.events, now, self.clock_ms, reason, was_live);
+        self.ledger.call_ended(
+            &mut self.events,
+            now,
+            self.clock_ms,
+            reason,
+            was_live,
+            self.counters.ai_usage,
+        );
         self.events.push_back(CallEvent::Ended);
     }
 }

@@ -231,7 +231,7 @@ fn no_barge_in_when_the_agent_audio_has_all_played() {
     let t0 = Instant::now();
     let mut core = live(t0);
     let marks = five_deltas(&mut core, "item_A");
-    core.on_response_done();
+    core.on_response_done(None);
     for name in &marks {
         core.on_mark(name);
     }
@@ -427,11 +427,11 @@ fn end_call_hangs_up_after_the_goodbye_has_played() {
         Some(&CallEvent::Ai(AiCommand::CreateResponse))
     );
     // The response that carried the function call ends: the goodbye has not started yet.
-    core.on_response_done();
+    core.on_response_done(None);
     assert!(drain(&mut core).is_empty());
     // The goodbye streams; no hangup until it is done and played.
     let marks = five_deltas(&mut core, "bye");
-    core.on_response_done();
+    core.on_response_done(None);
     assert!(drain(&mut core).is_empty());
     for name in &marks {
         core.on_mark(name);

@@ -439,7 +439,7 @@ impl CallPipeline {
                 transcript,
             } => self.core.on_output_transcript(now, &item_id, &transcript),
             AiEvent::ResponseStarted => self.core.on_response_created(),
-            AiEvent::ResponseDone => self.core.on_response_done(),
+            AiEvent::ResponseDone(usage) => self.core.on_response_done(usage),
             AiEvent::FunctionCall {
                 call_id,
                 name,

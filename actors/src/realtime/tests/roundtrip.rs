@@ -254,6 +254,7 @@ fn every_server_encoder_round_trips() {
                     status: ResponseStatus::Cancelled,
                     reason: Some(b("turn_detected")),
                     error_code: None,
+                    usage: None,
                 },
             ),
             (
@@ -263,6 +264,7 @@ fn every_server_encoder_round_trips() {
                     status: ResponseStatus::Completed,
                     reason: None,
                     error_code: None,
+                    usage: None,
                 },
             ),
             (

@@ -4,7 +4,7 @@ use std::borrow::Cow;
 
 use crate::realtime::{
     ApiError, Dialect, ItemInfo, RateLimit, RealtimeError, ResponseStatus, ServerEvent,
-    SessionInfo, parse_server_event, server_event_dialect,
+    SessionInfo, TokenUsage, parse_server_event, server_event_dialect,
 };
 
 fn parse(text: &str) -> ServerEvent<'_> {
@@ -442,6 +442,10 @@ fn response_done_cancelled_by_turn_detection() {
             status: ResponseStatus::Cancelled,
             reason: Some(b("turn_detected")),
             error_code: None,
+            usage: Some(TokenUsage {
+                input_tokens: 132,
+                output_tokens: 121
+            }),
         }
     );
 }
@@ -458,6 +462,7 @@ fn response_done_completed_and_failed() {
             status: ResponseStatus::Completed,
             reason: None,
             error_code: None,
+            usage: Some(TokenUsage::default()),
         }
     );
     let failed = r#"{"type":"response.done","response":{"id":"resp_2","status":"failed",
@@ -470,6 +475,7 @@ fn response_done_completed_and_failed() {
             status: ResponseStatus::Failed,
             reason: None,
             error_code: Some(b("rate_limit_exceeded")),
+            usage: None,
         }
     );
     let incomplete = r#"{"type":"response.done","response":{"id":"resp_3",
