@@ -13,3 +13,4 @@ pub mod openai_rest;
 pub mod realtime_peer;
 pub mod stamp;
 pub mod twilio_caller;
+mod watched;

@@ -185,19 +185,7 @@ impl OpenAiRestPeer {
         limit: Duration,
         pred: impl Fn(&[RequestLog]) -> bool,
     ) -> Option<Vec<RequestLog>> {
-        let deadline = tokio::time::Instant::now() + limit;
-        let mut changes = self.shared.logs.subscribe();
-        loop {
-            changes.borrow_and_update();
-            let logs = self.shared.logs.snapshot();
-            if pred(&logs) {
-                return Some(logs);
-            }
-            match tokio::time::timeout_at(deadline, changes.changed()).await {
-                Ok(Ok(())) => {}
-                Ok(Err(_)) | Err(_) => return None,
-            }
-        }
+        self.shared.logs.wait_for(limit, pred).await
     }
 
     /// Stops accepting, answers delayed and hanging requests with 503, lets open requests

@@ -172,19 +172,7 @@ impl RealtimePeer {
         limit: Duration,
         pred: impl Fn(&[ConnectionLog]) -> bool,
     ) -> Option<Vec<ConnectionLog>> {
-        let deadline = tokio::time::Instant::now() + limit;
-        let mut changes = self.shared.logs.subscribe();
-        loop {
-            changes.borrow_and_update();
-            let logs = self.shared.logs.snapshot();
-            if pred(&logs) {
-                return Some(logs);
-            }
-            match tokio::time::timeout_at(deadline, changes.changed()).await {
-                Ok(Ok(())) => {}
-                Ok(Err(_)) | Err(_) => return None,
-            }
-        }
+        self.shared.logs.wait_for(limit, pred).await
     }
 
     /// Stops accepting, closes every connection with 1001 and waits for the tasks (those
@@ -211,7 +199,10 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: watch
             () = connection::stopped(&mut stop) => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
-                    let id = shared.logs.open();
+                    let id = shared.logs.open(|id| ConnectionLog {
+                        id,
+                        ..ConnectionLog::default()
+                    });
                     tasks.spawn(connection::serve(stream, id, Arc::clone(&shared), stop.clone()));
                 }
                 Err(err) => {

@@ -12,7 +12,8 @@ const MAX_DESCRIPTION: usize = 500;
 const MAX_OPTION_CHARS: usize = 100;
 const MAX_NAME_CHARS: usize = 40;
 
-/// Names the model's answer already uses: a field may not shadow them.
+/// Names the model's answer already uses, in the schema's order (`custom`, which holds the
+/// organization's fields, last): a field may not shadow them.
 pub const RESERVED: &[&str] = &[
     "summary",
     "subject",

@@ -7,7 +7,7 @@
 use serde_json::{Map, Value, json};
 use switchboard_actors::domain::{Outcome, Sentiment};
 
-use super::fields::{AnalysisField, FieldType};
+use super::fields::{AnalysisField, FieldType, RESERVED};
 
 /// The schema's `name` (`[a-zA-Z0-9_-]`, at most 64 characters).
 pub const SCHEMA_NAME: &str = "conversation_analysis";
@@ -91,13 +91,7 @@ pub fn schema(fields: &[AnalysisField]) -> Value {
             "description": "What the conversation achieved; unresolved when none of the others.",
         },
     });
-    let mut required: Vec<&str> = vec![
-        "summary",
-        "subject",
-        "sentiment",
-        "satisfaction_score",
-        "outcome",
-    ];
+    let mut required: Vec<&str> = RESERVED[..RESERVED.len() - 1].to_vec();
     if !fields.is_empty() {
         let custom: Map<String, Value> = fields
             .iter()
@@ -155,10 +149,11 @@ pub fn parse_answer(content: &str, fields: &[AnalysisField]) -> Result<Verdict, 
     let Value::Object(mut root) = value else {
         return Err(bad("the root is not an object".into()));
     };
+    // The built-in properties, and `custom` (last) when the organization has fields.
     let expected: &[&str] = if fields.is_empty() {
-        &RESERVED_BASE
+        &RESERVED[..RESERVED.len() - 1]
     } else {
-        &RESERVED_WITH_CUSTOM
+        RESERVED
     };
     if let Some(extra) = root.keys().find(|k| !expected.contains(&k.as_str())) {
         return Err(bad(format!("unexpected property `{extra}`")));
@@ -198,22 +193,6 @@ pub fn parse_answer(content: &str, fields: &[AnalysisField]) -> Result<Verdict, 
         skipped: None,
     })
 }
-
-const RESERVED_BASE: [&str; 5] = [
-    "summary",
-    "subject",
-    "sentiment",
-    "satisfaction_score",
-    "outcome",
-];
-const RESERVED_WITH_CUSTOM: [&str; 6] = [
-    "summary",
-    "subject",
-    "sentiment",
-    "satisfaction_score",
-    "outcome",
-    "custom",
-];
 
 fn custom_values(
     value: Value,

@@ -5,6 +5,7 @@
 //!   field's path (different transcripts can give different values; null only when it is the
 //!   sole choice); a nullable type or an `anyOf` with a null branch the non-null one.
 //! * Strings: a field whose name contains `summary` gets a sentence quoting the first words of
+//!   the first `Customer: ` line of the transcript when it has one, else the first words of
 //!   the last user message; others a short phrase naming the field (`Simulated call reason.`).
 //! * Integers: within `minimum`..`maximum` when both are given (picked by the hash), the one
 //!   bound when only one is; else within a range written in the description (`1-5`,
@@ -172,7 +173,13 @@ impl Generator<'_> {
 
     fn string(&self, name: &str) -> String {
         if name.to_ascii_lowercase().contains("summary") {
-            return match first_words(self.transcript) {
+            // What the customer said first, when the transcript labels its speakers.
+            let said = self
+                .transcript
+                .lines()
+                .find_map(|line| line.split_once("Customer: ").map(|(_, words)| words))
+                .unwrap_or(self.transcript);
+            return match first_words(said) {
                 words if words.is_empty() => "The conversation was empty.".into(),
                 words => format!("The caller said: \"{words}\""),
             };

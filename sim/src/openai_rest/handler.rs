@@ -39,7 +39,9 @@ pub(super) async fn handle<B: Buf>(
     mut stop: watch::Receiver<bool>,
 ) -> Response {
     let started = Instant::now();
-    let id = shared.logs.open(method.to_string(), path.clone());
+    let id = shared
+        .logs
+        .open(|id| log::RequestLog::new(id, method.to_string(), path.clone()));
     let mut pending = Pending {
         logs: shared.logs.clone(),
         id,

@@ -160,67 +160,8 @@ impl RequestLog {
     }
 }
 
-struct Inner {
-    logs: Mutex<Vec<RequestLog>>,
-    changed: watch::Sender<u64>,
-}
-
 /// The request logs, shared by the request handlers and the peer.
-#[derive(Clone)]
-pub(super) struct Logs {
-    inner: Arc<Inner>,
-}
-
-impl Logs {
-    pub(super) fn new() -> Logs {
-        Logs {
-            inner: Arc::new(Inner {
-                logs: Mutex::new(Vec::new()),
-                changed: watch::Sender::new(0),
-            }),
-        }
-    }
-
-    /// Records a new request; its id.
-    pub(super) fn open(&self, method: String, path: String) -> usize {
-        let id = {
-            let mut logs = self.lock();
-            let id = logs.len();
-            logs.push(RequestLog::new(id, method, path));
-            id
-        };
-        self.bump();
-        id
-    }
-
-    pub(super) fn update(&self, id: usize, change: impl FnOnce(&mut RequestLog)) {
-        if let Some(log) = self.lock().get_mut(id) {
-            change(log);
-        }
-        self.bump();
-    }
-
-    pub(super) fn snapshot(&self) -> Vec<RequestLog> {
-        self.lock().clone()
-    }
-
-    pub(super) fn subscribe(&self) -> watch::Receiver<u64> {
-        self.inner.changed.subscribe()
-    }
-
-    fn bump(&self) {
-        self.inner
-            .changed
-            .send_modify(|generation| *generation += 1);
-    }
-
-    fn lock(&self) -> MutexGuard<'_, Vec<RequestLog>> {
-        self.inner
-            .logs
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-}
+pub(super) type Logs = crate::watched::Watched<RequestLog>;
 
 /// Fills what a log can say from a parsed body, valid or not.
 pub(super) fn record_body(log: &mut RequestLog, body: &Value) {
