@@ -1,9 +1,6 @@
 //! The per-request record tests assert on.
 
-use std::sync::{Arc, Mutex, MutexGuard};
-
 use serde_json::Value;
-use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::control::Scripted;
@@ -118,7 +115,7 @@ pub struct RequestLog {
 }
 
 impl RequestLog {
-    fn new(id: usize, method: String, path: String) -> RequestLog {
+    pub(super) fn new(id: usize, method: String, path: String) -> RequestLog {
         RequestLog {
             id,
             at: Instant::now(),

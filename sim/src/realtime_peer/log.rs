@@ -1,9 +1,6 @@
 //! The per-connection record tests assert on.
 
-use std::sync::{Arc, Mutex, MutexGuard};
-
 use switchboard_actors::realtime::{ConversationItem, Dialect, SessionUpdate, TokenUsage};
-use tokio::sync::watch;
 
 use super::control::Failure;
 
