@@ -884,3 +884,71 @@ async fn a_backfill_queues_the_conversations_never_analysed_since_a_date() {
     assert_eq!(api.store().backfill_analysis(since).await.unwrap(), 1);
     api.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn usage_is_exact_under_concurrent_writers_and_a_batch_written_again_adds_nothing() {
+    use switchboard_actors::persistence::{AiUsage, CallUpdate, PersistItem};
+    let api = Api::start_with(&[]).await;
+    const CALLS: usize = 24;
+    let mut updates = Vec::new();
+    for n in 0..CALLS {
+        let mut call = CallSeed::new(n + 1, chrono::Utc::now());
+        call.status = "in-progress";
+        call.duration_s = None;
+        let seeded = seed(&api.pg, &call).await;
+        updates.push(PersistItem::CallUpdate(CallUpdate {
+            call_id: seeded.call,
+            version: 10,
+            duration_seconds: Some(n as i32 + 1),
+            ai_usage: Some(AiUsage {
+                audio_in_ms: 1000 + n as u64,
+                audio_out_ms: 500,
+                input_tokens: 120,
+                output_tokens: n as u64,
+            }),
+            ..Default::default()
+        }));
+    }
+    // Four writers at once, each a batch of every fourth call's end.
+    let store = api.store().clone();
+    let batches: Vec<Vec<PersistItem>> = (0..4)
+        .map(|w| updates.iter().skip(w).step_by(4).cloned().collect())
+        .collect();
+    let write_all = |batches: Vec<Vec<PersistItem>>| {
+        let store = store.clone();
+        async move {
+            let writers: Vec<_> = batches
+                .into_iter()
+                .map(|batch| {
+                    let store = store.clone();
+                    tokio::spawn(async move { store.write_batch(&batch).await.map_err(|e| e.0) })
+                })
+                .collect();
+            for writer in writers {
+                writer.await.unwrap().unwrap();
+            }
+        }
+    };
+    write_all(batches.clone()).await;
+    let expected = (
+        CALLS as i64,
+        (1..=CALLS as i64).sum::<i64>(),
+        (0..CALLS as i64).map(|n| 1000 + n).sum::<i64>() as f64 / 1000.0,
+        (0..CALLS as i64).sum::<i64>(),
+    );
+    let read = || async {
+        let usage = api.ok("/api/v1/usage").await;
+        let t = &usage["totals"];
+        (
+            t["calls"].as_i64().unwrap(),
+            t["call_seconds"].as_i64().unwrap(),
+            t["ai_audio_in_seconds"].as_f64().unwrap(),
+            t["ai_output_tokens"].as_i64().unwrap(),
+        )
+    };
+    assert_eq!(read().await, expected);
+    // The persistence actor retries a batch whose commit it did not see: nothing is added twice.
+    write_all(batches).await;
+    assert_eq!(read().await, expected);
+    api.stop().await;
+}
