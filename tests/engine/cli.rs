@@ -1,5 +1,6 @@
 //! The `switchboard` binary as an operator runs it: exit codes, configuration errors, the printed
-//! configuration, migrate, and serve from start to SIGTERM (and after a crash).
+//! configuration, migrate, analyze, and serve from start to SIGTERM (and after a crash, with
+//! analysis jobs queued).
 
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
@@ -524,6 +525,151 @@ fn admin_commands_work_beside_a_running_engine() {
     // The engine kept running and accepts the new key.
     let status = probe::get_status_with_bearer(served.port, "/api/v1/calls", &key).unwrap();
     assert_eq!(status, 200);
+    let status = signal_and_wait(served, Signal::SIGTERM);
+    assert!(status.success(), "{status:?}");
+    assert!(processes_mentioning(dir.path()).is_empty());
+}
+
+fn serve_with(data_dir: &Path, env: &[(&str, &str)]) -> Served {
+    let port = free_port();
+    let child = switchboard()
+        .arg("serve")
+        .env("SWITCHBOARD_HTTP_LISTEN", format!("127.0.0.1:{port}"))
+        .env("SWITCHBOARD_STORAGE_DATA_DIR", data_dir)
+        .envs(env.iter().copied())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let served = Served { child, port };
+    wait_ready(&served);
+    served
+}
+
+/// One HTTP/1.1 request over a raw socket: the status and the body.
+fn http(port: u16, method: &str, path: &str, headers: &str, body: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    s.read_to_string(&mut response).unwrap();
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+fn post_form(port: u16, path: &str, form: &[(&str, &str)]) -> u16 {
+    let body = serde_urlencoded::to_string(form).unwrap();
+    let headers = "Content-Type: application/x-www-form-urlencoded\r\n";
+    http(port, "POST", path, headers, &body).0
+}
+
+/// Queued analysis jobs live in PostgreSQL: an engine killed with jobs queued loses none, and the
+/// next engine runs each once. `analyze --since` beside it then finds nothing left to queue.
+#[test]
+fn queued_analysis_jobs_survive_a_killed_engine_and_run_once_after_the_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = |analysis: &'static str| {
+        [
+            ("SWITCHBOARD_TWILIO_VALIDATE_SIGNATURES", "false"),
+            ("SWITCHBOARD_ANALYSIS_ENABLED", analysis),
+            ("SWITCHBOARD_ANALYSIS_POLL_MS", "50"),
+        ]
+    };
+    // An engine without workers: three calls ring and end (Twilio's webhooks), their jobs wait.
+    let served = serve_with(dir.path(), &settings("false"));
+    let sids: Vec<String> = (0..3)
+        .map(|n| format!("CA{:032x}", 0xdead_0000_u64 + n))
+        .collect();
+    for sid in &sids {
+        let ring = [
+            ("CallSid", sid.as_str()),
+            ("From", "+14155550100"),
+            ("To", "+18005550100"),
+            ("CallStatus", "ringing"),
+        ];
+        assert_eq!(post_form(served.port, "/twilio/voice", &ring), 200);
+        let end = [
+            ("CallSid", sid.as_str()),
+            ("CallStatus", "completed"),
+            ("CallDuration", "4"),
+            ("SequenceNumber", "2"),
+        ];
+        assert_eq!(post_form(served.port, "/twilio/status", &end), 204);
+    }
+    signal_and_wait(served, Signal::SIGKILL);
+
+    // The next engine, with workers, on the same data directory.
+    let served = serve_with(dir.path(), &settings("true"));
+    let run = |args: &[&str]| -> Output {
+        switchboard()
+            .args(args)
+            .env("SWITCHBOARD_STORAGE_DATA_DIR", dir.path())
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let out = run(&[
+        "apikey", "create", "--org", "default", "--role", "admin", "--name", "ops",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let key = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("key ").map(str::to_owned))
+        .expect("the key is printed");
+    let bearer = format!("Authorization: Bearer {key}\r\n");
+    for sid in &sids {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let job = loop {
+            let (status, body) = http(
+                served.port,
+                "GET",
+                &format!("/api/v1/calls/{sid}/analysis"),
+                &bearer,
+                "",
+            );
+            let job: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+            if status == 200 && job["state"] == "done" {
+                break job;
+            }
+            assert!(Instant::now() < deadline, "{sid}: {status} {body}");
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        assert_eq!(job["attempts"], 1, "run once: {job}");
+        let (_, body) = http(
+            served.port,
+            "GET",
+            &format!("/api/v1/calls/{sid}"),
+            &bearer,
+            "",
+        );
+        let call: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(call["message_counts"]["summary"], 1, "{call}");
+        assert_eq!(
+            call["conversation"]["outcome"], "unresolved",
+            "no caller speech"
+        );
+    }
+    let out = run(&["analyze", "--since", "2000-01-01"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("queued 0 conversations"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let out = run(&["analyze", "--since", "yesterday"]);
+    assert_eq!(out.status.code(), Some(2), "a bad date is a usage error");
     let status = signal_and_wait(served, Signal::SIGTERM);
     assert!(status.success(), "{status:?}");
     assert!(processes_mentioning(dir.path()).is_empty());
