@@ -243,7 +243,7 @@ async fn attempt(
     let rendered = transcript::render(&messages);
     if rendered.customer_lines == 0 {
         let verdict = Verdict::without_model(NO_CUSTOMER_SPEECH, &fields);
-        finish(deps, job, &verdict, None, 0, 0, None).await?;
+        finish(deps, job, AnalysisResult::without_model(&verdict)).await?;
         return Ok(Outcome::Done);
     }
     let (key, scope) = key_of(deps, job.org_id).await?;
@@ -257,16 +257,15 @@ async fn attempt(
     match client::analyse(transport, &deps.model, key.expose(), &user, &fields).await {
         Ok(answer) => {
             deps.health.success(AiService::Rest, scope, answer.latency);
-            finish(
-                deps,
-                job,
-                &answer.verdict,
-                Some(&answer.model),
-                answer.input_tokens,
-                answer.output_tokens,
-                Some(answer.latency),
-            )
-            .await?;
+            let result = AnalysisResult {
+                verdict: &answer.verdict,
+                model: Some(&answer.model),
+                latency: Some(answer.latency),
+                input_tokens: answer.input_tokens,
+                output_tokens: answer.output_tokens,
+                at: Utc::now(),
+            };
+            finish(deps, job, result).await?;
             Ok(Outcome::Done)
         }
         Err(err) => {
@@ -296,25 +295,19 @@ async fn key_of(deps: &WorkerDeps, org_id: Uuid) -> Result<(Secret, KeyScope), S
     Ok((deps.engine_key.clone(), KeyScope::Engine))
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Writes `result` (if this engine still holds the job) and publishes it.
 async fn finish(
     deps: &WorkerDeps,
     job: &ClaimedJob,
-    verdict: &Verdict,
-    model: Option<&str>,
-    input_tokens: u32,
-    output_tokens: u32,
-    latency: Option<Duration>,
+    result: AnalysisResult<'_>,
 ) -> Result<(), StoreError> {
-    let at = Utc::now();
-    let result = AnalysisResult {
+    let AnalysisResult {
         verdict,
         model,
         latency,
-        input_tokens,
-        output_tokens,
         at,
-    };
+        ..
+    } = result;
     let Some(done) = deps
         .store
         .complete_analysis(job, &deps.worker, &result)

@@ -89,6 +89,20 @@ pub struct AnalysisResult<'a> {
     pub at: DateTime<Utc>,
 }
 
+impl<'a> AnalysisResult<'a> {
+    /// A verdict reached without a model call, now.
+    pub fn without_model(verdict: &'a Verdict) -> Self {
+        AnalysisResult {
+            verdict,
+            model: None,
+            latency: None,
+            input_tokens: 0,
+            output_tokens: 0,
+            at: Utc::now(),
+        }
+    }
+}
+
 /// What [`Store::complete_analysis`] wrote.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Completed {

@@ -563,14 +563,7 @@ async fn a_job_whose_engine_died_is_taken_again_after_its_lease_and_written_once
     assert_eq!(taken.len(), 1, "taken again once the lease ran out");
     assert_eq!(taken[0].attempt, 2);
     let verdict = Verdict::without_model("test", &[]);
-    let result = AnalysisResult {
-        verdict: &verdict,
-        model: None,
-        latency: None,
-        input_tokens: 0,
-        output_tokens: 0,
-        at: chrono::Utc::now(),
-    };
+    let result = AnalysisResult::without_model(&verdict);
     // The engine that died comes back late: its result is not written.
     assert!(
         store
