@@ -242,17 +242,7 @@ struct Served {
 }
 
 fn serve(data_dir: &Path) -> Served {
-    let port = free_port();
-    let child = switchboard()
-        .arg("serve")
-        .env("SWITCHBOARD_HTTP_LISTEN", format!("127.0.0.1:{port}"))
-        .env("SWITCHBOARD_STORAGE_DATA_DIR", data_dir)
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let served = Served { child, port };
-    wait_ready(&served);
-    served
+    serve_with(data_dir, &[])
 }
 
 fn wait_ready(served: &Served) {
