@@ -945,3 +945,41 @@ async fn usage_is_exact_under_concurrent_writers_and_a_batch_written_again_adds_
     assert_eq!(read().await, expected);
     api.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_organization_with_its_own_openai_key_is_analysed_on_it() {
+    // The provider accepts only the organization's key, not the engine's `sk-analysis`.
+    let rest = OpenAiRestPeer::start(RestPeerConfig {
+        require_api_key: Some("sk-org-own".into()),
+        ..RestPeerConfig::default()
+    })
+    .unwrap();
+    let api = engine(&rest, None, &[]).await;
+    let (status, body) = api
+        .send(
+            reqwest::Method::PUT,
+            "/api/v1/organization/credentials",
+            Some(json!({"openai_api_key": "sk-org-own"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let seeded = seeded_call(&api, 1, BOOKING).await;
+    complete(&api, &seeded).await;
+    let job = finished_job(&api, &seeded.call.to_string()).await;
+    assert_eq!(job["state"], "done", "{job}");
+    let requests = rest.requests();
+    assert!(
+        requests.iter().all(|r| r.key_ok),
+        "sent with the organization's key"
+    );
+    // Its breaker is the organization's key's, not the engine's.
+    let health = api.ok("/api/v1/ai/health").await;
+    let keys: Vec<(&str, &str)> = health["breakers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| (b["service"].as_str().unwrap(), b["key"].as_str().unwrap()))
+        .collect();
+    assert_eq!(keys, [("rest", "organization")], "{health}");
+    api.stop().await;
+}
