@@ -171,25 +171,6 @@ impl AnalysisField {
     }
 }
 
-/// Checks a whole set (each definition, no name twice, at most [`MAX_FIELDS`]).
-pub fn validate_set(fields: &[AnalysisField]) -> Result<(), FieldError> {
-    if fields.len() > MAX_FIELDS {
-        return Err(FieldError {
-            name: fields[MAX_FIELDS].name.clone(),
-            problem: format!("an organization defines at most {MAX_FIELDS} analysis fields"),
-        });
-    }
-    for (i, field) in fields.iter().enumerate() {
-        if fields[..i].iter().any(|f| f.name == field.name) {
-            return Err(FieldError {
-                name: field.name.clone(),
-                problem: "defined twice".into(),
-            });
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -239,16 +220,5 @@ mod tests {
             ..field("notes", FieldType::Text, &[])
         };
         assert!(long.validated().unwrap_err().problem.contains("500"));
-    }
-
-    #[test]
-    fn a_set_has_each_name_once_and_a_bounded_size() {
-        let a = field("a", FieldType::Text, &[]);
-        assert!(validate_set(&[a.clone(), a.clone()]).is_err());
-        let many: Vec<_> = (0..21)
-            .map(|i| field(&format!("f{i}"), FieldType::Number, &[]))
-            .collect();
-        assert_eq!(validate_set(&many).unwrap_err().name, "f20");
-        assert!(validate_set(&many[..20]).is_ok());
     }
 }

@@ -26,7 +26,7 @@ use super::transcript;
 use crate::auth::seal::Sealer;
 use crate::config::{Config, Secret};
 use crate::events::{EventBus, EventKind, NewLiveEvent};
-use crate::store::analysis::{AnalysisResult, ClaimedJob, Settled};
+use crate::store::analysis::{AnalysisResult, ClaimedJob, Settled, summary_sender};
 use crate::store::{Store, StoreError};
 
 /// What a conversation with no customer speech gets instead of a model call.
@@ -334,7 +334,7 @@ async fn finish(
         "conversation_id": job.conversation_id,
         "message_type": "summary",
         "direction": "internal",
-        "sender": {"type": "ai", "identifier": "analysis", "name": "Conversation analysis"},
+        "sender": summary_sender(),
         "content": verdict.summary,
         "timestamp": at,
         "metadata": {"automated": true},

@@ -100,7 +100,8 @@ fn id_of(raw: &str, what: &str) -> Result<Uuid, ApiError> {
         .map_err(|_| ApiError::BadRequest(format!("{what} `{raw}` is not a UUID")))
 }
 
-fn json_status<T: Serialize>(value: &T, status: StatusCode) -> warp::reply::Response {
+/// `value` as JSON with `status`.
+pub(super) fn json_status<T: Serialize>(value: &T, status: StatusCode) -> warp::reply::Response {
     warp::reply::with_status(warp::reply::json(value), status).into_response()
 }
 

@@ -6,6 +6,7 @@ use utoipa::ToSchema;
 use warp::http::StatusCode;
 use warp::{Rejection, Reply};
 
+use super::admin::json_status;
 use super::calls::resolve;
 use super::error::{ApiError, ErrorBody};
 use super::params::json_body;
@@ -13,10 +14,6 @@ use crate::analysis::fields::{self, AnalysisField, FieldType, MAX_FIELDS};
 use crate::auth::Principal;
 use crate::store::Store;
 use crate::store::analysis::{AnalysisJob, RerunRefused};
-
-fn json_status<T: serde::Serialize>(value: &T, status: StatusCode) -> warp::reply::Response {
-    warp::reply::with_status(warp::reply::json(value), status).into_response()
-}
 
 /// The call's analysis job: queued, running, done (with the model and its latency) or failed
 /// (with the reason).

@@ -154,15 +154,8 @@ pub async fn metrics(
             Vec::new()
         }
     };
-    let mut text = encode(&calls, &events.bus, &http)
+    let text = encode(&calls, &events.bus, &http, usage, ai.health.report())
         .map_err(|_| ApiError::Internal("cannot encode metrics".into()))?;
-    let extra = encode_usage_and_breakers(&usage, &ai)
-        .map_err(|_| ApiError::Internal("cannot encode metrics".into()))?;
-    // Both expositions end with `# EOF`: keep one, at the end.
-    if let Some(at) = text.rfind("# EOF") {
-        text.truncate(at);
-    }
-    text.push_str(&extra);
     Ok(warp::reply::with_header(text, "content-type", CONTENT_TYPE).into_response())
 }
 
@@ -196,6 +189,8 @@ pub fn encode(
     calls: &Calls,
     events: &EventBus,
     http: &HttpMetrics,
+    usage: Vec<(uuid::Uuid, UsageFigures)>,
+    breakers: Vec<switchboard_actors::ai_health::EndpointHealth>,
 ) -> Result<String, std::fmt::Error> {
     let mut registry = Registry::with_prefix("switchboard");
     registry.register(
@@ -219,6 +214,7 @@ pub fn encode(
         http.supervisor_frames_dropped.clone(),
     );
     registry.register_collector(Box::new(EngineFigures::read(calls, events)));
+    registry.register_collector(Box::new(UsageCollector { usage, breakers }));
     let mut text = String::with_capacity(8192);
     prometheus_client::encoding::text::encode(&mut text, &registry)?;
     Ok(text)
@@ -226,20 +222,6 @@ pub fn encode(
 
 /// Usage per organization (counters) and the AI breakers (a gauge per service and key: 0
 /// closed, 1 half-open, 2 open).
-fn encode_usage_and_breakers(
-    usage: &[(uuid::Uuid, UsageFigures)],
-    ai: &AiGate,
-) -> Result<String, std::fmt::Error> {
-    let mut registry = Registry::with_prefix("switchboard");
-    registry.register_collector(Box::new(UsageCollector {
-        usage: usage.to_vec(),
-        breakers: ai.health.report(),
-    }));
-    let mut text = String::with_capacity(4096);
-    prometheus_client::encoding::text::encode(&mut text, &registry)?;
-    Ok(text)
-}
-
 #[derive(Debug)]
 struct UsageCollector {
     usage: Vec<(uuid::Uuid, UsageFigures)>,

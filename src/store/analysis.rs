@@ -119,6 +119,11 @@ pub enum RerunRefused {
     Running,
 }
 
+/// Who the summary message is from.
+pub fn summary_sender() -> Value {
+    json!({ "type": "ai", "identifier": "analysis", "name": "Conversation analysis" })
+}
+
 /// The summary message of a conversation's analysis: one per conversation, replaced by a re-run.
 pub fn summary_message_id(conversation_id: Uuid) -> Uuid {
     Uuid::new_v5(&conversation_id, b"switchboard.analysis.summary")
@@ -421,21 +426,6 @@ impl Store {
                 &[&since],
             )
             .await?)
-    }
-
-    /// Jobs by state (for `/ready`'s detail and the metrics).
-    pub async fn analysis_queue(&self) -> Result<Vec<(String, i64)>, StoreError> {
-        let client = self.pool.get().await?;
-        let rows = client
-            .query(
-                "SELECT state, count(*) FROM analysis_jobs
-                 WHERE state IN ('queued', 'running', 'failed') GROUP BY state ORDER BY state",
-                &[],
-            )
-            .await?;
-        rows.iter()
-            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
-            .collect()
     }
 
     /// The organization's analysis fields, by name.

@@ -56,14 +56,6 @@ impl KeyScope {
             KeyScope::Engine
         }
     }
-
-    /// The organization, for an organization's own key.
-    pub fn org(self) -> Option<Uuid> {
-        match self {
-            KeyScope::Engine => None,
-            KeyScope::Org(org) => Some(org),
-        }
-    }
 }
 
 /// A breaker changed state.
@@ -104,14 +96,6 @@ impl AiHealth {
         let (admission, change) = self.with(service, scope, |b| b.admit(Instant::now()));
         self.announce(service, scope, change);
         admission
-    }
-
-    /// Whether new work would be refused now, without taking a half-open breaker's probe.
-    pub fn is_open(&self, service: AiService, scope: KeyScope) -> bool {
-        let breakers = self.breakers.lock().unwrap_or_else(PoisonError::into_inner);
-        breakers
-            .get(&(service, scope))
-            .is_some_and(|b| b.state() != BreakerState::Closed)
     }
 
     pub fn success(&self, service: AiService, scope: KeyScope, latency: Duration) {
