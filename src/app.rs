@@ -12,6 +12,9 @@ use tokio::net::TcpListener;
 
 use crate::analysis::{AnalysisWorkers, WorkerDeps};
 use crate::auth::keys::AuthKeys;
+use crate::cluster::events::EventRelay;
+use crate::cluster::heartbeat::{self, Heartbeat};
+use crate::cluster::{self, Bus, Node};
 use crate::config::Config;
 use crate::events::{EventBus, PublishingBackend};
 use crate::http::ai::AiGate;
@@ -52,6 +55,8 @@ pub enum EngineError {
     Actor(#[from] ractor::SpawnErr),
     #[error("auth keys: {0}")]
     Auth(#[from] crate::auth::AuthError),
+    #[error(transparent)]
+    Bus(#[from] crate::cluster::BusError),
 }
 
 /// What to do when the managed cluster's data directory is in use by a running engine.
@@ -147,6 +152,11 @@ pub struct Engine {
     health: Arc<AiHealth>,
     analysis: Option<AnalysisWorkers>,
     breaker_events: tokio::task::JoinHandle<()>,
+    /// This node: its name, load and drain, and (in a cluster) its NATS bus.
+    node: Arc<Node>,
+    heartbeat: Option<Heartbeat>,
+    /// In a cluster: live events through JetStream.
+    relay: Option<EventRelay>,
 }
 
 impl Engine {
@@ -155,6 +165,13 @@ impl Engine {
     pub async fn start(config: Config) -> Result<Engine, EngineError> {
         // Keys first: a bad key file fails before anything is started.
         let auth_keys = AuthKeys::load(&config)?;
+        let port = match config.http.listen.port() {
+            0 => config.http.public_url.port_or_known_default().unwrap_or(0),
+            port => port,
+        };
+        let node_id = cluster::node_name(&config, port);
+        // Then NATS, when clustered: a cluster it cannot join fails before the database starts.
+        let bus = Bus::connect(&config, &node_id).await?;
         let Database {
             store,
             cluster,
@@ -166,12 +183,32 @@ impl Engine {
             source,
         })?;
         let events = EventBus::new(config.http.sse_replay_events as usize);
+        let relay = match &bus {
+            Some(bus) => Some(
+                cluster::events::start(bus, &events, u64::from(config.http.sse_replay_events))
+                    .await?,
+            ),
+            None => None,
+        };
         let persistence = PersistenceHandle::start(
             PublishingBackend::new(store.clone(), events.clone()),
             config.persistence.to_actor_config(),
         )
         .await?;
         let calls = CallRegistryHandle::start().await?;
+        // What this node left live when it last ran ends now, before it takes calls.
+        let recovered = heartbeat::recover(&node_id, &store, &persistence, recordings).await;
+        if recovered > 0 {
+            tracing::warn!(calls = recovered, node = %node_id, "calls left live by this node's last run ended (node_lost)");
+        }
+        let node = Arc::new(Node::new(&config, node_id, calls.clone(), bus));
+        let heartbeat = Some(heartbeat::start(
+            Arc::clone(&node),
+            store.clone(),
+            persistence.clone(),
+            Duration::from_secs(config.cluster.heartbeat_s),
+            Duration::from_secs(config.cluster.node_lost_s),
+        ));
         let health = Arc::new(AiHealth::new(breaker_policy(&config)));
         let breaker_events = tokio::spawn(crate::events::breakers::publish(
             health.subscribe(),
@@ -200,7 +237,47 @@ impl Engine {
             health,
             analysis,
             breaker_events,
+            node,
+            heartbeat,
+            relay,
         })
+    }
+
+    /// This node.
+    pub fn node(&self) -> &Arc<Node> {
+        &self.node
+    }
+
+    /// What [`Engine::serve`] should stop on so that the node drains first: `signal` (SIGTERM,
+    /// or a test's stop) or a drain asked over the API; then no new calls, and the live ones
+    /// get up to `cluster.drain_timeout_s` to finish.
+    pub fn draining_shutdown(
+        &self,
+        signal: impl Future<Output = ()> + Send + 'static,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        let node = Arc::clone(&self.node);
+        async move {
+            tokio::select! {
+                () = signal => {}
+                () = node.drain_requested() => {}
+            }
+            node.drain();
+            let live = node.registry.live_calls();
+            if live > 0 {
+                tracing::info!(
+                    calls = live,
+                    timeout_s = node.drain_timeout.as_secs(),
+                    "draining: waiting for live calls to finish"
+                );
+            }
+            let left = node.drained().await;
+            if left > 0 {
+                tracing::warn!(
+                    calls = left,
+                    "drain time is up: the calls still live are ended"
+                );
+            }
+        }
     }
 
     /// The keys tokens are signed and credentials sealed with.
@@ -279,8 +356,10 @@ impl Engine {
                 self.calls.clone(),
                 self.call_metrics.clone(),
                 Some(Arc::clone(&self.health)),
+                Some(Arc::clone(&self.node)),
             ))),
             persistence: Some(self.persistence.clone()),
+            node: Some(Arc::clone(&self.node)),
             ..Calls::default()
         };
         deps.events.bus = self.events.clone();
@@ -310,6 +389,8 @@ impl Engine {
             analysis.stop(ANALYSIS_STOP_GRACE).await;
         }
         self.breaker_events.abort();
+        // No more heartbeats: the node is recorded as stopped below, not found lost.
+        self.heartbeat.take();
         let report = self.persistence.shutdown().await;
         let stats = self.persistence.metrics().snapshot();
         tracing::info!(
@@ -318,6 +399,13 @@ impl Engine {
             rows_rejected = stats.rows_rejected,
             "persistence stopped"
         );
+        if let Some(relay) = self.relay.take() {
+            // The last events (the calls' ends among them) reach the stream before we go.
+            relay.settle(Duration::from_secs(3)).await;
+        }
+        if let Err(err) = self.store.node_stopped(&self.node.id).await {
+            tracing::warn!(%err, "the node's stop is not recorded: other nodes will find it lost");
+        }
         self.store.close();
         if let Some(mut cluster) = self.cluster.take() {
             tokio::task::spawn_blocking(move || cluster.stop()).await??;
@@ -334,6 +422,7 @@ pub fn media_settings(
     registry: CallRegistryHandle,
     metrics: Arc<CallMetrics>,
     health: Option<Arc<AiHealth>>,
+    node: Option<Arc<Node>>,
 ) -> MediaSettings {
     use switchboard_actors::realtime::{self, Dialect, SessionConfig, Tool};
     let ai = &config.ai;
@@ -384,6 +473,7 @@ pub fn media_settings(
         stream_idle: Duration::from_secs(config.twilio.stream_idle_s),
         agent_name: format!("AI agent ({})", ai.voice),
         audio_format: ai.audio_format,
+        node,
     }
 }
 

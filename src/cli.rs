@@ -300,7 +300,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         Some(cluster) => format!("managed PostgreSQL in {}", cluster.dir().display()),
         None => format!("PostgreSQL at {}", engine.config().database.url.redacted()),
     };
-    tracing::info!(%local, %database, "switchboard is up");
+    tracing::info!(%local, %database, node = %engine.node().id, clustered = engine.node().bus.is_some(), "switchboard is up");
+    // SIGTERM (or a drain over the API) drains first: no new calls, live ones may finish.
+    let shutdown = engine.draining_shutdown(shutdown);
     engine.serve(listener, shutdown).await;
     tracing::info!("HTTP server stopped; stopping the engine");
     engine.stop().await?;

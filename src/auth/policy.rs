@@ -58,6 +58,9 @@ pub const RULES: &[Rule] = &[
     rule("GET", "/api/v1/usage", ADMIN),
     rule("GET", "/api/v1/usage/cap", ADMIN),
     rule("PUT", "/api/v1/usage/cap", ADMIN),
+    // The cluster's nodes, and draining one: admins.
+    rule("GET", "/api/v1/cluster", ADMIN),
+    rule("POST", "/api/v1/cluster/nodes/{id}/drain", ADMIN),
     // Writing a call's messages (external transcription, imports, corrections): admins and
     // their integrations' keys.
     rule("POST", "/api/v1/calls/{id}/messages", ADMIN),

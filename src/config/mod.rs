@@ -22,7 +22,7 @@ use switchboard_actors::domain::AudioFormat;
 use url::Url;
 
 pub use reader::{Problem, Setting, Source};
-pub use values::{DatabaseUrl, LogFormat, Secret};
+pub use values::{DatabaseUrl, LogFormat, Secret, is_node_id};
 
 use reader::Reader;
 
@@ -95,6 +95,15 @@ settings! {
     PERSISTENCE_MAX_IN_FLIGHT = "persistence"."max_in_flight", default "4";
     PERSISTENCE_RETRY_MAX_BACKOFF_MS = "persistence"."retry_max_backoff_ms", default "2000";
     PERSISTENCE_SHUTDOWN_TIMEOUT_S = "persistence"."shutdown_timeout_s", default "30";
+    CLUSTER_NODE_ID = "cluster"."node_id", default "";
+    CLUSTER_NATS_URL = "cluster"."nats_url", default "";
+    CLUSTER_NATS_USER = "cluster"."nats_user", default "";
+    CLUSTER_NATS_PASSWORD = "cluster"."nats_password", default "";
+    CLUSTER_MAX_CALLS = "cluster"."max_calls", default "200";
+    CLUSTER_MAX_LOOP_LAG_MS = "cluster"."max_loop_lag_ms", default "250";
+    CLUSTER_HEARTBEAT_S = "cluster"."heartbeat_s", default "2";
+    CLUSTER_NODE_LOST_S = "cluster"."node_lost_s", default "10";
+    CLUSTER_DRAIN_TIMEOUT_S = "cluster"."drain_timeout_s", default "600";
     LOG_LEVEL = "log"."level", default "info";
     LOG_FORMAT = "log"."format", default "pretty";
 }
@@ -121,6 +130,7 @@ pub struct Config {
     pub twilio: TwilioConfig,
     pub auth: AuthConfig,
     pub persistence: PersistenceSettings,
+    pub cluster: ClusterConfig,
     pub log: LogConfig,
 }
 
@@ -217,6 +227,28 @@ pub struct AnalysisConfig {
     pub poll_ms: u64,
     /// How long a job waits for its call's last rows (the call's own end) before it runs anyway.
     pub settle_s: u64,
+}
+
+/// This node and the cluster it may belong to (NATS for commands and live events; PostgreSQL for
+/// state). With no `nats_url` the engine is one node on its own, as before.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClusterConfig {
+    /// This node's name (letters, digits, `-`, `_`); by default `HOST-PORT` (see
+    /// `cluster::node_name`).
+    pub node_id: Option<String>,
+    pub nats_url: Option<Url>,
+    pub nats_user: String,
+    pub nats_password: Secret,
+    /// Live calls this node takes; the voice webhook sends further calls to a node with room or
+    /// answers them with the fallback.
+    pub max_calls: u32,
+    /// A runtime this late on its timers is full as well (the load signal).
+    pub max_loop_lag_ms: u64,
+    pub heartbeat_s: u64,
+    /// A node silent this long is lost: another node ends its calls (`node_lost`).
+    pub node_lost_s: u64,
+    /// How long a draining node lets its live calls finish before it ends them and stops.
+    pub drain_timeout_s: u64,
 }
 
 /// Call recording.
@@ -429,6 +461,17 @@ impl Config {
                     .get(PERSISTENCE_RETRY_MAX_BACKOFF_MS, values::positive_millis()),
                 shutdown_timeout_s: r
                     .get(PERSISTENCE_SHUTDOWN_TIMEOUT_S, values::positive_seconds()),
+            },
+            cluster: ClusterConfig {
+                node_id: r.get(CLUSTER_NODE_ID, values::node_id()),
+                nats_url: r.get(CLUSTER_NATS_URL, values::optional_nats_url()),
+                nats_user: r.get(CLUSTER_NATS_USER, values::text()),
+                nats_password: r.get(CLUSTER_NATS_PASSWORD, values::secret()),
+                max_calls: r.get(CLUSTER_MAX_CALLS, values::positive_u32()),
+                max_loop_lag_ms: r.get(CLUSTER_MAX_LOOP_LAG_MS, values::positive_millis()),
+                heartbeat_s: r.get(CLUSTER_HEARTBEAT_S, values::positive_seconds()),
+                node_lost_s: r.get(CLUSTER_NODE_LOST_S, values::positive_seconds()),
+                drain_timeout_s: r.get(CLUSTER_DRAIN_TIMEOUT_S, values::positive_seconds()),
             },
             log: LogConfig {
                 level: r.get(LOG_LEVEL, values::log_filter()),

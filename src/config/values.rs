@@ -153,6 +153,40 @@ pub fn http_url() -> Kind<Url> {
     }
 }
 
+/// Empty (no cluster), or `nats://` / `tls://` with a host.
+pub fn optional_nats_url() -> Kind<Option<Url>> {
+    Kind {
+        toml: TomlType::String,
+        expected: "empty, or a NATS URL, e.g. nats://127.0.0.1:4222",
+        parse: |s| match s.trim() {
+            "" => Ok(None),
+            s => absolute_url(s, &["nats", "tls"]).map(Some),
+        },
+        secret: false,
+    }
+}
+
+/// Whether `s` can name a node (it is a NATS subject token and a label in the API).
+pub fn is_node_id(s: &str) -> bool {
+    (1..=64).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// Empty (the default name), or a node name.
+pub fn node_id() -> Kind<Option<String>> {
+    Kind {
+        toml: TomlType::String,
+        expected: "empty, or 1 to 64 letters, digits, `-` and `_`",
+        parse: |s| match s.trim() {
+            "" => Ok(None),
+            s if is_node_id(s) => Ok(Some(s.to_owned())),
+            _ => Err("is not a node name".to_owned()),
+        },
+        secret: false,
+    }
+}
+
 pub fn ws_url() -> Kind<Url> {
     Kind {
         toml: TomlType::String,

@@ -11,6 +11,11 @@
 //! behind than the channel holds is cut off ([`Delivery::CutOff`]); it reconnects with its last
 //! id and resumes from the ring.
 //!
+//! In a cluster (`cluster.nats_url`), ids are cluster-wide: [`EventBus::route_through`] hands
+//! every published event to the cluster's relay instead, which puts it on a JetStream stream; each
+//! node's consumer of that stream [`EventBus::deliver`]s every event, the stream sequence as its id,
+//! so the ring and the ids are the same on every node and `Last-Event-ID` resumes on any of them.
+//!
 //! Who publishes: [`PublishingBackend`] (messages, call lifecycle and status changes, once they are
 //! durable) and the Twilio voice webhook (`call.created`).
 
@@ -20,7 +25,7 @@ mod publishing;
 mod tests;
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -211,7 +216,13 @@ pub struct EventBus {
 struct Inner {
     ring: Mutex<Ring>,
     live: broadcast::Sender<Arc<LiveEvent>>,
+    /// In a cluster: where published events go to be numbered (see the module documentation).
+    outbox: OnceLock<Outbox>,
 }
+
+/// The cluster's relay, as the bus hands it events: never waits (a full relay drops the event,
+/// counted and logged by whoever owns the relay).
+pub type Outbox = Arc<dyn Fn(NewLiveEvent) + Send + Sync>;
 
 struct Ring {
     /// The id the next event gets.
@@ -251,8 +262,28 @@ impl EventBus {
                     capacity,
                 }),
                 live,
+                outbox: OnceLock::new(),
             }),
         }
+    }
+
+    /// From now on, published events go to `outbox` and come back numbered through
+    /// [`EventBus::deliver`]. Set once; `false` if it was already set.
+    pub fn route_through(&self, outbox: Outbox) -> bool {
+        self.inner.outbox.set(outbox).is_ok()
+    }
+
+    /// An event numbered by the cluster (its stream sequence): kept and handed to subscribers
+    /// like a published one. Ids must grow; one at or below the last is a repeat and is dropped
+    /// (`false`).
+    pub fn deliver(&self, id: u64, event: NewLiveEvent) -> bool {
+        let mut ring = self.ring();
+        if id < ring.next_id {
+            return false;
+        }
+        ring.next_id = id;
+        self.push(&mut ring, event);
+        true
     }
 
     /// Nothing is left half-done while the lock is held (push, then send), so a poisoned lock
@@ -264,17 +295,26 @@ impl EventBus {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Publishes one event and returns its id. Never waits for subscribers.
+    /// Publishes one event and returns its id (0 in a cluster, where the relay numbers it).
+    /// Never waits for subscribers.
     pub fn publish(&self, event: NewLiveEvent) -> u64 {
+        if let Some(outbox) = self.inner.outbox.get() {
+            outbox(event);
+            return 0;
+        }
         let mut ring = self.ring();
         self.push(&mut ring, event)
     }
 
     /// Publishes events with consecutive ids, in order, under one lock; returns the last id (0
-    /// when there was nothing to publish).
+    /// when there was nothing to publish, or in a cluster).
     pub fn publish_all(&self, events: impl IntoIterator<Item = NewLiveEvent>) -> u64 {
         let mut events = events.into_iter().peekable();
         if events.peek().is_none() {
+            return 0;
+        }
+        if let Some(outbox) = self.inner.outbox.get() {
+            events.for_each(|event| outbox(event));
             return 0;
         }
         let mut ring = self.ring();
@@ -327,7 +367,7 @@ impl EventBus {
                 resumed_at: first,
                 reason,
             });
-            let skip = (from - first) as usize;
+            let skip = ring.events.partition_point(|e| e.id < from);
             replay.extend(
                 ring.events
                     .iter()

@@ -26,6 +26,8 @@ pub struct AiGate {
 pub enum Refusal {
     BreakerOpen,
     CapReached,
+    /// No node of the cluster has room (or this one drains and no other has).
+    NoCapacity(crate::cluster::Full),
 }
 
 impl AiGate {

@@ -57,6 +57,27 @@ pub struct Calls {
     pub persistence: Option<PersistenceHandle>,
     /// Who is supervising which live call (supervisor sockets of this process).
     pub supervisors: Arc<SupervisorDirectory>,
+    /// This node: admission, drain and, in a cluster, the bus to the other nodes' calls.
+    pub node: Option<Arc<crate::cluster::Node>>,
+}
+
+impl Calls {
+    /// The live call, on this node or another (409 when it is live nowhere).
+    pub async fn link(
+        &self,
+        org_id: uuid::Uuid,
+        call_id: uuid::Uuid,
+        call_sid: &str,
+    ) -> Result<crate::cluster::link::CallLink, crate::cluster::link::LinkError> {
+        crate::cluster::link::CallLink::find(
+            self.media.as_ref().map(|m| &m.registry),
+            self.node.as_ref().and_then(|n| n.bus.as_ref()),
+            org_id,
+            call_id,
+            call_sid,
+        )
+        .await
+    }
 }
 
 /// Live events: the bus (published on by the API and the webhooks, followed by event streams and

@@ -9,6 +9,7 @@ use warp::reply::Response;
 use warp::{Rejection, Reply};
 
 use super::ai::{AiGate, BreakerView};
+use super::deps::Calls;
 use super::error::{ApiError, ErrorBody};
 use crate::store::Store;
 
@@ -54,7 +55,20 @@ pub async fn health(started: Instant) -> Result<Response, Rejection> {
 /// Readiness: 200 only when the database answers and the schema is current; else 503 and why.
 #[utoipa::path(get, path = "/ready", tag = "meta",
     responses((status = 200, body = Ready), (status = 503, body = ErrorBody)), security(()))]
-pub async fn ready(store: Store, ai: Arc<AiGate>) -> Result<Response, Rejection> {
+pub async fn ready(store: Store, ai: Arc<AiGate>, calls: Calls) -> Result<Response, Rejection> {
+    // A draining node finishes its calls but takes no new ones: load balancers stop sending.
+    if let Some(node) = calls.node.as_ref().filter(|n| n.is_draining()) {
+        return Ok(warp::reply::with_status(
+            warp::reply::json(&serde_json::json!({
+                "status": "draining",
+                "reason": "draining",
+                "node": node.id,
+                "live_calls": node.registry.live_calls(),
+            })),
+            warp::http::StatusCode::SERVICE_UNAVAILABLE,
+        )
+        .into_response());
+    }
     store.readiness().await.map_err(ApiError::from)?;
     let ai = ai
         .health

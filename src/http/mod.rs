@@ -21,6 +21,7 @@ pub mod ai;
 pub mod analysis;
 pub mod auth;
 pub mod calls;
+pub mod cluster;
 pub mod deps;
 pub mod error;
 pub mod extract;

@@ -8,8 +8,8 @@ use utoipa::OpenApi;
 use warp::Reply;
 
 use super::{
-    admin, ai, analysis, auth, calls, insights, messages, meta, metrics, recording, sse, supervise,
-    usage,
+    admin, ai, analysis, auth, calls, cluster, insights, messages, meta, metrics, recording, sse,
+    supervise, usage,
 };
 
 #[derive(OpenApi)]
@@ -67,6 +67,8 @@ use super::{
         usage::usage,
         usage::cap,
         usage::set_cap,
+        cluster::nodes,
+        cluster::drain,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
@@ -83,6 +85,7 @@ use super::{
         (name = "analysis", description = "Post-call AI analysis: a call's job, the organization's own analysis fields"),
         (name = "ai", description = "The AI services' health: circuit breakers, latency, errors"),
         (name = "usage", description = "Usage metering per day, week or month, and the monthly cap of AI minutes (admins)"),
+        (name = "cluster", description = "The cluster's nodes, their load, and draining one (admins)"),
     )
 )]
 pub struct ApiDoc;

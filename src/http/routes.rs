@@ -25,7 +25,7 @@ use super::deps::{
 use super::extract::{json_body, optional_body, raw_query};
 use super::metrics::{self, HttpMetrics};
 use super::{
-    admin, ai, analysis, calls, error, insights, messages, meta, openapi, recording, sse,
+    admin, ai, analysis, calls, cluster, error, insights, messages, meta, openapi, recording, sse,
     supervise, usage,
 };
 use crate::twilio::{media, webhooks};
@@ -63,6 +63,7 @@ fn service_routes(d: &Deps, gate: &Gate) -> BoxedFilter<(Response,)> {
         .and(warp::get())
         .and(with_store(&d.store))
         .and(with_ai(&d.ai))
+        .and(with_calls(&d.calls))
         .and_then(meta::ready);
     let events = warp::path!("api" / "v1" / "events")
         .and(warp::get())
@@ -103,6 +104,7 @@ fn twilio_routes(d: &Deps) -> BoxedFilter<(Response,)> {
         .and(with_auth(&d.auth))
         .and(with_events(&d.events))
         .and(with_ai(&d.ai))
+        .and(with_calls(&d.calls))
         .and_then(webhooks::voice);
     let status = warp::path!("twilio" / "status")
         .and(warp::post())
@@ -178,7 +180,8 @@ fn auth_routes(d: &Deps, gate: &Gate) -> BoxedFilter<(Response,)> {
         .boxed()
 }
 
-/// Post-call analysis (a call's job, the organization's fields), AI health and usage. Before the
+/// Post-call analysis (a call's job, the organization's fields), AI health, usage and the
+/// cluster's nodes. Before the
 /// supervisor actions: `POST /api/v1/calls/{id}/analysis` is not one of them.
 fn analysis_routes(d: &Deps, gate: &Gate) -> BoxedFilter<(Response,)> {
     let body = json_body(d.max_body_bytes);
@@ -230,6 +233,18 @@ fn analysis_routes(d: &Deps, gate: &Gate) -> BoxedFilter<(Response,)> {
         .and(body)
         .and(with_store(&d.store))
         .and_then(usage::set_cap);
+    let cluster_nodes = warp::path!("api" / "v1" / "cluster")
+        .and(warp::get())
+        .and(gate.caller())
+        .and(with_store(&d.store))
+        .and(with_calls(&d.calls))
+        .and_then(cluster::nodes);
+    let drain = warp::path!("api" / "v1" / "cluster" / "nodes" / String / "drain")
+        .and(warp::post())
+        .and(gate.caller())
+        .and(with_store(&d.store))
+        .and(with_calls(&d.calls))
+        .and_then(cluster::drain);
     job.or(rerun)
         .unify()
         .or(fields)
@@ -245,6 +260,10 @@ fn analysis_routes(d: &Deps, gate: &Gate) -> BoxedFilter<(Response,)> {
         .or(cap)
         .unify()
         .or(set_cap)
+        .unify()
+        .or(cluster_nodes)
+        .unify()
+        .or(drain)
         .unify()
         .boxed()
 }

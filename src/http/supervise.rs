@@ -27,13 +27,11 @@ mod session;
 
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::Duration;
 
-use ractor::ActorRef;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use switchboard_actors::audio::{MonitorEncoder, SupervisorInput};
-use switchboard_actors::call::{CallMessage, SuperviseError, Supervisor, SupervisorCommand};
+use switchboard_actors::call::{Supervisor, SupervisorCommand};
 use uuid::Uuid;
 use warp::ws::Ws;
 use warp::{Filter, Rejection, Reply};
@@ -45,15 +43,13 @@ use super::extract::raw_query;
 use super::metrics::HttpMetrics;
 use super::params::json_body;
 use crate::auth::{Principal, Subject};
+use crate::cluster::link::{CallLink, LinkError};
 use crate::store::Store;
 use crate::store::history::CallRef;
 
 pub use directory::{Present, SupervisorDirectory};
 pub use format::SessionFormat;
 use session::Session;
-
-/// How long a control action may wait for the call's answer.
-const ACTION_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The REST control actions (the path's last segment).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -167,52 +163,49 @@ async fn supervisor_of(store: &Store, principal: &Principal) -> Supervisor {
     }
 }
 
-/// The call `id` names in the principal's organization, and its actor on this node.
+/// The call `id` names in the principal's organization, live on this node or another.
 async fn live_call(
     store: &Store,
     calls: &Calls,
     org: Uuid,
     id: &str,
-) -> Result<(CallRef, ActorRef<CallMessage>), ApiError> {
+) -> Result<(CallRef, CallLink), ApiError> {
     let call = resolve(store, org, id).await?;
-    let actor = call_actor(calls, &call, id).await?;
-    Ok((call, actor))
+    let link = call_link(calls, &call, id).await?;
+    Ok((call, link))
 }
 
-/// The actor of `call` on this node (409 when the call is not live here).
-async fn call_actor(
-    calls: &Calls,
-    call: &CallRef,
-    id: &str,
-) -> Result<ActorRef<CallMessage>, ApiError> {
-    let media = calls.media.as_ref().ok_or_else(|| {
-        ApiError::Conflict(format!(
+/// Where `call` is live (409 when it is live nowhere).
+async fn call_link(calls: &Calls, call: &CallRef, id: &str) -> Result<CallLink, ApiError> {
+    if calls.media.is_none() && calls.node.is_none() {
+        return Err(ApiError::Conflict(format!(
             "call `{id}` is not live (this process serves no calls)"
-        ))
-    })?;
-    media
-        .registry
-        .lookup(&call.call_sid)
+        )));
+    }
+    calls
+        .link(call.org_id, call.id, &call.call_sid)
         .await
-        .ok_or_else(|| ApiError::Conflict(format!("call `{id}` is not live")))
+        .map_err(|e| link_error(e, id))
+}
+
+/// A [`LinkError`] as the API answers it.
+fn link_error(err: LinkError, id: &str) -> ApiError {
+    match err {
+        LinkError::NotLive => ApiError::Conflict(format!("call `{id}` is not live")),
+        LinkError::Refused(message) => ApiError::Conflict(message),
+        LinkError::Unavailable(message) => ApiError::Unavailable(message),
+    }
 }
 
 async fn ask(
-    actor: &ActorRef<CallMessage>,
+    link: &CallLink,
     by: Supervisor,
     command: SupervisorCommand,
+    id: &str,
 ) -> Result<(), ApiError> {
-    let answer = actor
-        .call(
-            |reply| CallMessage::Supervise { by, command, reply },
-            Some(ACTION_TIMEOUT),
-        )
+    link.supervise(by, command)
         .await
-        .map_err(|e| ApiError::Conflict(format!("the call did not take the action: {e}")))?;
-    match answer.success_or(()) {
-        Ok(outcome) => outcome.map_err(|e: SuperviseError| ApiError::Conflict(e.to_string())),
-        Err(()) => Err(ApiError::Conflict("the call did not answer in time".into())),
-    }
+        .map_err(|e| link_error(e, id))
 }
 
 /// `POST /api/v1/calls/{id}/{action}`.
@@ -240,9 +233,9 @@ pub async fn control(
         body.text
     };
     let command = command(&name, text)?;
-    let (call, actor) = live_call(&store, &calls, principal.org_id, &id).await?;
+    let (call, link) = live_call(&store, &calls, principal.org_id, &id).await?;
     let by = supervisor_of(&store, &principal).await;
-    ask(&actor, by, command).await?;
+    ask(&link, by, command, &id).await?;
     Ok(
         warp::reply::json(
             &json!({ "call_id": call.id, "call_sid": call.call_sid, "action": name }),
@@ -312,7 +305,7 @@ pub async fn upgrade(
             "query: the input audio format is not available: {e}"
         ))
     })?;
-    let actor = call_actor(&calls, &call, &id).await?;
+    let link = call_link(&calls, &call, &id).await?;
     let by = supervisor_of(&store, &principal).await;
     Ok(ws
         .max_message_size(256 * 1024)
@@ -323,7 +316,7 @@ pub async fn upgrade(
                 metrics,
                 principal,
                 call,
-                actor,
+                link,
                 by,
                 format,
                 encoder,

@@ -9,6 +9,7 @@ pub mod accounts;
 pub mod analysis;
 pub mod analytics;
 pub mod calls;
+pub mod cluster;
 pub mod conversations;
 pub mod history;
 pub mod messages;

@@ -34,6 +34,7 @@ use warp::http::{HeaderValue, StatusCode, header};
 use warp::{Filter, Rejection};
 
 use super::{TwilioSettings, signature};
+use crate::cluster::commands::{CallServer, ServedCall};
 use crate::http::auth::AuthState;
 use crate::http::deps::Calls;
 use crate::http::error::ApiError;
@@ -49,6 +50,8 @@ pub struct MediaSettings {
     pub stream_idle: Duration,
     pub agent_name: String,
     pub audio_format: AudioFormat,
+    /// This node (its calls' rows name it; in a cluster, it serves their commands).
+    pub node: Option<Arc<crate::cluster::Node>>,
 }
 
 impl std::fmt::Debug for MediaSettings {
@@ -208,6 +211,8 @@ async fn session(
     let (writer, flusher) = SocketWriter::start(sink);
 
     let mut call: Option<(ActorRef<CallMessage>, String)> = None;
+    // While the socket is open, other nodes reach the call's actor through this.
+    let mut _commands = None;
     // A close frame was read, or the engine closes: the handshake is finished below.
     let mut closing = false;
     while let Some(Ok(message)) = stream.next().await {
@@ -258,9 +263,10 @@ async fn session(
                 )
                 .await
                 {
-                    Some(actor) => {
+                    Some((actor, server)) => {
                         let _ = actor.cast(CallMessage::FromTwilio(text.clone()));
                         call = Some((actor, start.call_sid.clone()));
+                        _commands = server;
                     }
                     None => {
                         reject(
@@ -300,8 +306,8 @@ async fn session(
     let _ = tokio::time::timeout(Duration::from_secs(5), flusher).await;
 }
 
-/// Finds the call `start` names and spawns its actor; `None` when it is not ours, has ended, or
-/// already streams on another socket.
+/// Finds the call `start` names and spawns its actor (with, in a cluster, the server of its
+/// commands); `None` when it is not ours, has ended, or already streams on another socket.
 async fn start_call(
     store: &Store,
     media: &MediaSettings,
@@ -309,7 +315,7 @@ async fn start_call(
     ai_key: Option<&str>,
     start: &twilio::Start,
     writer: SocketWriter,
-) -> Option<ActorRef<CallMessage>> {
+) -> Option<(ActorRef<CallMessage>, Option<CallServer>)> {
     if !twilio::is_call_sid(&start.call_sid) || !twilio::is_sid("MZ", &start.stream_sid) {
         tracing::warn!("start whose callSid or streamSid is not a Twilio SID");
         return None;
@@ -380,5 +386,19 @@ async fn start_call(
             return None;
         }
     };
-    Some(actor)
+    let server = match &media.node {
+        Some(node) => {
+            node.call_started(
+                store,
+                ServedCall {
+                    org_id: call.org_id,
+                    call_id: call.call_id,
+                    call_sid: call.call_sid.clone(),
+                },
+            )
+            .await
+        }
+        None => None,
+    };
+    Some((actor, server))
 }

@@ -20,7 +20,7 @@ use crate::config::Secret;
 use crate::events::{EventKind, NewLiveEvent};
 use crate::http::ai::{AiGate, Refusal};
 use crate::http::auth::AuthState;
-use crate::http::deps::Events;
+use crate::http::deps::{Calls, Events};
 use crate::http::error::ApiError;
 use crate::http::extract::raw_query;
 use crate::http::input;
@@ -180,7 +180,12 @@ pub fn opened_token(
 /// `/twilio/media/{org}` for an organization's own account. The organization rides in the path,
 /// which Twilio keeps and signs (it drops a query string, error 31922).
 pub fn media_url(twilio: &TwilioSettings, org: Option<Uuid>) -> String {
-    let url = signature::websocket_url(&twilio.public_url, MEDIA_PATH);
+    media_url_at(&twilio.public_url, org)
+}
+
+/// [`media_url`] on the node whose public URL is `base`.
+pub fn media_url_at(base: &url::Url, org: Option<Uuid>) -> String {
+    let url = signature::websocket_url(base, MEDIA_PATH);
     match org {
         Some(org_id) => format!("{url}/{org_id}"),
         None => url,
@@ -207,6 +212,7 @@ pub async fn voice(
     auth: Arc<AuthState>,
     events: Events,
     ai: Arc<AiGate>,
+    calls: Calls,
 ) -> Result<Response, Rejection> {
     let account = hook.verify(&store, &twilio, &auth.keys.sealer).await?;
     let org_id = account.org_id;
@@ -272,10 +278,27 @@ pub async fn voice(
         .voice_admission(org_id)
         .await
         .map_err(ApiError::from)?;
+    // Then the cluster: this node if it has room, else the least loaded node with room.
+    let mut stream_node = None;
     let refusal = if admission.cap.reached() {
         Some(Refusal::CapReached)
     } else if !ai.admit_call(KeyScope::of(org_id, admission.own_openai_key)) {
         Some(Refusal::BreakerOpen)
+    } else if let Some(node) = &calls.node
+        && let Err(full) = node.reserve(ids.call_id)
+    {
+        match store.node_with_room(&node.id, node.fresh_s).await {
+            Ok(Some(other)) => {
+                tracing::info!(%call_sid, node = %other.id, %full, "call sent to a node with room");
+                stream_node = Some(other);
+                None
+            }
+            Ok(None) => Some(Refusal::NoCapacity(full)),
+            Err(err) => {
+                tracing::error!(%err, "cannot look for a node with room");
+                Some(Refusal::NoCapacity(full))
+            }
+        }
     } else {
         None
     };
@@ -302,7 +325,14 @@ pub async fn voice(
                 .into_response(),
         );
     }
-    let stream_url = media_url(&twilio, account.claimed.then_some(org_id));
+    let org_in_path = account.claimed.then_some(org_id);
+    let stream_url = match stream_node
+        .as_ref()
+        .and_then(|n| url::Url::parse(&n.url).ok())
+    {
+        Some(base) => media_url_at(&base, org_in_path),
+        None => media_url(&twilio, org_in_path),
+    };
     let twiml = format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Connect><Stream url=\"{}\">\
          <Parameter name=\"call_id\" value=\"{}\"/></Stream></Connect></Response>",

@@ -1294,6 +1294,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/usage"),
     ("get", "/api/v1/usage/cap"),
     ("put", "/api/v1/usage/cap"),
+    ("get", "/api/v1/cluster"),
+    ("post", "/api/v1/cluster/nodes/{id}/drain"),
 ];
 
 /// The status of `GET url` on an event stream, from its head (the stream itself never ends).

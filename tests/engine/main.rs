@@ -11,6 +11,7 @@ mod http;
 mod live_call;
 mod live_events;
 mod loadtest;
+mod nodes;
 mod persistence;
 mod recording_api;
 mod schema;

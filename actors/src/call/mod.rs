@@ -34,5 +34,6 @@ pub use registry::{CallRegistry, CallRegistryHandle};
 pub use shared::{CallShared, REPEAT_PANIC_WINDOW, RecordingTarget};
 pub use socket_writer::{SocketWriter, normal_close};
 pub use supervision::{
-    AgentPlayout, MonitorFrame, SuperviseError, SupervisionMode, Supervisor, SupervisorCommand,
+    AgentPlayout, FRAME_SAMPLES, MonitorFrame, SuperviseError, SupervisionMode, Supervisor,
+    SupervisorCommand,
 };

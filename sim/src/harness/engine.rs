@@ -12,7 +12,9 @@ use url::Url;
 use switchboard_actors::call::CallRegistryHandle;
 
 use crate::harness::shared_db::TestDatabase;
+use std::sync::Arc;
 use switchboard::app::Engine;
+use switchboard::cluster::Node;
 use switchboard::config::Config;
 use switchboard::events::EventBus;
 use switchboard::store::Store;
@@ -24,6 +26,9 @@ pub struct LocalEngine {
     store: Store,
     calls: CallRegistryHandle,
     events: EventBus,
+    node: Arc<Node>,
+    /// Its `database.url` (another engine given it shares the database).
+    database_url: String,
     /// How to reach the engine's own database (tests read what it wrote).
     pg: tokio_postgres::Config,
     stop: tokio::sync::oneshot::Sender<()>,
@@ -69,6 +74,12 @@ impl LocalEngine {
                 "SWITCHBOARD_ANALYSIS_ENABLED".to_owned(),
                 "false".to_owned(),
             ),
+            // A stop drains first (as SIGTERM does); tests with calls still live do not wait
+            // long for them.
+            (
+                "SWITCHBOARD_CLUSTER_DRAIN_TIMEOUT_S".to_owned(),
+                "2".to_owned(),
+            ),
         ]);
         let listener = Engine::bind(&Config::from_sources(None, &env)?).await?;
         let url = Url::parse(&format!("http://{}", listener.local_addr()?))?;
@@ -85,6 +96,7 @@ impl LocalEngine {
             }
         };
         let config = Config::from_sources(None, &env)?;
+        let database_url = env["SWITCHBOARD_DATABASE_URL"].clone();
         let pg = match &db {
             Some(db) => db.pg_config(),
             None => config
@@ -97,13 +109,13 @@ impl LocalEngine {
         let store = engine.store().clone();
         let calls = engine.calls().clone();
         let events = engine.events().clone();
+        let node = Arc::clone(engine.node());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(async move {
-            engine
-                .serve(listener, async {
-                    let _ = stopped.await;
-                })
-                .await;
+            let shutdown = engine.draining_shutdown(async {
+                let _ = stopped.await;
+            });
+            engine.serve(listener, shutdown).await;
             engine
         });
         Ok(LocalEngine {
@@ -111,6 +123,8 @@ impl LocalEngine {
             store,
             calls,
             events,
+            node,
+            database_url,
             pg,
             stop,
             server,
@@ -132,6 +146,21 @@ impl LocalEngine {
     /// The engine's live calls.
     pub fn calls(&self) -> &CallRegistryHandle {
         &self.calls
+    }
+
+    /// The engine's `database.url`: give it to another engine to share the database (a cluster).
+    pub fn database_url(&self) -> &str {
+        &self.database_url
+    }
+
+    /// The engine as a node of its cluster.
+    pub fn node(&self) -> &Arc<Node> {
+        &self.node
+    }
+
+    /// Whether the engine stopped serving (it drained, or its server ended).
+    pub fn has_stopped(&self) -> bool {
+        self.server.is_finished()
     }
 
     /// The engine's live event bus.

@@ -5,16 +5,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use ractor::ActorRef;
 use serde_json::json;
 use switchboard_actors::audio::{MonitorEncoder, SupervisorInput};
-use switchboard_actors::call::{CallMessage, MonitorFrame, Supervisor};
-use tokio::sync::broadcast::{self, error::RecvError};
+use switchboard_actors::call::{MonitorFrame, Supervisor};
+use tokio::sync::broadcast::error::RecvError;
 use uuid::Uuid;
 use warp::ws::{Message, WebSocket};
 
-use super::{ACTION_TIMEOUT, ActionBody, SessionFormat, ask, command};
+use super::{ActionBody, SessionFormat, ask, command};
 use crate::auth::Principal;
+use crate::cluster::link::{CallLink, Frames};
 use crate::events::Delivery;
 use crate::http::deps::{Calls, Events};
 use crate::http::error::ApiError;
@@ -28,7 +28,7 @@ pub(super) struct Session {
     pub metrics: Arc<HttpMetrics>,
     pub principal: Principal,
     pub call: CallRef,
-    pub actor: ActorRef<CallMessage>,
+    pub link: CallLink,
     pub by: Supervisor,
     pub format: SessionFormat,
     pub encoder: MonitorEncoder,
@@ -114,7 +114,7 @@ impl Session {
                             }
                         }
                         Some(Ok(message)) if message.is_binary() => {
-                            if !self.on_audio(message.as_bytes()) {
+                            if !self.on_audio(message.as_bytes()).await {
                                 ignored_audio += 1;
                             }
                         }
@@ -158,23 +158,9 @@ impl Session {
         drop(present);
     }
 
-    /// Subscribes to the call's frames (`None` once the call is no longer live here).
-    async fn listen(&mut self) -> Option<broadcast::Receiver<Arc<MonitorFrame>>> {
-        for attempt in 0..2 {
-            if attempt > 0 {
-                let media = self.calls.media.as_ref()?;
-                self.actor = media.registry.lookup(&self.call.call_sid).await?;
-            }
-            if let Ok(answer) = self
-                .actor
-                .call(CallMessage::Listen, Some(ACTION_TIMEOUT))
-                .await
-                && let Ok(frames) = answer.success_or(())
-            {
-                return Some(frames);
-            }
-        }
-        None
+    /// Subscribes to the call's frames (`None` once the call is live nowhere).
+    async fn listen(&mut self) -> Option<Frames> {
+        self.link.listen().await
     }
 
     async fn send_audio(
@@ -206,7 +192,7 @@ impl Session {
                 .action
                 .ok_or_else(|| ApiError::BadRequest("message field `action` is missing".into()))?;
             let command = command(&action, body.text)?;
-            ask(&self.actor, self.by.clone(), command).await
+            ask(&self.link, self.by.clone(), command, &self.call.call_sid).await
         }
         .await;
         match outcome {
@@ -221,20 +207,14 @@ impl Session {
 
     /// Supervisor audio: decoded to 8 kHz and handed to the call 20 ms at a time (the call drops
     /// it unless barged in or taken over). `false` when the packet could not be decoded.
-    fn on_audio(&mut self, packet: &[u8]) -> bool {
+    async fn on_audio(&mut self, packet: &[u8]) -> bool {
         if let Err(err) = self.input.push(packet) {
             tracing::debug!(call_sid = %self.call.call_sid, %err, "supervisor audio not decoded");
             return false;
         }
         let mut frame = [0i16; 160];
         while self.input.pop_frame(&mut frame) {
-            if self
-                .actor
-                .cast(CallMessage::SupervisorAudio(Box::new(frame)))
-                .is_err()
-            {
-                return true;
-            }
+            self.link.audio(Box::new(frame)).await;
         }
         true
     }
