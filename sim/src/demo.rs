@@ -5,33 +5,70 @@
 
 use std::time::Duration;
 
+use crate::harness::nats::{self, NatsServer};
 use crate::openai_rest::{OpenAiRestPeer, RestPeerConfig};
 use crate::realtime_peer::{PeerConfig, RealtimePeer};
 use crate::twilio_caller::{CallerConfig, Pace, Step, TwilioCaller};
 use switchboard::app::{Engine, shutdown_signal};
 use switchboard::auth::{Role, password, tokens};
-use switchboard::config::{Config, Secret};
+use switchboard::config::{Config, DatabaseUrl, Secret};
+use switchboard::store::ManagedCluster;
 use switchboard::store::accounts::CredentialsChange;
 
-/// Runs the demo until SIGINT/SIGTERM.
-pub async fn run(mut config: Config, calls: usize) -> anyhow::Result<()> {
-    let listener = Engine::bind(&config).await?;
-    let local = listener.local_addr()?;
+/// Runs the demo until SIGINT/SIGTERM: `nodes` engines (more than one: a cluster with its own
+/// `nats-server`, sharing the managed PostgreSQL, the keys and the recordings directory).
+pub async fn run(mut config: Config, calls: usize, nodes: usize) -> anyhow::Result<()> {
     let peer = RealtimePeer::start(PeerConfig::default())?;
     // Post-call analysis against the built-in Chat Completions peer.
     let rest = OpenAiRestPeer::start(RestPeerConfig::default())?;
     config.ai.api_base = url::Url::parse(&rest.api_base())?;
     config.analysis.enabled = true;
-    let engine_url = url::Url::parse(&format!("http://{local}"))?;
-    // The demo's Twilio is the built-in caller: signatures stay on, with a demo token.
-    config.http.public_url = engine_url.clone();
     config.ai.realtime_url = url::Url::parse(&peer.url())?;
     config.ai.api_key = Secret::new("sk-demo");
+    // The demo's Twilio is the built-in caller: signatures stay on, with a demo token.
     let token = format!("demo-{}", uuid::Uuid::new_v4().simple());
     config.twilio.auth_token = Secret::new(token.clone());
     config.twilio.validate_signatures = true;
+    let nats = if nodes > 1 {
+        let nats = NatsServer::start_in(&config.storage.data_dir.join("nats"))?;
+        config.cluster.nats_url = Some(url::Url::parse(&nats.url())?);
+        config.cluster.nats_user = nats::USER.to_owned();
+        config.cluster.nats_password = Secret::new(nats.password.clone());
+        config.cluster.node_id = Some("node-1".to_owned());
+        Some(nats)
+    } else {
+        None
+    };
 
-    let engine = Engine::start(config).await?;
+    let mut started: Vec<(Engine, tokio::net::TcpListener, url::Url)> = Vec::new();
+    for k in 1..=nodes {
+        let mut node = config.clone();
+        let port = config.http.listen.port() + (k as u16 - 1);
+        node.http.listen.set_port(port);
+        if let Some((first, _, _)) = started.first() {
+            // Node k shares node 1's database, keys and recordings.
+            let data_dir = config.storage.data_dir.join(format!("node-{k}"));
+            copy_keys(&config.storage.data_dir, &data_dir)?;
+            node.storage.data_dir = data_dir;
+            node.storage.recordings_dir = first.config().storage.recordings_dir.clone();
+            let cluster = first.cluster().ok_or_else(|| {
+                anyhow::anyhow!("--nodes needs the managed database (no database.url)")
+            })?;
+            node.database.url = DatabaseUrl::parse(&ManagedCluster::url_at(
+                cluster.dir(),
+                switchboard::store::postgres_server::DATABASE,
+            ))
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+            node.cluster.node_id = Some(format!("node-{k}"));
+        }
+        let listener = Engine::bind(&node).await?;
+        let url = url::Url::parse(&format!("http://{}", listener.local_addr()?))?;
+        node.http.public_url = url.clone();
+        let engine = Engine::start(node).await?;
+        started.push((engine, listener, url));
+    }
+    let engine = &started[0].0;
+    let engine_url = started[0].2.clone();
     let database = match engine.cluster() {
         Some(cluster) => format!("managed PostgreSQL in {}", cluster.dir().display()),
         None => format!("PostgreSQL at {}", engine.config().database.url.redacted()),
@@ -43,8 +80,20 @@ pub async fn run(mut config: Config, calls: usize) -> anyhow::Result<()> {
     println!(
         "  REST:      {engine_url}api/v1/calls  (all routes: {engine_url}api/v1/openapi.json; live events: {engine_url}api/v1/events)"
     );
+    if let Some(nats) = &nats {
+        println!(
+            "  Cluster:   {} nodes on NATS {} (JetStream in {}); any node serves everything:",
+            nodes,
+            nats.url(),
+            config.storage.data_dir.join("nats").display()
+        );
+        for (engine, _, url) in &started {
+            println!("    {}  {url}", engine.node().id);
+        }
+        println!("    (GET {engine_url}api/v1/cluster lists them)");
+    }
     println!("  Database:  {database}");
-    let access = demo_access(&engine, &token).await?;
+    let access = demo_access(engine, &token).await?;
     println!(
         "  Org:       {} ({}), its own Twilio account {DEMO_ACCOUNT} (token sealed in the database)",
         access.org_name, access.org_slug
@@ -73,25 +122,34 @@ pub async fn run(mut config: Config, calls: usize) -> anyhow::Result<()> {
     );
 
     let store = engine.store().clone();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let urls: Vec<url::Url> = started.iter().map(|(_, _, url)| url.clone()).collect();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let signal = shutdown_signal();
-    let serving = tokio::spawn(async move {
-        engine
-            .serve(listener, async {
-                tokio::select! {
-                    _ = signal => {}
-                    _ = stop_rx => {}
-                }
-            })
-            .await;
-        engine
+    tokio::spawn({
+        let stop_tx = stop_tx.clone();
+        async move {
+            signal.await;
+            let _ = stop_tx.send(true);
+        }
     });
+    let mut serving = Vec::new();
+    for (engine, listener, _) in started {
+        let mut stop = stop_rx.clone();
+        serving.push(tokio::spawn(async move {
+            let shutdown = engine.draining_shutdown(async move {
+                let _ = stop.wait_for(|stop| *stop).await;
+            });
+            engine.serve(listener, shutdown).await;
+            engine
+        }));
+    }
 
     if calls > 0 {
         println!("Placing {calls} simulated call(s)…");
         let mut placed = Vec::new();
         for i in 0..calls {
-            let caller = CallerConfig::new(engine_url.clone(), token.clone())
+            // In a cluster, the calls reach the nodes in turn (as a load balancer would).
+            let caller = CallerConfig::new(urls[i % urls.len()].clone(), token.clone())
                 .account_sid(DEMO_ACCOUNT)
                 .from(format!("+1415555{:04}", i % 10_000))
                 .script([
@@ -144,10 +202,29 @@ pub async fn run(mut config: Config, calls: usize) -> anyhow::Result<()> {
         }
     }
     println!("The engine keeps serving on {engine_url}; stop it with Ctrl-C.");
-    let engine = serving.await?;
+    let mut engines = Vec::new();
+    for task in serving {
+        engines.push(task.await?);
+    }
     drop(stop_tx);
-    engine.stop().await?;
+    // Node 1 runs the database: it stops last.
+    for engine in engines.into_iter().rev() {
+        engine.stop().await?;
+    }
+    drop(nats);
     peer.shutdown().await;
+    Ok(())
+}
+
+/// Node 1's generated keys (`<data_dir>/keys`) for another node: tokens and sealed credentials
+/// must mean the same on every node.
+fn copy_keys(from: &std::path::Path, to: &std::path::Path) -> anyhow::Result<()> {
+    let (from, to) = (from.join("keys"), to.join("keys"));
+    std::fs::create_dir_all(&to)?;
+    for entry in std::fs::read_dir(&from)? {
+        let entry = entry?;
+        std::fs::copy(entry.path(), to.join(entry.file_name()))?;
+    }
     Ok(())
 }
 

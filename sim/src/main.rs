@@ -53,6 +53,11 @@ struct DemoArgs {
     /// Simulated calls to place once the engine is up (0: none).
     #[arg(long, default_value_t = 3)]
     calls: usize,
+    /// Engines to run as one cluster (1 to 4): with more than one, a local nats-server is started
+    /// too, the nodes share the managed PostgreSQL and listen on consecutive ports from
+    /// http.listen.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=4))]
+    nodes: u16,
 }
 
 #[derive(Debug, Args)]
@@ -79,12 +84,14 @@ struct LoadArgs {
     #[arg(long)]
     no_recording: bool,
     /// A running engine to load (its ai.realtime_url must be ws://PEER_LISTEN/v1/realtime);
-    /// default: start one as a child process.
+    /// default: start one as a child process. Repeat it for the nodes of a cluster: the calls
+    /// go to them in turn, and the calls each node carried are reported.
     #[arg(long, value_name = "URL")]
-    target: Option<url::Url>,
-    /// Pid of the --target engine, to read its CPU time and memory.
+    target: Vec<url::Url>,
+    /// Pid of the --target engine (repeat it for each node's process), to read CPU time and
+    /// memory (summed).
     #[arg(long, value_name = "PID")]
-    target_pid: Option<u32>,
+    target_pid: Vec<u32>,
     /// Twilio auth token of the --target engine.
     #[arg(long, env = "TWILIO_AUTH_TOKEN", default_value = "")]
     auth_token: String,
@@ -95,6 +102,10 @@ struct LoadArgs {
     /// Where the built-in realtime peer listens.
     #[arg(long, default_value = "127.0.0.1:0")]
     peer_listen: std::net::SocketAddr,
+    /// Run the child engine in cluster mode: start a nats-server for it (live events through
+    /// JetStream, commands on NATS), to measure what cluster mode costs per call.
+    #[arg(long, conflicts_with = "target")]
+    nats: bool,
     /// Skip the floor phase.
     #[arg(long, conflicts_with = "floor_only")]
     no_floor: bool,
@@ -149,7 +160,9 @@ fn main() -> ExitCode {
     };
     let outcome = runtime.block_on(async move {
         match cli.command {
-            Command::Demo(args) => switchboard_sim::demo::run(config, args.calls).await,
+            Command::Demo(args) => {
+                switchboard_sim::demo::run(config, args.calls, usize::from(args.nodes)).await
+            }
             Command::Loadtest(args) => loadtest(*args).await,
             Command::FloorRelay(args) => {
                 switchboard_sim::loadtest::floor::main(args.realtime_url).await
@@ -171,7 +184,7 @@ async fn loadtest(args: LoadArgs) -> anyhow::Result<()> {
     let engine = args
         .engine
         .unwrap_or_else(|| here.with_file_name("switchboard"));
-    if !args.floor_only && args.target.is_none() && !engine.is_file() {
+    if !args.floor_only && args.target.is_empty() && !engine.is_file() {
         anyhow::bail!(
             "no engine at {}: build it beside this one (`cargo build --release --workspace`) or \
              give --engine PATH",
@@ -188,8 +201,10 @@ async fn loadtest(args: LoadArgs) -> anyhow::Result<()> {
     config.shape = LoadShape::named(&args.shape)?;
     config.ramp_per_s = args.ramp_per_s;
     config.recording = !args.no_recording;
-    config.target = args.target;
-    config.target_pid = args.target_pid;
+    let mut targets = args.target.into_iter();
+    config.target = targets.next();
+    config.more_targets = targets.collect();
+    config.target_pids = args.target_pid;
     if config.target.is_some() {
         config.auth_token = args.auth_token;
         config.api_key = args.api_key;
@@ -201,6 +216,7 @@ async fn loadtest(args: LoadArgs) -> anyhow::Result<()> {
         config.work_dir = dir;
     }
     config.seed = args.seed;
+    config.nats = args.nats;
     config.progress = true;
     let report = switchboard_sim::loadtest::run(&config).await?;
     print!("{}", report.table());

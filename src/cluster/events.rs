@@ -65,28 +65,13 @@ impl Drop for EventRelay {
 
 /// The wire form of an event: a [`LiveEvent`] whose id the stream gives.
 fn encode(event: NewLiveEvent) -> Vec<u8> {
-    let wire = LiveEvent {
-        id: 0,
-        kind: event.kind,
-        org_id: event.org_id,
-        conversation_id: event.conversation_id,
-        call_id: event.call_id,
-        at: event.at,
-        data: event.data,
-    };
-    serde_json::to_vec(&wire).expect("an event serializes")
+    serde_json::to_vec(&event.numbered(0)).expect("an event serializes")
 }
 
 fn decode(payload: &[u8]) -> Option<NewLiveEvent> {
-    let event: LiveEvent = serde_json::from_slice(payload).ok()?;
-    Some(NewLiveEvent {
-        kind: event.kind,
-        org_id: event.org_id,
-        conversation_id: event.conversation_id,
-        call_id: event.call_id,
-        at: event.at,
-        data: event.data,
-    })
+    serde_json::from_slice::<LiveEvent>(payload)
+        .ok()
+        .map(NewLiveEvent::from)
 }
 
 /// Makes sure the stream exists, routes `bus`'s events through it and feeds every node's events

@@ -47,9 +47,21 @@ pub fn start(
         tokio::spawn(async move {
             let mut ticks = tokio::time::interval(every);
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            // A node judges others only after its own heartbeats have held for as long as a
+            // node may stay silent: after a database outage, every node's heartbeat is late, and
+            // none may end the others' calls before they had the time to beat again.
+            let mut healthy_since: Option<Instant> = None;
             loop {
                 ticks.tick().await;
-                beat(&node, &store, &persistence, lost_after).await;
+                let now = Instant::now();
+                if !heartbeat(&node, &store).await {
+                    healthy_since = None;
+                    continue;
+                }
+                let since = *healthy_since.get_or_insert(now);
+                if now.duration_since(since) >= lost_after {
+                    sweep(&node, &store, &persistence, lost_after).await;
+                }
             }
         })
     };
@@ -58,17 +70,24 @@ pub fn start(
     Heartbeat { beat, lag, drain }
 }
 
-/// One heartbeat and sweep.
-pub async fn beat(
+/// Writes the node's heartbeat; whether it was written.
+pub async fn heartbeat(node: &Node, store: &Store) -> bool {
+    match store.node_heartbeat(&node.report()).await {
+        Ok(()) => true,
+        Err(err) => {
+            tracing::warn!(%err, node = %node.id, "heartbeat not written");
+            false
+        }
+    }
+}
+
+/// Marks lost the nodes silent for `lost_after` and ends the live calls of nodes that are gone.
+pub async fn sweep(
     node: &Node,
     store: &Store,
     persistence: &PersistenceHandle,
     lost_after: Duration,
 ) {
-    if let Err(err) = store.node_heartbeat(&node.report()).await {
-        tracing::warn!(%err, node = %node.id, "heartbeat not written");
-        return;
-    }
     match store.mark_lost_nodes(&node.id, lost_after.as_secs()).await {
         Ok(lost) => {
             for id in lost {

@@ -54,6 +54,11 @@ impl Serialize for Secret {
 pub struct DatabaseUrl(String);
 
 impl DatabaseUrl {
+    /// A connection string (URL or `key=value` form), checked.
+    pub fn parse(text: &str) -> Result<DatabaseUrl, String> {
+        (database_url().parse)(text)
+    }
+
     /// True when the engine runs its own cluster.
     pub fn is_managed(&self) -> bool {
         self.0.is_empty()

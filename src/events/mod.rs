@@ -198,6 +198,33 @@ impl NewLiveEvent {
         self.at = at;
         self
     }
+
+    /// The event as published with `id`.
+    pub fn numbered(self, id: u64) -> LiveEvent {
+        LiveEvent {
+            id,
+            kind: self.kind,
+            org_id: self.org_id,
+            conversation_id: self.conversation_id,
+            call_id: self.call_id,
+            at: self.at,
+            data: self.data,
+        }
+    }
+}
+
+impl From<LiveEvent> for NewLiveEvent {
+    /// The event without its id (to be numbered again, e.g. by the cluster's stream).
+    fn from(event: LiveEvent) -> Self {
+        NewLiveEvent {
+            kind: event.kind,
+            org_id: event.org_id,
+            conversation_id: event.conversation_id,
+            call_id: event.call_id,
+            at: event.at,
+            data: event.data,
+        }
+    }
 }
 
 /// The replay ring's size when not configured (`http.sse_replay_events`' default).
@@ -328,15 +355,7 @@ impl EventBus {
     fn push(&self, ring: &mut Ring, event: NewLiveEvent) -> u64 {
         let id = ring.next_id;
         ring.next_id += 1;
-        let event = Arc::new(LiveEvent {
-            id,
-            kind: event.kind,
-            org_id: event.org_id,
-            conversation_id: event.conversation_id,
-            call_id: event.call_id,
-            at: event.at,
-            data: event.data,
-        });
+        let event = Arc::new(event.numbered(id));
         if ring.events.len() == ring.capacity {
             ring.events.pop_front();
         }

@@ -11,6 +11,13 @@ use crate::cluster::monitor::{RelayLatency, relay_latency};
 use crate::store::Store;
 use crate::store::cluster::NodeRow;
 
+fn this_node(calls: &Calls) -> Result<&std::sync::Arc<crate::cluster::Node>, ApiError> {
+    calls
+        .node
+        .as_ref()
+        .ok_or_else(|| ApiError::Unavailable("this process is not a node".into()))
+}
+
 /// One node in `GET /api/v1/cluster`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ClusterNode {
@@ -41,10 +48,7 @@ pub async fn nodes(
     store: Store,
     calls: Calls,
 ) -> Result<warp::reply::Response, Rejection> {
-    let node = calls
-        .node
-        .as_ref()
-        .ok_or_else(|| ApiError::Unavailable("this process is not a node".into()))?;
+    let node = this_node(&calls)?;
     let nodes = store
         .cluster_nodes(p.org_id)
         .await?
@@ -75,10 +79,7 @@ pub async fn drain(
     store: Store,
     calls: Calls,
 ) -> Result<warp::reply::Response, Rejection> {
-    let node = calls
-        .node
-        .as_ref()
-        .ok_or_else(|| ApiError::Unavailable("this process is not a node".into()))?;
+    let node = this_node(&calls)?;
     if !crate::config::is_node_id(&id) {
         return Err(ApiError::NotFound(format!("node `{}`", id.escape_default())).into());
     }

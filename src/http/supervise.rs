@@ -261,11 +261,16 @@ pub async fn live(
     store: Store,
     calls: Calls,
 ) -> Result<warp::reply::Response, Rejection> {
-    let sids = match &calls.media {
-        Some(media) => media.registry.live_call_sids().await,
-        None => Vec::new(),
+    // In a cluster, the calls of every node (by their rows); on one node, this node's actors.
+    let live = if calls.node.as_ref().is_some_and(|n| n.bus.is_some()) {
+        store.calls_live_in_cluster(principal.org_id).await?
+    } else {
+        let sids = match &calls.media {
+            Some(media) => media.registry.live_call_sids().await,
+            None => Vec::new(),
+        };
+        store.calls_by_sid(principal.org_id, &sids).await?
     };
-    let live = store.calls_by_sid(principal.org_id, &sids).await?;
     let items: Vec<LiveCall> = live
         .into_iter()
         .map(|c| LiveCall {

@@ -296,6 +296,19 @@ impl Store {
         rows.iter().map(call_ref).collect()
     }
 
+    /// The organization's calls live on any node that is up (a cluster's live calls), oldest
+    /// first.
+    pub async fn calls_live_in_cluster(&self, org_id: Uuid) -> Result<Vec<CallRef>, StoreError> {
+        let client = self.pool.get().await?;
+        let sql = concat!(
+            "SELECT c.id, c.org_id, c.conversation_id, c.call_sid, c.from_number, c.started_at",
+            " FROM calls c JOIN cluster_nodes n ON n.id = c.node AND n.state = 'up'",
+            " WHERE c.org_id = $1 AND c.ended_at IS NULL ORDER BY c.started_at, c.id"
+        );
+        let rows = client.query(sql, &[&org_id]).await?;
+        rows.iter().map(call_ref).collect()
+    }
+
     /// A page of the organization's calls, newest first, with the number matching the filters.
     pub async fn list_calls(
         &self,

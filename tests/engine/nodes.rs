@@ -254,6 +254,15 @@ async fn a_call_on_node_a_is_supervised_followed_and_fetched_from_node_b() {
     let sid = config.call_sid.clone();
     let call = tokio::spawn(TwilioCaller::place(config));
     assert_eq!(node_of(b, &sid).await, a.node().id, "the call streams on A");
+    let (_, live) = cluster.get(b, "/api/v1/calls/live").await;
+    assert!(
+        live["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["call_sid"] == sid),
+        "B lists A's live call: {live}"
+    );
 
     // B hears A's call (the caller's tone), barges in, and the caller hears B's supervisor.
     let mut socket = supervise(b, &cluster.key, &sid).await;

@@ -3,6 +3,7 @@
 //! stopped and started again on the same port and store, as an operator's restart would.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -90,7 +91,10 @@ impl NatsServer {
     pub fn resume(&mut self) -> anyhow::Result<()> {
         self.stop();
         std::fs::create_dir_all(&self.store)?;
+        // A process group of its own: a Ctrl-C to the demo reaches the engines, which stop (and
+        // publish their last events) before the server is stopped on drop.
         let child = Command::new(binary()?)
+            .process_group(0)
             .args(["-a", "127.0.0.1", "-p", &self.port.to_string()])
             .args(["--user", USER, "--pass", &self.password])
             .arg("-js")

@@ -112,8 +112,11 @@ pub struct LoadConfig {
     /// An engine already running (its `ai.realtime_url` must point at `peer_listen`); `None`
     /// starts one as a child process.
     pub target: Option<Url>,
-    /// Pid of the `target` engine, to read its CPU and memory.
-    pub target_pid: Option<u32>,
+    /// The other nodes of the `target`'s cluster: the calls go to the targets in turn (the calls
+    /// each node carried are reported).
+    pub more_targets: Vec<Url>,
+    /// Pids of the target engines, to read their CPU and memory (summed).
+    pub target_pids: Vec<u32>,
     /// Twilio auth token of the `target` engine.
     pub auth_token: String,
     /// API key (admin or agent of the organization the calls land in) with which the stored
@@ -137,6 +140,10 @@ pub struct LoadConfig {
     pub shape: LoadShape,
     /// Print progress to stderr.
     pub progress: bool,
+    /// The child engine runs in cluster mode: a `nats-server` is started for it, and it publishes
+    /// its live events through JetStream and serves its calls' commands on NATS (the cost of
+    /// cluster mode per call, against the same run without).
+    pub nats: bool,
 }
 
 impl LoadConfig {
@@ -150,7 +157,8 @@ impl LoadConfig {
             audio_format: AudioFormat::G711Ulaw,
             recording: true,
             target: None,
-            target_pid: None,
+            more_targets: Vec::new(),
+            target_pids: Vec::new(),
             auth_token: format!("load-{}", uuid::Uuid::new_v4().simple()),
             api_key: None,
             peer_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -162,6 +170,7 @@ impl LoadConfig {
             seed: 6,
             shape: LoadShape::default(),
             progress: false,
+            nats: false,
         }
     }
 }
@@ -253,9 +262,12 @@ async fn engine_phase(config: &LoadConfig) -> anyhow::Result<PhaseReport> {
     let peer = RealtimePeer::start_on(peer_config(&config.shape), config.peer_listen)?;
     if let Some(target) = &config.target {
         let token = config.auth_token.clone();
-        let measured = Measured::External(config.target_pid);
+        let measured = Measured::External(config.target_pids.clone());
         let api_key = config.api_key.as_deref().unwrap_or_default();
-        let phase = run_phase(config, "engine", &peer, target, &token, api_key, measured).await;
+        let targets: Vec<Url> = std::iter::once(target.clone())
+            .chain(config.more_targets.iter().cloned())
+            .collect();
+        let phase = run_phase(config, "engine", &peer, &targets, &token, api_key, measured).await;
         peer.shutdown().await;
         return phase;
     }
@@ -293,6 +305,14 @@ async fn engine_phase(config: &LoadConfig) -> anyhow::Result<PhaseReport> {
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
+    let nats = match config.nats {
+        true => Some(crate::harness::NatsServer::start_in(&dir.path)?),
+        false => None,
+    };
+    let mut env = env;
+    if let Some(nats) = &nats {
+        env.extend(nats.settings().into_iter().map(|(k, v)| (k.to_owned(), v)));
+    }
     let api_key = process::create_api_key(&config.engine_exe, &dir.path, &env).await?;
     let mut child = UnderTest::spawn(
         &config.engine_exe,
@@ -309,7 +329,7 @@ async fn engine_phase(config: &LoadConfig) -> anyhow::Result<PhaseReport> {
             config,
             "engine",
             &peer,
-            &url,
+            std::slice::from_ref(&url),
             &token,
             &api_key,
             Measured::Child(&mut child),
@@ -359,7 +379,7 @@ async fn floor_phase(config: &LoadConfig) -> anyhow::Result<PhaseReport> {
             config,
             "floor",
             &peer,
-            &url,
+            std::slice::from_ref(&url),
             "",
             "",
             Measured::Child(&mut child),
@@ -375,14 +395,23 @@ async fn floor_phase(config: &LoadConfig) -> anyhow::Result<PhaseReport> {
 /// Whose CPU and memory the phase reads.
 enum Measured<'a> {
     Child(&'a mut UnderTest),
-    External(Option<u32>),
+    External(Vec<u32>),
 }
 
 impl Measured<'_> {
     fn usage(&mut self) -> Option<Usage> {
         match self {
             Measured::Child(child) => child.usage().ok(),
-            Measured::External(pid) => pid.and_then(|pid| process::usage(pid).ok()),
+            // Several processes (a cluster's nodes): their CPU and memory summed.
+            Measured::External(pids) if pids.is_empty() => None,
+            Measured::External(pids) => pids
+                .iter()
+                .map(|pid| process::usage(*pid).ok())
+                .collect::<Option<Vec<Usage>>>()
+                .map(|all| Usage {
+                    cpu_s: all.iter().map(|u| u.cpu_s).sum(),
+                    rss_kib: all.iter().map(|u| u.rss_kib).sum(),
+                }),
         }
     }
 
@@ -426,11 +455,12 @@ async fn run_phase(
     config: &LoadConfig,
     name: &str,
     peer: &RealtimePeer,
-    target: &Url,
+    targets: &[Url],
     token: &str,
     api_key: &str,
     mut measured: Measured<'_>,
 ) -> anyhow::Result<PhaseReport> {
+    let target = &targets[0];
     let probe = peer.probe();
     tokio::time::sleep(Duration::from_secs(1)).await;
     let idle = measured.usage();
@@ -445,7 +475,7 @@ async fn run_phase(
         ))
     });
     let placing = schedule::Placing {
-        target: target.clone(),
+        targets: targets.to_vec(),
         token: token.to_owned(),
     };
     let driven = match config.shape {
@@ -589,8 +619,43 @@ async fn run_phase(
             .collect();
         phase.messages_expected = Some(expected);
         phase.messages_persisted = Some(persisted(target, api_key, &call_ids, expected).await?);
+        if targets.len() > 1 {
+            phase.calls_per_node = calls_per_node(target, api_key, &call_ids).await?;
+        }
     }
     Ok(phase)
+}
+
+/// How many of `call_ids` each node carried (the call detail's `node`).
+async fn calls_per_node(
+    target: &Url,
+    api_key: &str,
+    call_ids: &[String],
+) -> anyhow::Result<std::collections::BTreeMap<String, u64>> {
+    let client = http_client()?;
+    let nodes = futures_util::stream::iter(call_ids.iter().map(|id| {
+        let client = client.clone();
+        let url = target.join(&format!("api/v1/calls/{id}"));
+        async move {
+            let detail: serde_json::Value = client
+                .get(url?)
+                .bearer_auth(api_key)
+                .send()
+                .await?
+                .error_for_status()?
+                .json()
+                .await?;
+            anyhow::Ok(detail["node"].as_str().unwrap_or("(none)").to_owned())
+        }
+    }))
+    .buffer_unordered(8)
+    .collect::<Vec<_>>()
+    .await;
+    let mut counts = std::collections::BTreeMap::new();
+    for node in nodes {
+        *counts.entry(node?).or_insert(0) += 1;
+    }
+    Ok(counts)
 }
 
 /// Messages stored for `call_ids`, read over the REST API until they reach `expected` or stop

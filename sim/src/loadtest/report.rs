@@ -139,6 +139,9 @@ pub struct PhaseReport {
     pub turns: u64,
     /// Calls whose socket ended without a clean closing handshake after the caller hung up.
     pub unclean_closes: u64,
+    /// Against a cluster (several targets): the calls each node carried (`calls.node`).
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub calls_per_node: std::collections::BTreeMap<String, u64>,
 }
 
 impl PhaseReport {
@@ -341,6 +344,19 @@ impl LoadReport {
                 Box::new(|p| match (p.messages_persisted, p.messages_expected) {
                     (Some(s), Some(e)) => format!("{s} / {e}"),
                     _ => "-".to_owned(),
+                }),
+            ),
+            (
+                "calls per node",
+                Box::new(|p| {
+                    if p.calls_per_node.is_empty() {
+                        return "-".to_owned();
+                    }
+                    p.calls_per_node
+                        .iter()
+                        .map(|(node, calls)| format!("{node} {calls}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 }),
             ),
         ];

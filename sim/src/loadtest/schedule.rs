@@ -23,7 +23,8 @@ use crate::twilio_caller::{CallerConfig, Pace};
 /// Where the calls go, and how a caller is set up.
 #[derive(Debug, Clone)]
 pub(super) struct Placing {
-    pub target: Url,
+    /// Where the calls go, in turn (one engine, or the nodes of a cluster).
+    pub targets: Vec<Url>,
     /// The Twilio auth token the callers sign with (empty: unsigned, for the floor).
     pub token: String,
 }
@@ -31,7 +32,8 @@ pub(super) struct Placing {
 impl Placing {
     /// The caller of call `n` (its number is its stamp stream and its caller id).
     fn caller(&self, n: u32) -> CallerConfig {
-        let mut caller = CallerConfig::new(self.target.clone(), &self.token)
+        let target = &self.targets[n as usize % self.targets.len()];
+        let mut caller = CallerConfig::new(target.clone(), &self.token)
             .from(format!("+1555{n:07}"))
             .pace(Pace::RealTime);
         caller.sign = !self.token.is_empty();
