@@ -370,7 +370,7 @@ impl Collector for EngineFigures {
         counter(
             &mut e,
             "media_frames_rejected",
-            "Media-socket frames refused (malformed, unknown, out of place, oversized)",
+            "Media-socket frames refused (malformed, unknown, out of place, oversized, or for a call too far behind)",
             self.rejected_frames,
         )?;
         counter(

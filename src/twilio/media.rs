@@ -210,13 +210,13 @@ async fn session(
     let (sink, mut stream) = socket.split();
     let (writer, flusher) = SocketWriter::start(sink);
 
-    let mut call: Option<(ActorRef<CallMessage>, String)> = None;
+    let mut call: Option<(ActorRef<CallMessage>, String, Arc<CallShared>)> = None;
     // While the socket is open, other nodes reach the call's actor through this.
     let mut _commands = None;
     // A close frame was read, or the engine closes: the handshake is finished below.
     let mut closing = false;
     while let Some(Ok(message)) = stream.next().await {
-        let call_sid = call.as_ref().map(|(_, sid)| sid.as_str());
+        let call_sid = call.as_ref().map(|(_, sid, _)| sid.as_str());
         let text = match message {
             Message::Text(text) => text,
             Message::Close(_) => {
@@ -233,19 +233,32 @@ async fn session(
             reject(call_sid, "media-socket frame over 64 KiB ignored");
             continue;
         }
-        if let Some((actor, call_sid)) = &mut call {
+        if let Some((actor, call_sid, shared)) = &mut call {
+            // The actor's mailbox is bounded: an actor this far behind gets no more frames.
+            if !shared.frame_queued() {
+                reject(
+                    Some(call_sid),
+                    "media frame refused: the call is too far behind (overloaded engine)",
+                );
+                continue;
+            }
             // A clone of the frame is a reference count, not a copy.
             if actor.cast(CallMessage::FromTwilio(text.clone())).is_err() {
                 // The call's actor was restarted (or the call is over): ask the registry.
                 match media.registry.lookup(call_sid).await {
                     Some(current) => {
-                        let _ = current.cast(CallMessage::FromTwilio(text));
+                        if current.cast(CallMessage::FromTwilio(text)).is_err() {
+                            shared.frame_taken();
+                        }
                         *actor = current;
                     }
-                    None => reject(
-                        Some(call_sid),
-                        "media-socket frame after the call ended ignored",
-                    ),
+                    None => {
+                        shared.frame_taken();
+                        reject(
+                            Some(call_sid),
+                            "media-socket frame after the call ended ignored",
+                        )
+                    }
                 }
             }
             continue;
@@ -263,9 +276,13 @@ async fn session(
                 )
                 .await
                 {
-                    Some((actor, server)) => {
-                        let _ = actor.cast(CallMessage::FromTwilio(text.clone()));
-                        call = Some((actor, start.call_sid.clone()));
+                    Some((actor, shared, server)) => {
+                        if shared.frame_queued()
+                            && actor.cast(CallMessage::FromTwilio(text.clone())).is_err()
+                        {
+                            shared.frame_taken();
+                        }
+                        call = Some((actor, start.call_sid.clone(), shared));
                         _commands = server;
                     }
                     None => {
@@ -286,7 +303,7 @@ async fn session(
             ),
         }
     }
-    if let Some((actor, call_sid)) = call
+    if let Some((actor, call_sid, _)) = call
         && actor.cast(CallMessage::TwilioClosed).is_err()
         && let Some(current) = media.registry.lookup(&call_sid).await
     {
@@ -315,7 +332,7 @@ async fn start_call(
     ai_key: Option<&str>,
     start: &twilio::Start,
     writer: SocketWriter,
-) -> Option<(ActorRef<CallMessage>, Option<CallServer>)> {
+) -> Option<(ActorRef<CallMessage>, Arc<CallShared>, Option<CallServer>)> {
     if !twilio::is_call_sid(&start.call_sid) || !twilio::is_sid("MZ", &start.stream_sid) {
         tracing::warn!("start whose callSid or streamSid is not a Twilio SID");
         return None;
@@ -367,8 +384,9 @@ async fn start_call(
             ..(*media.deps.ai).clone()
         });
     }
+    let shared = CallShared::new(config);
     let args = CallArgs {
-        shared: CallShared::new(config),
+        shared: Arc::clone(&shared),
         call_sid: call.call_sid.clone(),
         twilio: writer,
         deps,
@@ -400,5 +418,5 @@ async fn start_call(
         }
         None => None,
     };
-    Some((actor, server))
+    Some((actor, shared, server))
 }

@@ -131,6 +131,7 @@ impl Actor for CallActor {
         });
         let config = args.shared.config.clone();
         let metrics = args.deps.metrics.clone();
+        args.shared.frames_dropped_with_actor();
         let facts = args.shared.facts().clone();
         let resumed = facts.started() && !facts.ended();
         let pipeline = if resumed {
@@ -175,7 +176,10 @@ impl Actor for CallActor {
         let now = Instant::now();
         let pipeline = &mut state.pipeline;
         match message {
-            CallMessage::FromTwilio(text) => pipeline.on_twilio(now, &text),
+            CallMessage::FromTwilio(text) => {
+                state.shared.frame_taken();
+                pipeline.on_twilio(now, &text)
+            }
             CallMessage::TwilioClosed => pipeline.on_twilio_closed(now),
             CallMessage::FromAi(text) => pipeline.on_ai(now, &text),
             CallMessage::AiUp(ai, writer) => {

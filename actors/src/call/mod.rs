@@ -31,7 +31,7 @@ pub use error::CallError;
 pub use metrics::{CallMetrics, CallStats};
 pub use pipeline::{CallPipeline, PipelineEvent, RecordSink, Transmit};
 pub use registry::{CallRegistry, CallRegistryHandle};
-pub use shared::{CallShared, REPEAT_PANIC_WINDOW, RecordingTarget};
+pub use shared::{CallShared, MAX_QUEUED_FRAMES, REPEAT_PANIC_WINDOW, RecordingTarget};
 pub use socket_writer::{SocketWriter, normal_close};
 pub use supervision::{
     AgentPlayout, FRAME_SAMPLES, MonitorFrame, SuperviseError, SupervisionMode, Supervisor,

@@ -2,7 +2,7 @@
 //! (a restarted actor resumes from them), its recording, and when it last panicked. Also the end
 //! of a recording: finalized off the runtime, its row queued, the call's rows made durable.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -15,6 +15,11 @@ use crate::persistence::{NewRecording, PersistenceHandle};
 
 /// A second panic of a call's actor within this time ends the call instead of restarting it.
 pub const REPEAT_PANIC_WINDOW: Duration = Duration::from_secs(30);
+
+/// Twilio frames a call's actor may have waiting at most (10 s of audio): the media socket hands
+/// no more to an actor this far behind (it refuses them, counted), so an overloaded engine's
+/// mailboxes stay bounded.
+pub const MAX_QUEUED_FRAMES: u32 = 500;
 
 /// Where recordings go.
 #[derive(Debug, Clone)]
@@ -31,6 +36,8 @@ pub struct CallShared {
     last_panic: Mutex<Option<Instant>>,
     /// Set on a repeated panic: the next actor ends the call.
     ending: AtomicBool,
+    /// Twilio frames handed to the actor and not yet taken (see [`MAX_QUEUED_FRAMES`]).
+    queued_frames: AtomicU32,
 }
 
 impl CallShared {
@@ -41,6 +48,7 @@ impl CallShared {
             recorder: Mutex::new(None),
             last_panic: Mutex::new(None),
             ending: AtomicBool::new(false),
+            queued_frames: AtomicU32::new(0),
         })
     }
 
@@ -55,6 +63,28 @@ impl CallShared {
             self.ending.store(true, Ordering::Relaxed);
         }
         repeated
+    }
+
+    /// A Twilio frame is about to be handed to the actor: `false` (and nothing counted) when
+    /// [`MAX_QUEUED_FRAMES`] are already waiting.
+    pub fn frame_queued(&self) -> bool {
+        self.queued_frames
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                (n < MAX_QUEUED_FRAMES).then_some(n + 1)
+            })
+            .is_ok()
+    }
+
+    /// A queued frame was taken by the actor, or never reached it.
+    pub fn frame_taken(&self) {
+        let _ = self
+            .queued_frames
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+    }
+
+    /// A new actor starts with an empty mailbox (what its predecessor had queued is gone).
+    pub(super) fn frames_dropped_with_actor(&self) {
+        self.queued_frames.store(0, Ordering::Relaxed);
     }
 
     /// Whether an actor already tried to end the call after repeated panics.
@@ -152,5 +182,31 @@ impl RecordSink for SharedRecorder {
         if let Some(recorder) = lock(&self.0.recorder).as_mut() {
             recorder.agent(at_ms, pcm8k);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn at_most_max_queued_frames_wait_for_the_actor() {
+        let shared = CallShared::new(CallConfig::new(
+            Uuid::now_v7(),
+            Uuid::now_v7(),
+            Uuid::now_v7(),
+            "+14155550100",
+            Instant::now(),
+            chrono::Utc::now(),
+        ));
+        for _ in 0..MAX_QUEUED_FRAMES {
+            assert!(shared.frame_queued());
+        }
+        assert!(!shared.frame_queued(), "the queue is full");
+        shared.frame_taken();
+        assert!(shared.frame_queued(), "one was taken: room for one");
+        shared.frames_dropped_with_actor();
+        shared.frame_taken();
+        assert!(shared.frame_queued());
     }
 }
