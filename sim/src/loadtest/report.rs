@@ -86,7 +86,8 @@ pub struct PhaseReport {
     /// Seconds of the measured window: the hold (held shape), or from the first call placed to
     /// the last one ended (independent shape).
     pub window_s: f64,
-    /// Call-seconds served in the window: calls up × hold (held shape), or the sum of every
+    /// Call-seconds served in the window: the calls up, sampled every 100 ms and integrated over
+    /// the hold (held shape), or the sum of every
     /// call's length from its webhook to its hang-up (independent shape).
     pub call_seconds: f64,
     /// CPU seconds the process under test used during the window (`None`: not measured).

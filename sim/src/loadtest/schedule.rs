@@ -143,16 +143,27 @@ pub(super) async fn held(
         load_start: own_usage(),
         ..Window::default()
     };
-    let up_at_start = up(live);
-    tokio::time::sleep_until(hold_end - Duration::from_millis(500)).await;
+    // Call-seconds as the calls ran: the calls up, sampled every 100 ms over the window and
+    // integrated (calls that come up late or end early count for the time they were up).
+    let (mut sampled_at, mut sampled_up) = (t0, up(live));
+    let mut call_seconds = 0.0;
+    let mut peak_up = sampled_up;
+    let end = hold_end - Duration::from_millis(500);
+    while Instant::now() < end {
+        tokio::time::sleep_until(end.min(Instant::now() + Duration::from_millis(100))).await;
+        let (now, calls) = (Instant::now(), up(live));
+        call_seconds += (now - sampled_at).as_secs_f64() * (sampled_up + calls) as f64 / 2.0;
+        (sampled_at, sampled_up) = (now, calls);
+        peak_up = peak_up.max(calls);
+    }
     let t1 = Instant::now();
     window.end = measured.usage();
     window.load_end = own_usage();
     let up_at_end = up(live);
     measured.check()?;
     window.seconds = (t1 - t0).as_secs_f64();
-    window.call_seconds = window.seconds * up_at_end.min(up_at_start) as f64;
-    window.peak_up = up_at_start.max(up_at_end);
+    window.call_seconds = call_seconds;
+    window.peak_up = peak_up.max(up_at_end);
     window.rss = window.end.map(|end| (end.rss_kib, up_at_end));
     if window.start.is_none() || window.end.is_none() {
         window.seconds = (hold_end - hold_start).as_secs_f64();
