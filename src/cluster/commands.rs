@@ -174,7 +174,7 @@ async fn answer(
             ))),
         },
         Request::Listen { session, .. } => {
-            monitor::serve_listener(bus, registry.clone(), &call.call_sid, &session).await
+            monitor::serve_listener(bus, registry.clone(), actor, &call.call_sid, &session).await
         }
     };
     match outcome {

@@ -177,9 +177,12 @@ pub async fn recover(
         .filter(|(_, ended)| !ended)
         .map(|(call, _)| call)
         .collect();
-    let ended = orphans::end(&live, persistence).await;
-    if let Err(err) = persistence.flush().await {
+    // Ending the calls flushes (the repaired recordings' rows with them); with none to end,
+    // the rows are flushed here.
+    if live.is_empty()
+        && let Err(err) = persistence.flush().await
+    {
         tracing::error!(%err, "repaired recordings not written yet");
     }
-    ended
+    orphans::end(&live, persistence).await
 }

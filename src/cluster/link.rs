@@ -88,6 +88,18 @@ pub async fn ask_local(
     }
 }
 
+/// Starts hearing a call's actor on this node (`None`: the actor is gone or did not answer).
+pub async fn listen_local(
+    actor: &ActorRef<CallMessage>,
+) -> Option<broadcast::Receiver<Arc<MonitorFrame>>> {
+    actor
+        .call(CallMessage::Listen, Some(ACTION_TIMEOUT))
+        .await
+        .ok()?
+        .success_or(())
+        .ok()
+}
+
 /// Sends `request` to the call's node.
 pub async fn request(bus: &Bus, call_id: Uuid, request: &Request) -> Result<(), LinkError> {
     use async_nats::RequestErrorKind;
@@ -174,9 +186,7 @@ impl CallLink {
                     if attempt > 0 {
                         *actor = registry.lookup(call_sid).await?;
                     }
-                    if let Ok(answer) = actor.call(CallMessage::Listen, Some(ACTION_TIMEOUT)).await
-                        && let Ok(frames) = answer.success_or(())
-                    {
+                    if let Some(frames) = listen_local(actor).await {
                         return Some(Frames::Local(frames));
                     }
                 }

@@ -23,7 +23,7 @@ use uuid::Uuid;
 
 use super::bus::Bus;
 use super::commands::Request;
-use super::link::{ACTION_TIMEOUT, LinkError, request};
+use super::link::{LinkError, listen_local, request};
 
 /// How often a listener's node says it still listens.
 pub const KEEPALIVE: Duration = Duration::from_secs(5);
@@ -114,6 +114,7 @@ fn record_latency(us: u64) {
 /// See [`RelayLatency`].
 pub fn relay_latency() -> RelayLatency {
     let samples = LATENCY.lock().unwrap_or_else(PoisonError::into_inner);
+    let frames = samples.frames;
     let mut sorted: Vec<u64> = samples.recent.iter().copied().collect();
     drop(samples);
     sorted.sort_unstable();
@@ -124,10 +125,7 @@ pub fn relay_latency() -> RelayLatency {
             .unwrap_or(0)
     };
     RelayLatency {
-        frames: LATENCY
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .frames,
+        frames,
         p50_us: at(0.5),
         p99_us: at(0.99),
         max_us: sorted.last().copied().unwrap_or(0),
@@ -138,6 +136,7 @@ pub fn relay_latency() -> RelayLatency {
 pub async fn serve_listener(
     bus: &Bus,
     registry: CallRegistryHandle,
+    actor: ractor::ActorRef<CallMessage>,
     call_sid: &str,
     session: &str,
 ) -> Result<(), LinkError> {
@@ -149,13 +148,7 @@ pub async fn serve_listener(
     {
         return Err(LinkError::Refused("not a session id".into()));
     }
-    let actor = registry.lookup(call_sid).await.ok_or(LinkError::NotLive)?;
-    let frames = actor
-        .call(CallMessage::Listen, Some(ACTION_TIMEOUT))
-        .await
-        .ok()
-        .and_then(|answer| answer.success_or(()).ok())
-        .ok_or(LinkError::NotLive)?;
+    let frames = listen_local(&actor).await.ok_or(LinkError::NotLive)?;
     let uplink = bus
         .client
         .subscribe(uplink_subject(session))
@@ -203,11 +196,7 @@ impl Relay {
                         let again = match self.registry.lookup(&self.call_sid).await {
                             Some(actor) => {
                                 self.actor = actor;
-                                self.actor
-                                    .call(CallMessage::Listen, Some(ACTION_TIMEOUT))
-                                    .await
-                                    .ok()
-                                    .and_then(|a| a.success_or(()).ok())
+                                listen_local(&self.actor).await
                             }
                             None => None,
                         };
