@@ -12,6 +12,7 @@
 //!   jobs and fields), [`ai`] (AI health, the breakers' gate), [`usage`], [`metrics`] and
 //!   [`openapi`]. The
 //!   Twilio webhooks and media socket live in [`crate::twilio`].
+//! - [`dashboard`]: the web page (`web/`, embedded in the binary) at `/` and `/assets/{file}`.
 //! - Shared request handling: [`extract`] (filters that read the request), [`params`] (query
 //!   strings and JSON bodies into typed values), [`input`] (the one rule for request text), and
 //!   [`error`] (`ApiError`, the one JSON error body, the one `recover`).
@@ -22,6 +23,7 @@ pub mod analysis;
 pub mod auth;
 pub mod calls;
 pub mod cluster;
+pub mod dashboard;
 pub mod deps;
 pub mod error;
 pub mod extract;

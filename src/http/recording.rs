@@ -1,6 +1,7 @@
 //! `GET /api/v1/calls/{id}/recording`: a call's WAV recording, streamed from disk in bounded chunks
 //! (never read whole into memory), with single byte ranges for seeking players ([`range`]) and
-//! `?download=true` for a save-as.
+//! `?download=true` for a save-as. A browser's `<audio src>` cannot set headers: the access token
+//! may come as `?access_token=` instead (read by the gate, ignored here).
 //!
 //! `{id}` is the call's UUID or its CallSid ([`crate::history::CallKey`]). Not found, in order: the call (in the
 //! organization), its recording row, the file on disk — each a 404 that says which.
@@ -39,8 +40,8 @@ pub struct RecordingQuery {
 }
 
 impl RecordingQuery {
-    /// Parses a raw query string. An unknown parameter, a repeated one or a value other than
-    /// `true`/`false` is a bad request naming the parameter.
+    /// Parses a raw query string. An unknown parameter, a repeated `download` or a value other
+    /// than `true`/`false` is a bad request naming the parameter; `access_token` is the gate's.
     pub fn parse(raw: &str) -> Result<Self, ApiError> {
         let mut query = RecordingQuery::default();
         for (name, value) in url::form_urlencoded::parse(raw.as_bytes()) {
@@ -62,9 +63,11 @@ impl RecordingQuery {
                         }
                     });
                 }
+                "access_token" => {}
                 other => {
                     return Err(ApiError::BadRequest(format!(
-                        "unknown query parameter `{}` (this route takes `download`)",
+                        "unknown query parameter `{}` (this route takes `download` and \
+                         `access_token`)",
                         truncated(other)
                     )));
                 }
@@ -102,6 +105,7 @@ pub fn range_header() -> impl Filter<Extract = (Option<String>,), Error = Infall
 #[utoipa::path(get, path = "/api/v1/calls/{id}/recording", tag = "calls",
     params(("id" = String, Path, description = "The call's UUID or Twilio CallSid"),
            ("download" = Option<bool>, Query, description = "`true`: `Content-Disposition: attachment`"),
+           ("access_token" = Option<String>, Query, description = "The access token, for clients that cannot set `Authorization` (a browser's `<audio src>`)"),
            ("Range" = Option<String>, Header, description = "One byte range (`bytes=a-b`, `bytes=a-`, `bytes=-n`)")),
     responses((status = 200, description = "The whole WAV", content_type = "audio/wav"),
               (status = 206, description = "The requested byte range, with `Content-Range`", content_type = "audio/wav"),
@@ -235,6 +239,17 @@ mod tests {
         assert_eq!(
             RecordingQuery::parse("download=false").unwrap().download,
             Some(false)
+        );
+        // The gate reads the token; here it is accepted and ignored.
+        assert_eq!(
+            RecordingQuery::parse("access_token=eyJ.x.y").unwrap(),
+            RecordingQuery::default()
+        );
+        assert_eq!(
+            RecordingQuery::parse("download=true&access_token=eyJ.x.y")
+                .unwrap()
+                .download,
+            Some(true)
         );
     }
 

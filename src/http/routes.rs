@@ -7,15 +7,17 @@
 //! route's path and method match. Routes are tried in the order written, which matters where
 //! paths overlap: `GET /api/v1/calls/live` comes before `GET /api/v1/calls/{id}`, and
 //! `POST /api/v1/calls/{id}/{action}` (the supervisor actions) declines a segment that names no
-//! action, leaving `…/notes` and `…/messages` to the history routes after it.
+//! action, leaving `…/notes` and `…/messages` to the history routes after it. The dashboard's
+//! `GET /` matches the bare root only, and `GET /assets/{file}` nothing the API uses.
 
 use std::convert::Infallible;
 use std::sync::Arc;
 
 use uuid::Uuid;
 use warp::filters::BoxedFilter;
+use warp::host::Authority;
 use warp::reply::Response;
-use warp::{Filter, Reply};
+use warp::{Filter, Rejection, Reply};
 
 use super::auth::{self, Gate};
 use super::deps::{
@@ -25,16 +27,18 @@ use super::deps::{
 use super::extract::{json_body, optional_body, raw_query};
 use super::metrics::{self, HttpMetrics};
 use super::{
-    admin, ai, analysis, calls, cluster, error, insights, messages, meta, openapi, recording, sse,
-    supervise, usage,
+    admin, ai, analysis, calls, cluster, dashboard, error, insights, messages, meta, openapi,
+    recording, sse, supervise, usage,
 };
 use crate::twilio::{media, webhooks};
 
-/// Every route, with the JSON error recovery, CORS, and request logging (and its latency metric).
+/// Every route, with the JSON error recovery, CORS (for pages of other origins),
+/// `X-Content-Type-Options: nosniff` on every answer, and request logging (and its latency
+/// metric).
 pub fn routes(deps: Deps) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone {
     let gate = Gate::new(&deps.auth, &deps.store);
     let request_metrics = Arc::clone(&deps.metrics);
-    service_routes(&deps, &gate)
+    let answers = service_routes(&deps, &gate)
         .or(twilio_routes(&deps))
         .or(recording_route(&deps, &gate))
         .or(auth_routes(&deps, &gate))
@@ -42,12 +46,22 @@ pub fn routes(deps: Deps) -> impl Filter<Extract = (impl Reply,), Error = Infall
         .or(supervisor_routes(&deps, &gate))
         .or(history_routes(&deps, &gate))
         .or(admin_routes(&deps, &gate))
+        .or(dashboard_routes())
+        .recover(error::recover);
+    // The dashboard's own requests are not cross-origin: browsers send `Origin` with its module
+    // scripts and its POSTs all the same, and CORS (which knows only the configured origins)
+    // would refuse them. For every other page, CORS wraps the answers, error bodies included
+    // (browsers need the headers to read them); what it refuses itself (an origin not allowed)
+    // is answered by the second recover.
+    same_origin()
+        .and(answers.clone())
+        .or(answers.with(cors(&deps.cors_origins)))
         .recover(error::recover)
-        // CORS wraps the answers, error bodies included (browsers need the headers to read
-        // them); what it refuses itself (an origin not allowed) is answered by the second
-        // recover.
-        .with(cors(&deps.cors_origins))
-        .recover(error::recover)
+        // Browsers take every answer (JSON, WAV, event stream, errors) as the type it declares.
+        .with(warp::reply::with::header(
+            "x-content-type-options",
+            "nosniff",
+        ))
         .with(warp::log::custom(move |info| {
             log_request(&request_metrics, info)
         }))
@@ -519,6 +533,48 @@ fn admin_routes(d: &Deps, gate: &Gate) -> BoxedFilter<(Response,)> {
         .or(security_events)
         .unify()
         .boxed()
+}
+
+/// The dashboard, embedded in the binary: `GET /` (the page) and `GET /assets/{file}` (its
+/// scripts and styles), HEAD too. Not behind the gate: the page signs in through the API.
+pub(super) fn dashboard_routes() -> BoxedFilter<(Response,)> {
+    let page = warp::path::end()
+        .and(dashboard::get_or_head())
+        .and(dashboard::if_none_match())
+        .map(dashboard::page);
+    let asset = warp::path!("assets" / String)
+        .and(dashboard::get_or_head())
+        .and(dashboard::if_none_match())
+        .and_then(dashboard::asset);
+    page.or(asset).unify().boxed()
+}
+
+/// Passes a request whose `Origin` is the very host it was sent to (`Host`): one from a page
+/// this service served. Any other request (another origin, or none) is left to CORS.
+fn same_origin() -> impl Filter<Extract = (), Error = Rejection> + Clone {
+    let origin = warp::header::optional::<String>("origin")
+        .or(warp::any().map(|| None))
+        .unify();
+    let host = warp::host::optional().or(warp::any().map(|| None)).unify();
+    origin
+        .and(host)
+        .and_then(
+            |origin: Option<String>, host: Option<Authority>| async move {
+                let same = origin
+                    .as_deref()
+                    .and_then(|origin| origin.split_once("://"))
+                    .zip(host)
+                    .is_some_and(|((_, authority), host)| {
+                        authority.eq_ignore_ascii_case(host.as_str())
+                    });
+                if same {
+                    Ok(())
+                } else {
+                    Err(warp::reject::not_found())
+                }
+            },
+        )
+        .untuple_one()
 }
 
 /// CORS for the configured dashboard origins (none by default: browsers on other origins are

@@ -500,3 +500,98 @@ async fn a_large_recording_streams_from_disk_as_the_client_reads() {
     stop_tx.send(()).unwrap();
     server.await.unwrap();
 }
+
+/// A browser's `<audio src>` cannot set `Authorization`: the recording also takes the access
+/// token of a signed-in user from the query (as the event stream and the supervisor socket do),
+/// while other call routes still want the header, and no token is a 401.
+#[tokio::test]
+async fn a_browser_plays_the_recording_with_the_access_token_in_the_query() {
+    let db = TestDb::start().await;
+    let sid = "CA00000000000000000000000000000a0d";
+    let call = create_call(&db.store, DEFAULT_ORG, sid).await;
+    let wav_path = db.dir.path().join("query-token.wav");
+    let wav = write_tone_wav(&wav_path, 1);
+    insert_recording(&db.store, &call, &wav_path).await;
+    let routes = routes(state(&db.store).await);
+
+    // A supervisor signs in, as the dashboard does.
+    let password = "a long enough password";
+    switchboard::accounts::create_user(
+        &db.store,
+        DEFAULT_ORG,
+        "sue@example.com",
+        "Sue",
+        switchboard::auth::Role::Supervisor,
+        Some(password.to_owned()),
+    )
+    .await
+    .unwrap();
+    let login = warp::test::request()
+        .method("POST")
+        .path("/api/v1/auth/login")
+        .remote_addr("127.0.0.1:40000".parse().unwrap())
+        .header("content-type", "application/json")
+        .body(serde_json::json!({"email": "sue@example.com", "password": password}).to_string())
+        .reply(&routes)
+        .await;
+    assert_eq!(login.status(), StatusCode::OK);
+    let pair: serde_json::Value = serde_json::from_slice(login.body()).unwrap();
+    let access = pair["access_token"].as_str().unwrap().to_owned();
+    assert!(
+        !access.starts_with("sbk_"),
+        "an access token, not an API key"
+    );
+
+    let url = format!("/api/v1/calls/{}/recording", call.call_id);
+    let without_header = |path: String, range: Option<&str>| {
+        let mut request = warp::test::request().method("GET").path(&path);
+        if let Some(range) = range {
+            request = request.header("range", range);
+        }
+        request.reply(&routes)
+    };
+
+    // The whole file, a byte range (a seeking <audio>), a download: with the token in the query.
+    let res = without_header(format!("{url}?access_token={access}"), None).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(header(res.headers(), "content-type"), "audio/wav");
+    assert_eq!(res.body().as_ref(), wav.as_slice());
+    let res = without_header(format!("{url}?access_token={access}"), Some("bytes=0-43")).await;
+    assert_eq!(res.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(
+        header(res.headers(), "content-range"),
+        format!("bytes 0-43/{}", wav.len())
+    );
+    assert_eq!(res.body().as_ref(), &wav[..44]);
+    let res = without_header(
+        format!("/api/v1/calls/{sid}/recording?download=true&access_token={access}"),
+        None,
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(header(res.headers(), "content-disposition").starts_with("attachment;"));
+
+    // No token at all, or a token that does not hold: 401 with the JSON body.
+    for path in [
+        url.clone(),
+        format!("{url}?download=true"),
+        format!("{url}?access_token="),
+        format!("{url}?access_token=not-a-token"),
+    ] {
+        let res = without_header(path.clone(), None).await;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{path}");
+        assert_eq!(header(res.headers(), "www-authenticate"), "Bearer");
+        assert_eq!(error_body(&res).error.code, "unauthorized", "{path}");
+    }
+
+    // Other call routes still take the token from the header only.
+    let res = without_header(
+        format!(
+            "/api/v1/calls/{}/transcript?access_token={access}",
+            call.call_id
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+}

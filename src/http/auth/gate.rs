@@ -66,16 +66,13 @@ impl Gate {
     ) -> Result<Principal, ApiError> {
         let token = match header {
             Some(value) => bearer(&value)?,
-            // Browsers' EventSource and WebSocket cannot set headers: the event stream and the
-            // supervisor socket also take the (short-lived) access token from the query.
-            None if path == "/api/v1/events"
-                || (path.starts_with("/api/v1/calls/") && path.ends_with("/supervise")) =>
-            {
-                url::form_urlencoded::parse(query.as_bytes())
-                    .find(|(k, _)| k == "access_token")
-                    .map(|(_, v)| v.into_owned())
-                    .ok_or_else(missing)?
-            }
+            // Browsers' EventSource, WebSocket and <audio src> cannot set headers: the event
+            // stream, the supervisor socket and a call's recording also take the (short-lived)
+            // access token from the query.
+            None if takes_query_token(path) => url::form_urlencoded::parse(query.as_bytes())
+                .find(|(k, _)| k == "access_token")
+                .map(|(_, v)| v.into_owned())
+                .ok_or_else(missing)?,
             None => return Err(missing()),
         };
         let principal = self.authenticate(&token).await?;
@@ -149,6 +146,14 @@ impl Gate {
     }
 }
 
+/// The routes a browser reaches without setting headers: `GET /api/v1/events`,
+/// `/api/v1/calls/{id}/supervise` and `/api/v1/calls/{id}/recording`.
+fn takes_query_token(path: &str) -> bool {
+    path == "/api/v1/events"
+        || (path.starts_with("/api/v1/calls/")
+            && (path.ends_with("/supervise") || path.ends_with("/recording")))
+}
+
 fn missing() -> ApiError {
     ApiError::Unauthorized("this route needs `Authorization: Bearer <token>`".into())
 }
@@ -163,5 +168,31 @@ fn bearer(value: &str) -> Result<String, ApiError> {
         _ => Err(ApiError::Unauthorized(
             "the Authorization header must be `Bearer <token>`".into(),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::takes_query_token;
+
+    #[test]
+    fn only_the_browser_routes_take_a_token_from_the_query() {
+        for path in [
+            "/api/v1/events",
+            "/api/v1/calls/CA0123/supervise",
+            "/api/v1/calls/0190a0b8-0000-7000-8000-000000000000/recording",
+        ] {
+            assert!(takes_query_token(path), "{path}");
+        }
+        for path in [
+            "/api/v1/calls",
+            "/api/v1/calls/CA0123",
+            "/api/v1/calls/CA0123/transcript",
+            "/api/v1/calls/CA0123/recording/x",
+            "/api/v1/users",
+            "/api/v1/events/x",
+        ] {
+            assert!(!takes_query_token(path), "{path}");
+        }
     }
 }
