@@ -72,6 +72,9 @@ pub struct PeerConfig {
     /// and latency per call, see [`RealtimePeer::probe`](super::RealtimePeer::probe)) and stamp
     /// each µ-law reply delta. Default: false.
     pub stamps: bool,
+    /// The transcript of every caller utterance, instead of "Caller utterance N (M ms)" (a
+    /// test's hostile text, say). Default: `None`.
+    pub caller_transcript: Option<String>,
 }
 
 impl Default for PeerConfig {
@@ -90,6 +93,7 @@ impl Default for PeerConfig {
             tone_hz: 440.0,
             session_max_minutes: 60,
             stamps: false,
+            caller_transcript: None,
         }
     }
 }

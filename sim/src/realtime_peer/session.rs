@@ -424,11 +424,14 @@ impl Session {
         out: &mut Vec<Out>,
     ) {
         self.utterances += 1;
-        let transcript = format!(
-            "Caller utterance {} ({} ms)",
-            self.utterances,
-            end_ms.saturating_sub(start_ms)
-        );
+        let transcript = match &self.config.caller_transcript {
+            Some(text) => text.clone(),
+            None => format!(
+                "Caller utterance {} ({} ms)",
+                self.utterances,
+                end_ms.saturating_sub(start_ms)
+            ),
+        };
         let committed = self.enc.committed(&item_id, self.last_item.as_deref());
         out.push(Out::Text(committed));
         let item = json!({
