@@ -15,9 +15,14 @@ use switchboard::config::{Config, DatabaseUrl, Secret};
 use switchboard::store::ManagedCluster;
 use switchboard::store::accounts::CredentialsChange;
 
-/// Runs the demo until SIGINT/SIGTERM: `nodes` engines (more than one: a cluster with its own
+/// Runs the demo until SIGINT/SIGTERM: `calls` calls placed once, `live` calls kept going, `nodes` engines (more than one: a cluster with its own
 /// `nats-server`, sharing the managed PostgreSQL, the keys and the recordings directory).
-pub async fn run(mut config: Config, calls: usize, nodes: usize) -> anyhow::Result<()> {
+pub async fn run(
+    mut config: Config,
+    calls: usize,
+    live: usize,
+    nodes: usize,
+) -> anyhow::Result<()> {
     let peer = RealtimePeer::start(PeerConfig::default())?;
     // Post-call analysis against the built-in Chat Completions peer.
     let rest = OpenAiRestPeer::start(RestPeerConfig::default())?;
@@ -98,10 +103,11 @@ pub async fn run(mut config: Config, calls: usize, nodes: usize) -> anyhow::Resu
         "  Org:       {} ({}), its own Twilio account {DEMO_ACCOUNT} (token sealed in the database)",
         access.org_name, access.org_slug
     );
-    match &access.password {
-        Some(password) => println!("  Admin:     {DEMO_ADMIN}  password {password}  (shown once)"),
-        None => println!("  Admin:     {DEMO_ADMIN}  (password shown on the first run)"),
-    }
+    println!("  Dashboard: {engine_url}  (sign in as the admin below)");
+    println!(
+        "  Admin:     {DEMO_ADMIN}  password {}  (new on every run)",
+        access.password
+    );
     println!(
         "  Token:     {}  (access token, 15 min)",
         access.access_token
@@ -201,12 +207,25 @@ pub async fn run(mut config: Config, calls: usize, nodes: usize) -> anyhow::Resu
             }
         }
     }
+    let mut keepers = Vec::new();
+    if live > 0 {
+        println!(
+            "Keeping {live} simulated call(s) live (about 2.5 minutes each, then another): watch them on {engine_url}"
+        );
+        for k in 0..live {
+            let (url, token, stop) = (urls[k % urls.len()].clone(), token.clone(), stop_rx.clone());
+            keepers.push(tokio::spawn(keep_live(url, token, k, stop)));
+        }
+    }
     println!("The engine keeps serving on {engine_url}; stop it with Ctrl-C.");
     let mut engines = Vec::new();
     for task in serving {
         engines.push(task.await?);
     }
     drop(stop_tx);
+    for keeper in keepers {
+        let _ = keeper.await;
+    }
     // Node 1 runs the database: it stops last.
     for engine in engines.into_iter().rev() {
         engine.stop().await?;
@@ -214,6 +233,47 @@ pub async fn run(mut config: Config, calls: usize, nodes: usize) -> anyhow::Resu
     drop(nats);
     peer.shutdown().await;
     Ok(())
+}
+
+/// Keeps one simulated call live until `stop`: a long conversation (the caller speaks, waits for
+/// the agent, pauses), then another in its place.
+async fn keep_live(
+    url: url::Url,
+    token: String,
+    k: usize,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    for n in 0u32.. {
+        if *stop.borrow() {
+            return;
+        }
+        let mut script = vec![Step::Silence { ms: 300 }];
+        for turn in 0..12 {
+            script.push(Step::Speak {
+                ms: 1200 + 150 * ((n + turn) % 6),
+                hz: 1000,
+            });
+            script.push(Step::Silence { ms: 700 });
+            script.push(Step::WaitForAgent { max_ms: 8000 });
+            script.push(Step::Silence {
+                ms: 6000 + 1000 * (turn % 4),
+            });
+        }
+        script.push(Step::HangUp);
+        let caller = CallerConfig::new(url.clone(), token.clone())
+            .account_sid(DEMO_ACCOUNT)
+            .from(format!("+1415556{:02}{:02}", k % 100, n % 100))
+            .script(script)
+            .pace(Pace::RealTime);
+        let failed = tokio::select! {
+            placed = TwilioCaller::place(caller) => placed.err(),
+            _ = stop.wait_for(|stop| *stop) => return,
+        };
+        if let Some(err) = failed {
+            println!("  a live demo call failed: {err}");
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+    }
 }
 
 /// Node 1's generated keys (`<data_dir>/keys`) for another node: tokens and sealed credentials
@@ -235,8 +295,8 @@ const DEMO_ADMIN: &str = "admin@demo.switchboard.local";
 struct DemoAccess {
     org_name: String,
     org_slug: String,
-    /// The admin's password, when this run created the admin.
-    password: Option<String>,
+    /// The admin's password (new on every run).
+    password: String,
     access_token: String,
     api_key: String,
 }
@@ -268,18 +328,19 @@ async fn demo_access(engine: &Engine, twilio_token: &str) -> anyhow::Result<Demo
         )
         .await
         .map_err(err)?;
-    let (admin, password) = match store.user_for_login(DEMO_ADMIN).await? {
-        Some((user, _)) => (user, None),
-        None => {
-            let password = password::generate()?;
-            let to_hash = password.clone();
-            let phc = tokio::task::spawn_blocking(move || password::hash(&to_hash)).await??;
-            let user = store
-                .create_user(org.id, DEMO_ADMIN, "Demo admin", Role::Admin, &phc)
-                .await
-                .map_err(err)?;
-            (user, Some(password))
+    // A fresh password on every run, printed: the demo's admin is for signing in to the dashboard.
+    let password = password::generate()?;
+    let to_hash = password.clone();
+    let phc = tokio::task::spawn_blocking(move || password::hash(&to_hash)).await??;
+    let admin = match store.user_for_login(DEMO_ADMIN).await? {
+        Some((user, _)) => {
+            store.set_password(user.id, &phc).await?;
+            user
         }
+        None => store
+            .create_user(org.id, DEMO_ADMIN, "Demo admin", Role::Admin, &phc)
+            .await
+            .map_err(err)?,
     };
     let (_, refresh_hash) = tokens::opaque(tokens::REFRESH_PREFIX)?;
     let ttl = engine.config().auth.access_token_ttl_s;

@@ -53,6 +53,10 @@ struct DemoArgs {
     /// Simulated calls to place once the engine is up (0: none).
     #[arg(long, default_value_t = 3)]
     calls: usize,
+    /// Simulated calls kept live until Ctrl-C (each about 2.5 minutes, then another in its place),
+    /// to watch on the dashboard, listen to and barge in on (0: none).
+    #[arg(long, default_value_t = 2)]
+    live: usize,
     /// Engines to run as one cluster (1 to 4): with more than one, a local nats-server is started
     /// too, the nodes share the managed PostgreSQL and listen on consecutive ports from
     /// http.listen.
@@ -161,7 +165,8 @@ fn main() -> ExitCode {
     let outcome = runtime.block_on(async move {
         match cli.command {
             Command::Demo(args) => {
-                switchboard_sim::demo::run(config, args.calls, usize::from(args.nodes)).await
+                switchboard_sim::demo::run(config, args.calls, args.live, usize::from(args.nodes))
+                    .await
             }
             Command::Loadtest(args) => loadtest(*args).await,
             Command::FloorRelay(args) => {

@@ -230,6 +230,22 @@ impl Store {
         Ok(user(&row, 0)?)
     }
 
+    /// Replaces a user's password hash (the demo's admin gets a fresh password on every run).
+    pub async fn set_password(
+        &self,
+        user_id: Uuid,
+        password_hash: &str,
+    ) -> Result<bool, StoreError> {
+        let client = self.pool.get().await?;
+        let n = client
+            .execute(
+                "UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1",
+                &[&user_id, &password_hash],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
     /// The user an email logs in as, with the password hash to check.
     pub async fn user_for_login(&self, email: &str) -> Result<Option<(User, String)>, StoreError> {
         let client = self.pool.get().await?;
