@@ -21,7 +21,14 @@ const HOSTILE: &str =
 
 /// An engine whose AI is `peer`, with a user of each role (`admin@…`, `supervisor@…`, `agent@…`).
 async fn engine(peer: &RealtimePeer) -> LocalEngine {
-    let engine = LocalEngine::start(&peer.url(), TOKEN, &[]).await.unwrap();
+    engine_with(peer, &[]).await
+}
+
+/// [`engine`] with further `SWITCHBOARD_*` settings.
+async fn engine_with(peer: &RealtimePeer, settings: &[(&str, &str)]) -> LocalEngine {
+    let engine = LocalEngine::start(&peer.url(), TOKEN, settings)
+        .await
+        .unwrap();
     let phc = password::hash(PASSWORD).unwrap();
     for role in [Role::Admin, Role::Supervisor, Role::Agent] {
         let email = format!("{}@dashboard.test", role.as_str());
@@ -418,7 +425,8 @@ async fn a_supervisor_listens_in_and_barges_in_with_the_microphone() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_agent_gets_no_supervisor_controls_and_an_admin_reads_analytics_on_a_phone() {
     let peer = RealtimePeer::start(PeerConfig::default()).unwrap();
-    let engine = engine(&peer).await;
+    // Access tokens of 6 s: the page refreshes them (every 5 s) while the test goes on.
+    let engine = engine_with(&peer, &[("SWITCHBOARD_AUTH_ACCESS_TOKEN_TTL_S", "6")]).await;
     let config = caller(
         &engine,
         vec![
@@ -478,6 +486,7 @@ async fn an_agent_gets_no_supervisor_controls_and_an_admin_reads_analytics_on_a_
         .wait_until("document.body.dataset.role === 'admin'", WAIT)
         .await
         .unwrap();
+    let admin_at = Instant::now();
     call.await.unwrap().expect("the call went through");
     open(&browser, "#/analytics").await;
     browser
@@ -526,6 +535,44 @@ async fn an_agent_gets_no_supervisor_controls_and_an_admin_reads_analytics_on_a_
         );
         browser.screenshot(shot).await.unwrap();
     }
+    // Past the first token's expiry, the page still reads the API.
+    tokio::time::sleep_until((admin_at + Duration::from_secs(7)).into()).await;
+    open(&browser, "#/history").await;
+    browser
+        .wait_for("#history-table tr[data-call-id]", WAIT)
+        .await
+        .unwrap();
+    // Signed in all along on 6 s tokens: the page refreshed them (rotating refresh tokens), and
+    // the agent's sign-out ended its session.
+    let sessions = engine
+        .client()
+        .await
+        .unwrap()
+        .query(
+            "SELECT u.email, s.revoked_at IS NOT NULL,
+                    (SELECT count(*) FROM refresh_tokens r WHERE r.session_id = s.id AND r.used_at IS NOT NULL)
+               FROM sessions s JOIN users u ON u.id = s.user_id ORDER BY s.created_at",
+            &[],
+        )
+        .await
+        .unwrap();
+    let sessions: Vec<(String, bool, i64)> = sessions
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert_eq!(sessions.len(), 2, "{sessions:?}");
+    assert_eq!(
+        (&*sessions[0].0, sessions[0].1),
+        ("agent@dashboard.test", true)
+    );
+    assert_eq!(
+        (&*sessions[1].0, sessions[1].1),
+        ("admin@dashboard.test", false)
+    );
+    assert!(
+        sessions[1].2 >= 1,
+        "the admin's page refreshed its token: {sessions:?}"
+    );
     assert_no_errors(&browser).await;
 
     browser.close().await.unwrap();
