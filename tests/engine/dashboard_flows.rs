@@ -209,6 +209,25 @@ async fn a_supervisor_follows_a_call_live_from_the_board_to_its_recording() {
         serde_json::json!([true, 0]),
         "nothing of it ran or became an element"
     );
+    // A note and a whisper from the view join the conversation (the whisper only the AI's).
+    browser
+        .fill("#note-text", "Called about a refund.")
+        .await
+        .unwrap();
+    browser.click("#note-add").await.unwrap();
+    browser
+        .fill("#whisper-text", "Offer the refund.")
+        .await
+        .unwrap();
+    browser.click("#whisper-send").await.unwrap();
+    browser
+        .wait_until(
+            "(() => { const notes = [...document.querySelectorAll('#transcript li.note .text')].map(n => n.textContent);
+                      return notes.includes('Called about a refund.') && notes.includes('Offer the refund.'); })()",
+            WAIT,
+        )
+        .await
+        .unwrap();
     browser.screenshot("call-live").await.unwrap();
 
     // Back on the board: the call leaves it when it ends.
