@@ -113,7 +113,7 @@ pub struct CallResult {
 /// What a call does once placed.
 #[derive(Debug, Clone)]
 pub enum Script {
-    /// Turns of `shape` until `hang_up_at` (the held shape).
+    /// Turns of `shape` until `hang_up_at`, at least one (the held shape).
     Turns {
         shape: Shape,
         rng: Rng,
@@ -268,8 +268,10 @@ async fn converse(
         )
         .await?;
     while session.is_open() {
+        // Every call has its first turn, however late it came up (a loaded machine can take a
+        // while to place it); a further turn only when it fits before the hang-up.
         let left = hang_up_at.saturating_duration_since(Instant::now());
-        if left < Duration::from_millis(shape.longest_turn_ms()) {
+        if played.result.turns > 0 && left < Duration::from_millis(shape.longest_turn_ms()) {
             let ms = left.as_millis() as u32;
             played.step(&mut session, Step::Silence { ms }).await?;
             break;
