@@ -49,7 +49,7 @@ use switchboard::twilio::signature;
 pub use playback::Playback;
 pub use report::{AgentStamps, CallReport, Event, ReplyReceived};
 pub use session::MediaSession;
-pub use twiml::Twiml;
+pub use twiml::{Method, Twiml, Verb, verbs};
 
 /// Peak level of [`Step::Speak`] tones: -12 dBFS.
 pub const TONE_DBFS: f64 = -12.0;

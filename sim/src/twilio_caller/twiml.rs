@@ -6,10 +6,17 @@
 //! quotes, free whitespace, the five named entities and numeric character references, self-closing
 //! or explicitly closed elements) and rejects what Twilio would reject (unbalanced tags, a root
 //! other than `<Response>`, a `<Connect>` with no `<Stream url>`).
+//!
+//! The whole document as a list of verbs (IVR menus, voicemail, fallbacks after the stream) is
+//! [`verbs`], in the child module `verbs`, on the same tokenizer.
 
 use std::collections::BTreeMap;
 
 use super::CallerError;
+
+mod verbs;
+
+pub use verbs::{Method, Verb, verbs};
 
 /// What the engine's TwiML tells Twilio to do with the call's audio.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,6 +97,7 @@ impl Twiml {
                     }
                     None => return Err(bad(format!("</{name}> has no opening tag"))),
                 },
+                Token::Text { .. } => {}
             }
         }
         if let Some(unclosed) = open.last() {
@@ -132,13 +140,25 @@ enum Token {
         self_closing: bool,
     },
     Close(String),
+    /// Character data between tags, as written (`cdata`: the inside of a CDATA section, taken
+    /// literally; otherwise entities still to decode).
+    Text {
+        raw: String,
+        cdata: bool,
+    },
 }
 
-/// Splits a document into element tags, skipping text, declarations, comments and CDATA.
+/// Splits a document into element tags and text, skipping declarations and comments.
 fn tokenize(xml: &str) -> Result<Vec<Token>, String> {
     let mut tokens = Vec::new();
     let mut rest = xml.trim_start_matches('\u{feff}');
     while let Some(lt) = rest.find('<') {
+        if lt > 0 {
+            tokens.push(Token::Text {
+                raw: rest[..lt].to_owned(),
+                cdata: false,
+            });
+        }
         rest = &rest[lt..];
         let skip_to = |rest: &str, end: &str, what: &str| -> Result<usize, String> {
             rest.find(end)
@@ -150,7 +170,12 @@ fn tokenize(xml: &str) -> Result<Vec<Token>, String> {
         } else if rest.starts_with("<!--") {
             rest = &rest[skip_to(rest, "-->", "comment")?..];
         } else if rest.starts_with("<![CDATA[") {
-            rest = &rest[skip_to(rest, "]]>", "CDATA section")?..];
+            let end = skip_to(rest, "]]>", "CDATA section")?;
+            tokens.push(Token::Text {
+                raw: rest["<![CDATA[".len()..end - "]]>".len()].to_owned(),
+                cdata: true,
+            });
+            rest = &rest[end..];
         } else if rest.starts_with("<!") {
             rest = &rest[skip_to(rest, ">", "declaration")?..];
         } else if let Some(after) = rest.strip_prefix("</") {
