@@ -411,60 +411,137 @@ impl TwilioCaller {
 
     /// Posts the voice webhook as Twilio does and parses the TwiML it answers.
     pub async fn post_webhook(config: &CallerConfig) -> Result<Twiml, CallerError> {
-        let params = config.webhook_params();
-        let body = url::form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(params.iter())
-            .finish();
         let target = config.webhook_url();
-        let request_failed = |e: reqwest::Error| {
-            if e.is_timeout() {
-                CallerError::Timeout(format!("voice webhook {target}: {e}"))
-            } else {
-                CallerError::WebhookRequest {
-                    url: target.clone(),
-                    message: e.to_string(),
-                }
-            }
-        };
-        let client = reqwest::Client::builder()
-            .no_proxy()
-            .timeout(config.http_timeout)
-            .build()
-            .map_err(request_failed)?;
-        let mut request = client
-            .post(&target)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .header("accept", "*/*")
-            .header("user-agent", "TwilioProxy/1.1")
-            .body(body);
-        if config.sign {
-            let pairs: Vec<(&str, &str)> = params
-                .iter()
-                .map(|(k, v)| (k.as_str(), v.as_str()))
-                .collect();
-            let sig = signature::compute(&config.auth_token, &config.signed_webhook_url(), &pairs);
-            request = request.header("x-twilio-signature", sig);
-        }
+        let client = http_client(config).map_err(|e| request_error("voice webhook", &target, e))?;
         tracing::debug!(url = %target, call_sid = %config.call_sid, "posting voice webhook");
-        let response = request.send().await.map_err(request_failed)?;
-        let status = response.status().as_u16();
-        let content_type = response
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_ascii_lowercase();
-        let text = response.text().await.map_err(request_failed)?;
-        if status != 200 {
-            return Err(CallerError::Webhook { status, body: text });
+        let answer = send_signed(
+            &client,
+            config,
+            SignedRequest {
+                what: "voice webhook",
+                method: Method::Post,
+                target: &target,
+                signed_url: &config.signed_webhook_url(),
+                params: &config.webhook_params(),
+            },
+        )
+        .await?;
+        Twiml::parse(&answer.twiml()?)
+    }
+}
+
+/// One HTTP request as Twilio makes it: form-encoded, signed with `X-Twilio-Signature`.
+struct SignedRequest<'a> {
+    /// What the request is, for errors ("voice webhook", "Gather action", …).
+    what: &'a str,
+    /// POST: `params` as a form body, signed over `signed_url` + the sorted params. GET: `params`
+    /// are already in both URLs' query, and the signature covers `signed_url` alone.
+    method: Method,
+    /// Where the request is sent.
+    target: &'a str,
+    /// The URL as Twilio knows it (the engine's public one), which the signature covers.
+    signed_url: &'a str,
+    /// The form parameters (POST; ignored for GET).
+    params: &'a [(String, String)],
+}
+
+/// What came back.
+struct HttpAnswer {
+    status: u16,
+    content_type: String,
+    body: String,
+}
+
+impl HttpAnswer {
+    /// The body, if it is TwiML as Twilio requires it: HTTP 200 with an XML content type.
+    fn twiml(self) -> Result<String, CallerError> {
+        if self.status != 200 {
+            return Err(CallerError::Webhook {
+                status: self.status,
+                body: self.body,
+            });
         }
-        if !content_type.contains("xml") {
+        if !self.content_type.contains("xml") {
             return Err(CallerError::BadTwiml(format!(
-                "content-type {content_type:?} is not XML"
+                "content-type {:?} is not XML",
+                self.content_type
             )));
         }
-        Twiml::parse(&text)
+        Ok(self.body)
     }
+}
+
+/// The client every simulated Twilio request goes through (no proxy, `http_timeout`).
+fn http_client(config: &CallerConfig) -> Result<reqwest::Client, reqwest::Error> {
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(config.http_timeout)
+        .build()
+}
+
+fn request_error(what: &str, target: &str, e: reqwest::Error) -> CallerError {
+    if e.is_timeout() {
+        CallerError::Timeout(format!("{what} {target}: {e}"))
+    } else {
+        CallerError::WebhookRequest {
+            url: target.to_owned(),
+            message: e.to_string(),
+        }
+    }
+}
+
+/// Sends `request` with Twilio's headers, signed when `config.sign`, and reads the answer.
+async fn send_signed(
+    client: &reqwest::Client,
+    config: &CallerConfig,
+    request: SignedRequest<'_>,
+) -> Result<HttpAnswer, CallerError> {
+    let SignedRequest {
+        what,
+        method,
+        target,
+        signed_url,
+        params,
+    } = request;
+    let failed = |e| request_error(what, target, e);
+    let mut builder = match method {
+        Method::Post => client
+            .post(target)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(
+                url::form_urlencoded::Serializer::new(String::new())
+                    .extend_pairs(params.iter())
+                    .finish(),
+            ),
+        Method::Get => client.get(target),
+    }
+    .header("accept", "*/*")
+    .header("user-agent", "TwilioProxy/1.1");
+    if config.sign {
+        let pairs: Vec<(&str, &str)> = match method {
+            Method::Post => params
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect(),
+            Method::Get => Vec::new(),
+        };
+        let sig = signature::compute(&config.auth_token, signed_url, &pairs);
+        builder = builder.header("x-twilio-signature", sig);
+    }
+    let response = builder.send().await.map_err(failed)?;
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let body = response.text().await.map_err(failed)?;
+    Ok(HttpAnswer {
+        status,
+        content_type,
+        body,
+    })
 }
 
 /// `base` (without a trailing slash) + `path` (with a leading one).
