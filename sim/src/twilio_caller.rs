@@ -23,11 +23,17 @@
 //! [`TwilioCaller::post_webhook`] and [`MediaSession`] expose the steps for tests that need to
 //! misbehave in between (raw frames, unsigned sockets, no `start`, …).
 //!
+//! When the engine answers with more than a stream (IVR menus, voicemail, fallback verbs after
+//! `</Connect>`), [`follow`] runs the TwiML as Twilio does, with a scripted [`CallerInput`] at
+//! each `<Gather>`, until the call ends or reaches a `<Connect><Stream>` ([`IvrEnd::Stream`]),
+//! and [`continue_after`] runs the verbs Twilio plays once the engine closes that stream.
+//!
 //! Time: [`Pace::RealTime`] streams like Twilio; [`Pace::Fast`]`(n)` runs the same call clock `n`
 //! times faster (frames, playback and mark echoes alike), so a 3 s script takes about 300 ms at
 //! `Fast(10)`. Every wait is bounded: webhook and connect by their timeouts, each step by its
 //! length (or `max_ms`), the closing handshake by `close_timeout`.
 
+mod ivr;
 mod playback;
 mod report;
 mod session;
@@ -35,6 +41,8 @@ mod twiml;
 
 #[cfg(test)]
 mod fake_engine;
+#[cfg(test)]
+mod ivr_tests;
 #[cfg(test)]
 mod tests;
 
@@ -46,6 +54,9 @@ use url::Url;
 
 use switchboard::twilio::signature;
 
+pub use ivr::{
+    Answer, CallerInput, IvrEnd, IvrRun, IvrStep, MAX_DOCUMENTS, RecordEnd, continue_after, follow,
+};
 pub use playback::Playback;
 pub use report::{AgentStamps, CallReport, Event, ReplyReceived};
 pub use session::MediaSession;
@@ -154,6 +165,15 @@ pub enum CallerError {
     /// The configuration cannot work.
     #[error("invalid caller configuration: {0}")]
     Config(String),
+    /// A call asked for more TwiML documents than [`MAX_DOCUMENTS`] (a `<Redirect>` or
+    /// `<Gather>` loop, most likely).
+    #[error("more than {limit} TwiML documents in one call; the last asked for was {url}")]
+    DocumentLimit {
+        /// The limit.
+        limit: usize,
+        /// The URL that would have been one document too many.
+        url: String,
+    },
 }
 
 impl CallerError {

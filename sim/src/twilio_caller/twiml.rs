@@ -8,7 +8,7 @@
 //! other than `<Response>`, a `<Connect>` with no `<Stream url>`).
 //!
 //! The whole document as a list of verbs (IVR menus, voicemail, fallbacks after the stream) is
-//! [`verbs`], in the child module `verbs`, on the same tokenizer.
+//! [`verbs()`], in the child module `verbs`, on the same tokenizer.
 
 use std::collections::BTreeMap;
 
