@@ -9,11 +9,19 @@
 //! * [`arguments`]: the model's arguments string is checked against the tool's schema before
 //!   anything is sent ([`ArgumentsError`]); [`masked`] hides the secret fields for logs, events
 //!   and system messages.
+//! * [`limits`]: per-organization limits protecting the customer's endpoint ([`ToolLimits`]: a
+//!   rate with a burst, refused at once; a number of concurrent calls, waited for).
+//! * [`signing`]: the `X-Switchboard-Timestamp` / `X-Switchboard-Signature` headers (HMAC-SHA256
+//!   over `"<timestamp>.<body>"`), and how a customer verifies them.
 //!
-//! Limits, signing and the client that runs a call come next.
+//! The client that runs a call comes next.
 
 pub mod arguments;
 pub mod definition;
+pub mod limits;
+pub mod signing;
 
 pub use arguments::{ArgumentsError, check_arguments, masked};
 pub use definition::{BUILT_INS, DefinitionError, WebhookTool};
+pub use limits::{LimitRefusal, ToolLimits, ToolPermit};
+pub use signing::{REPLAY_WINDOW_S, SignatureError, sign, verify};
