@@ -15,6 +15,7 @@ pub mod history;
 pub mod http;
 pub mod store;
 pub mod telemetry;
+pub mod tools;
 pub mod twilio;
 
 pub use switchboard_actors as actors;
