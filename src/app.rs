@@ -458,6 +458,7 @@ pub fn media_settings(
                 }),
             }),
             rejected_frames: &crate::twilio::media::REJECTED_FRAMES,
+            tools: None,
             recording: config.recording.enabled.then(|| RecordingTarget {
                 dir: config.storage.recordings_dir.clone(),
                 sample_rate: config.recording.sample_rate,
@@ -474,6 +475,10 @@ pub fn media_settings(
         agent_name: format!("AI agent ({})", ai.voice),
         audio_format: ai.audio_format,
         node,
+        tool_client: crate::tools::ToolClient::new(crate::tools::ToolLimits::new(
+            ai.tool_max_concurrent,
+            ai.tool_rate_per_s,
+        )),
     }
 }
 

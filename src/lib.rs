@@ -4,6 +4,7 @@
 //! See `ARCHITECTURE.md` (in `shared/`) and the README for the map.
 
 pub mod accounts;
+pub mod agents;
 pub mod analysis;
 pub mod app;
 pub mod auth;

@@ -175,6 +175,16 @@ string_enum!(
         AiUnavailable => "ai_unavailable",
         SupervisorAction => "supervisor_action",
         Dtmf => "dtmf",
+        /// A function the model called, with its outcome.
+        ToolCalled => "tool_called",
+        /// The agent handed the caller to a person.
+        Transferred => "transferred",
+        /// A choice in an IVR menu (written by the IVR webhook).
+        IvrChoice => "ivr_choice",
+        /// The line was closed (business hours) when the call came.
+        AfterHours => "after_hours",
+        /// A voicemail was left (written by the recording callback).
+        Voicemail => "voicemail",
     }
 );
 

@@ -64,7 +64,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
-pub use config::{Pace, PeerConfig};
+pub use config::{Pace, PeerConfig, ScriptedCalls};
 pub use control::{Failure, PeerControl};
 pub use log::{
     CancelLog, ConnectionLog, CreatedItem, EndReason, ResponseKind, ResponseLog, ResponseOutcome,

@@ -92,6 +92,25 @@ pub const RULES: &[Rule] = &[
     rule("GET", "/api/v1/organization/credentials", ADMIN),
     rule("PUT", "/api/v1/organization/credentials", ADMIN),
     rule("GET", "/api/v1/security-events", ADMIN),
+    // Lines: agent profiles, webhook tools, IVR menus, phone numbers.
+    rule("GET", "/api/v1/agent-profiles", ADMIN),
+    rule("POST", "/api/v1/agent-profiles", ADMIN),
+    rule("GET", "/api/v1/agent-profiles/{id}", ADMIN),
+    rule("PUT", "/api/v1/agent-profiles/{id}", ADMIN),
+    rule("DELETE", "/api/v1/agent-profiles/{id}", ADMIN),
+    rule("GET", "/api/v1/agent-profiles/{id}/versions", ADMIN),
+    rule("GET", "/api/v1/tools", ADMIN),
+    rule("PUT", "/api/v1/tools/{name}", ADMIN),
+    rule("DELETE", "/api/v1/tools/{name}", ADMIN),
+    rule("POST", "/api/v1/organization/tool-secret", ADMIN),
+    rule("GET", "/api/v1/ivr-menus", ADMIN),
+    rule("POST", "/api/v1/ivr-menus", ADMIN),
+    rule("PUT", "/api/v1/ivr-menus/{id}", ADMIN),
+    rule("DELETE", "/api/v1/ivr-menus/{id}", ADMIN),
+    rule("GET", "/api/v1/phone-numbers", ADMIN),
+    rule("POST", "/api/v1/phone-numbers", ADMIN),
+    rule("PUT", "/api/v1/phone-numbers/{id}", ADMIN),
+    rule("DELETE", "/api/v1/phone-numbers/{id}", ADMIN),
 ];
 
 impl Rule {

@@ -64,6 +64,8 @@ settings! {
     AI_FALLBACK_SAY = "ai"."fallback_say", default "We are sorry: our assistant cannot take your call right now. Please call again later.";
     AI_FALLBACK_DIAL = "ai"."fallback_dial", default "";
     AI_FALLBACK_VOICEMAIL = "ai"."fallback_voicemail", default "false";
+    AI_TOOL_MAX_CONCURRENT = "ai"."tool_max_concurrent", default "10";
+    AI_TOOL_RATE_PER_S = "ai"."tool_rate_per_s", default "20";
     ANALYSIS_ENABLED = "analysis"."enabled", default "true";
     ANALYSIS_MODEL = "analysis"."model", default "gpt-4o-2024-08-06";
     ANALYSIS_PROMPT = "analysis"."prompt", default "You analyse customer conversations of a call center for its supervisors. Summarize what the customer wanted and what happened, judge the customer's sentiment and satisfaction, and classify the outcome. Base every answer on the conversation only.";
@@ -207,6 +209,10 @@ pub struct AiConfig {
     pub fallback_dial: Option<String>,
     /// Or, with no number to dial, a voicemail is recorded.
     pub fallback_voicemail: bool,
+    /// Webhook tool calls an organization may have running at once (more wait).
+    pub tool_max_concurrent: u32,
+    /// Webhook tool calls an organization may start per second (more are refused).
+    pub tool_rate_per_s: u32,
 }
 
 /// Post-call analysis: the model, its prompt and limits, and the job workers.
@@ -417,6 +423,8 @@ impl Config {
                 fallback_say: r.get(AI_FALLBACK_SAY, values::nonempty_text()),
                 fallback_dial: r.get(AI_FALLBACK_DIAL, values::optional_e164()),
                 fallback_voicemail: r.get(AI_FALLBACK_VOICEMAIL, values::boolean()),
+                tool_max_concurrent: r.get(AI_TOOL_MAX_CONCURRENT, values::positive_u32()),
+                tool_rate_per_s: r.get(AI_TOOL_RATE_PER_S, values::positive_u32()),
             },
             analysis: AnalysisConfig {
                 enabled: r.get(ANALYSIS_ENABLED, values::boolean()),

@@ -64,6 +64,21 @@ pub enum EventKind {
     /// The call's status changed.
     #[serde(rename = "call.updated")]
     CallUpdated,
+    /// The agent ran a tool (name, masked arguments, status, latency, result size).
+    #[serde(rename = "call.tool_called")]
+    CallToolCalled,
+    /// The agent transferred the caller to a person.
+    #[serde(rename = "call.transferred")]
+    CallTransferred,
+    /// The caller chose in an IVR menu.
+    #[serde(rename = "call.ivr_choice")]
+    CallIvrChoice,
+    /// The call came while its line was closed.
+    #[serde(rename = "call.after_hours")]
+    CallAfterHours,
+    /// The caller left a voicemail.
+    #[serde(rename = "call.voicemail")]
+    CallVoicemail,
     #[serde(rename = "message.created")]
     MessageCreated,
     #[serde(rename = "message.updated")]
@@ -96,6 +111,11 @@ impl EventKind {
         EventKind::CallAiUnavailable,
         EventKind::CallSupervisorAction,
         EventKind::CallUpdated,
+        EventKind::CallToolCalled,
+        EventKind::CallTransferred,
+        EventKind::CallIvrChoice,
+        EventKind::CallAfterHours,
+        EventKind::CallVoicemail,
         EventKind::MessageCreated,
         EventKind::MessageUpdated,
         EventKind::MessageDeleted,
@@ -117,6 +137,11 @@ impl EventKind {
             EventKind::CallAiUnavailable => "call.ai_unavailable",
             EventKind::CallSupervisorAction => "call.supervisor_action",
             EventKind::CallUpdated => "call.updated",
+            EventKind::CallToolCalled => "call.tool_called",
+            EventKind::CallTransferred => "call.transferred",
+            EventKind::CallIvrChoice => "call.ivr_choice",
+            EventKind::CallAfterHours => "call.after_hours",
+            EventKind::CallVoicemail => "call.voicemail",
             EventKind::MessageCreated => "message.created",
             EventKind::MessageUpdated => "message.updated",
             EventKind::MessageDeleted => "message.deleted",
@@ -138,6 +163,11 @@ impl EventKind {
             SystemEventKind::AiReconnected => EventKind::CallAiReconnected,
             SystemEventKind::AiUnavailable => EventKind::CallAiUnavailable,
             SystemEventKind::SupervisorAction => EventKind::CallSupervisorAction,
+            SystemEventKind::ToolCalled => EventKind::CallToolCalled,
+            SystemEventKind::Transferred => EventKind::CallTransferred,
+            SystemEventKind::IvrChoice => EventKind::CallIvrChoice,
+            SystemEventKind::AfterHours => EventKind::CallAfterHours,
+            SystemEventKind::Voicemail => EventKind::CallVoicemail,
             SystemEventKind::Dtmf => return None,
         })
     }

@@ -72,6 +72,9 @@ pub struct CallDetail {
     pub notes: Option<String>,
     /// The engine node that carried the call's media.
     pub node: Option<String>,
+    /// The agent profile that answered, and the version the call ran with.
+    pub profile_id: Option<Uuid>,
+    pub profile_version: Option<i32>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub conversation: Conversation,

@@ -18,6 +18,7 @@
 //!   [`error`] (`ApiError`, the one JSON error body, the one `recover`).
 
 pub mod admin;
+pub mod agents;
 pub mod ai;
 pub mod analysis;
 pub mod auth;

@@ -8,8 +8,8 @@ use utoipa::OpenApi;
 use warp::Reply;
 
 use super::{
-    admin, ai, analysis, auth, calls, cluster, insights, messages, meta, metrics, recording, sse,
-    supervise, usage,
+    admin, agents, ai, analysis, auth, calls, cluster, insights, messages, meta, metrics,
+    recording, sse, supervise, usage,
 };
 
 #[derive(OpenApi)]
@@ -69,6 +69,24 @@ use super::{
         usage::set_cap,
         cluster::nodes,
         cluster::drain,
+        agents::list_profiles,
+        agents::create_profile,
+        agents::get_profile,
+        agents::update_profile,
+        agents::delete_profile,
+        agents::profile_versions,
+        agents::list_tools,
+        agents::put_tool,
+        agents::delete_tool,
+        agents::rotate_tool_secret,
+        agents::list_menus,
+        agents::create_menu,
+        agents::update_menu,
+        agents::delete_menu,
+        agents::list_numbers,
+        agents::create_number,
+        agents::update_number,
+        agents::delete_number,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
@@ -86,6 +104,7 @@ use super::{
         (name = "ai", description = "The AI services' health: circuit breakers, latency, errors"),
         (name = "usage", description = "Usage metering per day, week or month, and the monthly cap of AI minutes (admins)"),
         (name = "cluster", description = "The cluster's nodes, their load, and draining one (admins)"),
+        (name = "lines", description = "Agent profiles (versioned), webhook tools and their signing secret, IVR menus and phone numbers with business hours (admins)"),
     )
 )]
 pub struct ApiDoc;

@@ -27,10 +27,10 @@ use super::deps::{
 use super::extract::{json_body, optional_body, raw_query};
 use super::metrics::{self, HttpMetrics};
 use super::{
-    admin, ai, analysis, calls, cluster, dashboard, error, insights, messages, meta, openapi,
-    recording, sse, supervise, usage,
+    admin, agents, ai, analysis, calls, cluster, dashboard, error, insights, messages, meta,
+    openapi, recording, sse, supervise, usage,
 };
-use crate::twilio::{media, webhooks};
+use crate::twilio::{ivr, media, webhooks};
 
 /// Every route, with the JSON error recovery, CORS (for pages of other origins),
 /// `X-Content-Type-Options: nosniff` on every answer, and request logging (and its latency
@@ -46,6 +46,7 @@ pub fn routes(deps: Deps) -> impl Filter<Extract = (impl Reply,), Error = Infall
         .or(supervisor_routes(&deps, &gate))
         .or(history_routes(&deps, &gate))
         .or(admin_routes(&deps, &gate))
+        .or(line_routes(&deps, &gate))
         .or(dashboard_routes())
         .recover(error::recover);
     // The dashboard's own requests are not cross-origin: browsers send `Origin` with its module
@@ -142,7 +143,43 @@ fn twilio_routes(d: &Deps) -> BoxedFilter<(Response,)> {
         .and(with_auth(&d.auth))
         .and(with_calls(&d.calls))
         .and_then(media::upgrade);
-    voice.or(status).unify().or(media).unify().boxed()
+    // During a call: menus, voicemails, and what follows the stream.
+    let ctx = std::sync::Arc::new(ivr::Context {
+        store: d.store.clone(),
+        twilio: d.twilio.clone(),
+        auth: d.auth.clone(),
+        events: d.events.clone(),
+        ai: d.ai.clone(),
+        calls: d.calls.clone(),
+    });
+    let with_ctx = warp::any().map(move || ctx.clone());
+    let menu = warp::path!("twilio" / "ivr" / Uuid / Uuid)
+        .and(warp::post())
+        .and(webhooks::webhook())
+        .and(with_ctx.clone())
+        .and_then(ivr::menu);
+    let voicemail = warp::path!("twilio" / "voicemail" / Uuid)
+        .and(warp::post())
+        .and(webhooks::webhook())
+        .and(with_ctx.clone())
+        .and_then(ivr::voicemail);
+    let after_stream = warp::path!("twilio" / "after-stream" / Uuid)
+        .and(warp::post())
+        .and(webhooks::webhook())
+        .and(with_ctx)
+        .and_then(ivr::after_stream);
+    voice
+        .or(status)
+        .unify()
+        .or(media)
+        .unify()
+        .or(menu)
+        .unify()
+        .or(voicemail)
+        .unify()
+        .or(after_stream)
+        .unify()
+        .boxed()
 }
 
 /// `GET /api/v1/calls/{id}/recording`.
@@ -454,6 +491,153 @@ fn history_routes(d: &Deps, gate: &Gate) -> BoxedFilter<(Response,)> {
         .or(timeline)
         .unify()
         .or(openapi)
+        .unify()
+        .boxed()
+}
+
+/// The organization's lines: agent profiles, webhook tools and their secret, IVR menus, numbers.
+fn line_routes(d: &Deps, gate: &Gate) -> BoxedFilter<(Response,)> {
+    let body = json_body(d.max_body_bytes);
+    let store = with_store(&d.store);
+    let profiles = warp::path!("api" / "v1" / "agent-profiles");
+    let profile = warp::path!("api" / "v1" / "agent-profiles" / String);
+    let list_profiles = profiles
+        .and(warp::get())
+        .and(gate.caller())
+        .and(store.clone())
+        .and_then(agents::list_profiles);
+    let create_profile = profiles
+        .and(warp::post())
+        .and(gate.caller())
+        .and(body.clone())
+        .and(store.clone())
+        .and_then(agents::create_profile);
+    let get_profile = profile
+        .and(warp::get())
+        .and(gate.caller())
+        .and(store.clone())
+        .and_then(agents::get_profile);
+    let update_profile = profile
+        .and(warp::put())
+        .and(gate.caller())
+        .and(body.clone())
+        .and(store.clone())
+        .and_then(agents::update_profile);
+    let delete_profile = profile
+        .and(warp::delete())
+        .and(gate.caller())
+        .and(store.clone())
+        .and_then(agents::delete_profile);
+    let versions = warp::path!("api" / "v1" / "agent-profiles" / String / "versions")
+        .and(warp::get())
+        .and(gate.caller())
+        .and(store.clone())
+        .and_then(agents::profile_versions);
+    let list_tools = warp::path!("api" / "v1" / "tools")
+        .and(warp::get())
+        .and(gate.caller())
+        .and(store.clone())
+        .and_then(agents::list_tools);
+    let tool = warp::path!("api" / "v1" / "tools" / String);
+    let put_tool = tool
+        .and(warp::put())
+        .and(gate.caller())
+        .and(body.clone())
+        .and(store.clone())
+        .and_then(agents::put_tool);
+    let delete_tool = tool
+        .and(warp::delete())
+        .and(gate.caller())
+        .and(store.clone())
+        .and_then(agents::delete_tool);
+    let tool_secret = warp::path!("api" / "v1" / "organization" / "tool-secret")
+        .and(warp::post())
+        .and(gate.caller())
+        .and(store.clone())
+        .and(with_auth(&d.auth))
+        .and_then(agents::rotate_tool_secret);
+    let menus = warp::path!("api" / "v1" / "ivr-menus");
+    let menu = warp::path!("api" / "v1" / "ivr-menus" / String);
+    let list_menus = menus
+        .and(warp::get())
+        .and(gate.caller())
+        .and(store.clone())
+        .and_then(agents::list_menus);
+    let create_menu = menus
+        .and(warp::post())
+        .and(gate.caller())
+        .and(body.clone())
+        .and(store.clone())
+        .and_then(agents::create_menu);
+    let update_menu = menu
+        .and(warp::put())
+        .and(gate.caller())
+        .and(body.clone())
+        .and(store.clone())
+        .and_then(agents::update_menu);
+    let delete_menu = menu
+        .and(warp::delete())
+        .and(gate.caller())
+        .and(store.clone())
+        .and_then(agents::delete_menu);
+    let numbers = warp::path!("api" / "v1" / "phone-numbers");
+    let number = warp::path!("api" / "v1" / "phone-numbers" / String);
+    let list_numbers = numbers
+        .and(warp::get())
+        .and(gate.caller())
+        .and(store.clone())
+        .and_then(agents::list_numbers);
+    let create_number = numbers
+        .and(warp::post())
+        .and(gate.caller())
+        .and(body.clone())
+        .and(store.clone())
+        .and_then(agents::create_number);
+    let update_number = number
+        .and(warp::put())
+        .and(gate.caller())
+        .and(body)
+        .and(store.clone())
+        .and_then(agents::update_number);
+    let delete_number = number
+        .and(warp::delete())
+        .and(gate.caller())
+        .and(store)
+        .and_then(agents::delete_number);
+    list_profiles
+        .or(create_profile)
+        .unify()
+        .or(get_profile)
+        .unify()
+        .or(update_profile)
+        .unify()
+        .or(delete_profile)
+        .unify()
+        .or(versions)
+        .unify()
+        .or(list_tools)
+        .unify()
+        .or(put_tool)
+        .unify()
+        .or(delete_tool)
+        .unify()
+        .or(tool_secret)
+        .unify()
+        .or(list_menus)
+        .unify()
+        .or(create_menu)
+        .unify()
+        .or(update_menu)
+        .unify()
+        .or(delete_menu)
+        .unify()
+        .or(list_numbers)
+        .unify()
+        .or(create_number)
+        .unify()
+        .or(update_number)
+        .unify()
+        .or(delete_number)
         .unify()
         .boxed()
 }

@@ -53,6 +53,8 @@ pub struct SealedCredentials {
     pub twilio_account_sid: Option<String>,
     pub twilio_auth_token: Option<Vec<u8>>,
     pub openai_api_key: Option<Vec<u8>>,
+    /// The secret webhook tools are signed with.
+    pub tool_secret: Option<Vec<u8>>,
 }
 
 /// A change to the credentials: `None` leaves a field as it is, `Some(None)` clears it.
@@ -536,7 +538,7 @@ impl Store {
         let client = self.pool.get().await?;
         let row = client
             .query_opt(
-                "SELECT twilio_account_sid, twilio_auth_token, openai_api_key
+                "SELECT twilio_account_sid, twilio_auth_token, openai_api_key, tool_secret
                  FROM org_credentials WHERE org_id = $1",
                 &[&org_id],
             )
@@ -546,6 +548,7 @@ impl Store {
                 twilio_account_sid: r.try_get(0)?,
                 twilio_auth_token: r.try_get(1)?,
                 openai_api_key: r.try_get(2)?,
+                tool_secret: r.try_get(3)?,
             },
             None => SealedCredentials::default(),
         })
@@ -574,7 +577,7 @@ impl Store {
                     twilio_auth_token = CASE WHEN $6 THEN org_credentials.twilio_auth_token ELSE $3 END,
                     openai_api_key = CASE WHEN $7 THEN org_credentials.openai_api_key ELSE $4 END,
                     updated_at = now()
-                 RETURNING twilio_account_sid, twilio_auth_token, openai_api_key",
+                 RETURNING twilio_account_sid, twilio_auth_token, openai_api_key, tool_secret",
                 &[&org_id, &sid, &token, &openai, &keep_sid, &keep_token, &keep_openai],
             )
             .await
@@ -591,6 +594,7 @@ impl Store {
             twilio_account_sid: row.try_get(0)?,
             twilio_auth_token: row.try_get(1)?,
             openai_api_key: row.try_get(2)?,
+            tool_secret: row.try_get(3)?,
         })
     }
 

@@ -243,6 +243,8 @@ pub struct StreamCall {
     pub conversation_id: Uuid,
     pub call_sid: String,
     pub from_number: String,
+    /// The number called.
+    pub to_number: String,
     /// The call has ended (a stream for it is a replay).
     pub ended: bool,
 }
@@ -253,7 +255,8 @@ impl Store {
         let client = self.pool.get().await?;
         let row = client
             .query_opt(
-                "SELECT id, org_id, conversation_id, call_sid, from_number, ended_at IS NOT NULL
+                "SELECT id, org_id, conversation_id, call_sid, from_number, ended_at IS NOT NULL,
+                        to_number
                  FROM calls WHERE id = $1",
                 &[&call_id],
             )
@@ -265,6 +268,7 @@ impl Store {
             call_sid: r.get(3),
             from_number: r.get(4),
             ended: r.get(5),
+            to_number: r.get(6),
         }))
     }
 

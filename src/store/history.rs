@@ -158,6 +158,7 @@ const CALL_DETAIL: &str = concat!(
     conversation_columns!(),
     ", ",
     customer_columns!(),
+    ", c.profile_id, c.profile_version",
     " FROM calls c JOIN conversations v ON v.id = c.conversation_id
       LEFT JOIN customers cu ON cu.id = v.customer_id
       WHERE c.id = $1"
@@ -442,6 +443,9 @@ impl Store {
             agent: row.try_get(12)?,
             notes: row.try_get(13)?,
             node: row.try_get(14)?,
+            // The last two columns.
+            profile_id: row.try_get(row.len() - 2)?,
+            profile_version: row.try_get(row.len() - 1)?,
             created_at: row.try_get(15)?,
             updated_at: row.try_get(16)?,
             conversation: rows::conversation(&row, 17)?,

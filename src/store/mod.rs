@@ -6,6 +6,7 @@
 //! engines starting together do not race.
 
 pub mod accounts;
+pub mod agents;
 pub mod analysis;
 pub mod analytics;
 pub mod calls;

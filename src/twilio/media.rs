@@ -19,8 +19,8 @@ use hyper_util::rt::TokioIo;
 use ractor::ActorRef;
 use switchboard_actors::ai_health::{HealthReporter, KeyScope};
 use switchboard_actors::call::{
-    AiEndpoint, CallArgs, CallConfig, CallDeps, CallError, CallMessage, CallRegistryHandle,
-    CallShared, ReconnectPolicy, SocketWriter, normal_close,
+    CallArgs, CallConfig, CallDeps, CallError, CallMessage, CallRegistryHandle, CallShared,
+    ReconnectPolicy, SocketWriter, normal_close,
 };
 use switchboard_actors::domain::AudioFormat;
 use switchboard_actors::persistence::DEFAULT_ORG;
@@ -52,6 +52,8 @@ pub struct MediaSettings {
     pub audio_format: AudioFormat,
     /// This node (its calls' rows name it; in a cluster, it serves their commands).
     pub node: Option<Arc<crate::cluster::Node>>,
+    /// Calls the organizations' webhook tools (one client, its limits shared by every call).
+    pub tool_client: crate::tools::ToolClient,
 }
 
 impl std::fmt::Debug for MediaSettings {
@@ -108,6 +110,12 @@ pub async fn upgrade(
         .map(|sealed| sealer.open(org_id, "openai_api_key", &sealed))
         .transpose()
         .map_err(ApiError::from)?;
+    let tool_secret = credentials
+        .tool_secret
+        .map(|sealed| sealer.open(org_id, "tool_secret", &sealed))
+        .transpose()
+        .map_err(ApiError::from)?
+        .map(|secret| Arc::new(secret.into_bytes()));
     if twilio.validate_signatures {
         let token = match org {
             Some(org_id) => super::webhooks::opened_token(
@@ -136,7 +144,16 @@ pub async fn upgrade(
         );
     };
     Ok(accept(handshake, move |socket| {
-        session(socket, store, media, org_id, ai_key)
+        session(
+            socket,
+            store,
+            media,
+            OrgKeys {
+                org_id,
+                ai_key,
+                tool_secret,
+            },
+        )
     }))
 }
 
@@ -200,13 +217,14 @@ fn reject(call_sid: Option<&str>, what: &str) {
 /// connection is dropped anyway.
 const CLOSE_WAIT: Duration = Duration::from_secs(5);
 
-async fn session(
-    socket: MediaSocket,
-    store: Store,
-    media: Arc<MediaSettings>,
+/// The socket's organization and its own secrets (opened), for the calls it starts.
+struct OrgKeys {
     org_id: Uuid,
     ai_key: Option<String>,
-) {
+    tool_secret: Option<Arc<Vec<u8>>>,
+}
+
+async fn session(socket: MediaSocket, store: Store, media: Arc<MediaSettings>, keys: OrgKeys) {
     let (sink, mut stream) = socket.split();
     let (writer, flusher) = SocketWriter::start(sink);
 
@@ -266,16 +284,7 @@ async fn session(
         match twilio::parse_inbound(&text) {
             Ok(Inbound::Connected { .. }) => {}
             Ok(Inbound::Start(start)) => {
-                match start_call(
-                    &store,
-                    &media,
-                    org_id,
-                    ai_key.as_deref(),
-                    &start,
-                    writer.clone(),
-                )
-                .await
-                {
+                match start_call(&store, &media, &keys, &start, writer.clone()).await {
                     Some((actor, shared, server)) => {
                         if shared.frame_queued()
                             && actor.cast(CallMessage::FromTwilio(text.clone())).is_err()
@@ -328,8 +337,7 @@ async fn session(
 async fn start_call(
     store: &Store,
     media: &MediaSettings,
-    org_id: Uuid,
-    ai_key: Option<&str>,
+    keys: &OrgKeys,
     start: &twilio::Start,
     writer: SocketWriter,
 ) -> Option<(ActorRef<CallMessage>, Arc<CallShared>, Option<CallServer>)> {
@@ -339,7 +347,7 @@ async fn start_call(
     }
     let call_id: Uuid = start.custom_parameters.get("call_id")?.parse().ok()?;
     let call = match store.stream_call(call_id).await {
-        Ok(Some(call)) if call.call_sid == start.call_sid && call.org_id == org_id => call,
+        Ok(Some(call)) if call.call_sid == start.call_sid && call.org_id == keys.org_id => call,
         Ok(_) => return None,
         Err(err) => {
             tracing::error!(%err, "cannot look the call up");
@@ -352,7 +360,7 @@ async fn start_call(
     }
     let now = Instant::now();
     let wall = chrono::Utc::now();
-    let config = CallConfig {
+    let mut config = CallConfig {
         agent_name: media.agent_name.clone(),
         audio_format: media.audio_format,
         reconnect: media.reconnect,
@@ -367,23 +375,42 @@ async fn start_call(
         )
     };
     let mut deps = media.deps.clone();
+    let mut ai = (*media.deps.ai).clone();
     // An organization with its own OpenAI key talks to the AI with it.
     // Its connects count for the breaker of its own key.
-    if let Some(key) = ai_key {
-        deps.ai = Arc::new(AiEndpoint {
-            api_key: key.to_owned(),
-            health: media
-                .deps
-                .ai
-                .health
-                .as_ref()
-                .map(|reporter| HealthReporter {
-                    health: Arc::clone(&reporter.health),
-                    scope: KeyScope::Org(org_id),
-                }),
-            ..(*media.deps.ai).clone()
-        });
+    if let Some(key) = &keys.ai_key {
+        ai.api_key = key.clone();
+        ai.health = media
+            .deps
+            .ai
+            .health
+            .as_ref()
+            .map(|reporter| HealthReporter {
+                health: Arc::clone(&reporter.health),
+                scope: KeyScope::Org(keys.org_id),
+            });
     }
+    // The line's agent profile, at the version the call was given: its session, tools,
+    // greeting and limits.
+    match store.call_profile(call.call_id).await {
+        Ok(Some(profile)) => {
+            let line = crate::agents::line::CallLine::build(
+                store,
+                media,
+                &call,
+                &profile,
+                keys.tool_secret.clone(),
+            )
+            .await;
+            line.apply(&mut config, &mut ai, &mut deps);
+        }
+        Ok(None) => {}
+        Err(err) => {
+            // The configured agent answers rather than nobody.
+            tracing::error!(%err, call_sid = %call.call_sid, "cannot read the call's profile: the default agent answers");
+        }
+    }
+    deps.ai = Arc::new(ai);
     let shared = CallShared::new(config);
     let args = CallArgs {
         shared: Arc::clone(&shared),

@@ -3,7 +3,9 @@
 //! itself (and the SID shapes) is sans-IO and lives in the actors crate (`switchboard_actors::twilio`);
 //! `http` only routes here.
 
+pub mod answer;
 pub mod fallback;
+pub mod ivr;
 pub mod media;
 pub mod signature;
 pub mod webhooks;

@@ -6,19 +6,19 @@
 use std::sync::Arc;
 
 use chrono::Utc;
-use switchboard_actors::ai_health::KeyScope;
-use switchboard_actors::domain::{CallDirection, CallStatus};
+use switchboard_actors::domain::{CallDirection, CallStatus, SystemEventKind};
 use switchboard_actors::persistence::DEFAULT_ORG;
 use uuid::Uuid;
 use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
 
+use super::answer::{AnsweredCall, Answering, step_id};
 use super::{TwilioSettings, signature};
 use crate::auth::seal::Sealer;
 use crate::config::Secret;
 use crate::events::{EventKind, NewLiveEvent};
-use crate::http::ai::{AiGate, Refusal};
+use crate::http::ai::AiGate;
 use crate::http::auth::AuthState;
 use crate::http::deps::{Calls, Events};
 use crate::http::error::ApiError;
@@ -60,14 +60,14 @@ pub fn webhook() -> impl Filter<Extract = (Webhook,), Error = Rejection> + Clone
 }
 
 impl Webhook {
-    fn get(&self, key: &str) -> Option<&str> {
+    pub(crate) fn get(&self, key: &str) -> Option<&str> {
         self.form
             .iter()
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.as_str())
     }
 
-    fn required(&self, key: &'static str) -> Result<&str, ApiError> {
+    pub(crate) fn required(&self, key: &'static str) -> Result<&str, ApiError> {
         self.get(key)
             .filter(|v| !v.is_empty())
             .ok_or_else(|| ApiError::BadRequest(format!("form parameter {key} is missing")))
@@ -86,7 +86,7 @@ impl Webhook {
     /// The organization the webhook belongs to (by its `AccountSid`), once its signature is
     /// checked with that organization's auth token (or the configured one, for accounts no
     /// organization claims and organizations without a token of their own); 403 otherwise.
-    async fn verify(
+    pub(crate) async fn verify(
         &self,
         store: &Store,
         twilio: &TwilioSettings,
@@ -193,7 +193,7 @@ pub fn media_url_at(base: &url::Url, org: Option<Uuid>) -> String {
 }
 
 /// A form parameter that must be a call SID (`CA` + 32 hex digits), checked before any use.
-fn call_sid(hook: &Webhook) -> Result<&str, ApiError> {
+pub(crate) fn call_sid(hook: &Webhook) -> Result<&str, ApiError> {
     let sid = hook.required("CallSid")?;
     if switchboard_actors::twilio::is_call_sid(sid) {
         Ok(sid)
@@ -271,74 +271,39 @@ pub async fn voice(
             .call(Some(ids.call_id)),
         );
     }
-    // No AI agent for this call: the organization used its AI minutes, or the realtime
-    // provider is failing (its breaker is open). The caller hears the fallback at once instead
-    // of waiting on a dead provider; the call is recorded all the same.
-    let admission = store
-        .voice_admission(org_id)
-        .await
-        .map_err(ApiError::from)?;
-    // Then the cluster: this node if it has room, else the least loaded node with room.
-    let mut stream_node = None;
-    let refusal = if admission.cap.reached() {
-        Some(Refusal::CapReached)
-    } else if !ai.admit_call(KeyScope::of(org_id, admission.own_openai_key)) {
-        Some(Refusal::BreakerOpen)
-    } else if let Some(node) = &calls.node
-        && let Err(full) = node.reserve(ids.call_id)
-    {
-        match store.node_with_room(&node.id, node.fresh_s).await {
-            Ok(Some(other)) => {
-                tracing::info!(%call_sid, node = %other.id, %full, "call sent to a node with room");
-                stream_node = Some(other);
-                None
-            }
-            Ok(None) => Some(Refusal::NoCapacity(full)),
-            Err(err) => {
-                tracing::error!(%err, "cannot look for a node with room");
-                Some(Refusal::NoCapacity(full))
-            }
-        }
-    } else {
-        None
+    let answering = Answering {
+        store: &store,
+        twilio: &twilio,
+        ai: &ai,
+        calls: &calls,
+        events: &events,
     };
-    if let Some(refusal) = refusal {
-        tracing::warn!(%call_sid, ?refusal, "call answered with the fallback TwiML");
-        if refusal == Refusal::CapReached {
-            events.bus.publish(
-                NewLiveEvent::new(
-                    EventKind::UsageCapReached,
-                    org_id,
-                    serde_json::json!({
-                        "call_id": ids.call_id,
-                        "call_sid": call_sid,
-                        "ai_minutes_monthly_cap": admission.cap.cap_minutes,
-                        "used_seconds": admission.cap.used_seconds,
-                    }),
-                )
-                .conversation(ids.conversation_id)
-                .call(Some(ids.call_id)),
-            );
-        }
-        return Ok(
-            warp::reply::with_header(ai.fallback.twiml(), "content-type", "text/xml")
-                .into_response(),
-        );
-    }
-    let org_in_path = account.claimed.then_some(org_id);
-    let stream_url = match stream_node
-        .as_ref()
-        .and_then(|n| url::Url::parse(&n.url).ok())
-    {
-        Some(base) => media_url_at(&base, org_in_path),
-        None => media_url(&twilio, org_in_path),
+    let mut answered = AnsweredCall {
+        org_id,
+        call_id: ids.call_id,
+        conversation_id: ids.conversation_id,
+        call_sid: call_sid.clone(),
+        claimed: account.claimed,
+        fallback: None,
     };
-    let twiml = format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Connect><Stream url=\"{}\">\
-         <Parameter name=\"call_id\" value=\"{}\"/></Stream></Connect></Response>",
-        xml_escape(&stream_url),
-        ids.call_id
-    );
+    // A number of the organization's: its profile or menu, in its hours. Any other number
+    // gets the configured agent.
+    let twiml = match store.number_for_call(org_id, &call.to_number).await? {
+        Some(number) => {
+            answered.fallback = number.config.fallback.clone();
+            let (action, closed) = number.config.entry(Utc::now());
+            if closed {
+                answering.system_message(
+                    &answered,
+                    step_id(ids.call_id, "after_hours"),
+                    SystemEventKind::AfterHours,
+                    serde_json::json!({ "number": call.to_number, "action": action }),
+                );
+            }
+            answering.action(&answered, &action).await?
+        }
+        None => answering.connect(&answered).await?,
+    };
     Ok(warp::reply::with_header(twiml, "content-type", "text/xml").into_response())
 }
 

@@ -409,6 +409,7 @@ async fn a_call_in_full_with_its_transcript_summary_notes_and_figures() {
             "from": "+14155550002", "to": "+18005550100", "direction": "inbound", "status": "completed",
             "started_at": ts(t(1000)), "answered_at": ts(t(1000)), "ended_at": ts(t(1095)),
             "duration_seconds": 95, "agent": "marin", "notes": null, "node": null,
+            "profile_id": null, "profile_version": null,
             "created_at": ts(t(1000)), "updated_at": ts(t(1000)),
             "conversation": {
                 "id": s.conversation, "channel": "voice", "status": "completed", "customer_id": bob,
@@ -1296,6 +1297,24 @@ const ROUTES: &[(&str, &str)] = &[
     ("put", "/api/v1/usage/cap"),
     ("get", "/api/v1/cluster"),
     ("post", "/api/v1/cluster/nodes/{id}/drain"),
+    ("get", "/api/v1/agent-profiles"),
+    ("post", "/api/v1/agent-profiles"),
+    ("get", "/api/v1/agent-profiles/{id}"),
+    ("put", "/api/v1/agent-profiles/{id}"),
+    ("delete", "/api/v1/agent-profiles/{id}"),
+    ("get", "/api/v1/agent-profiles/{id}/versions"),
+    ("get", "/api/v1/tools"),
+    ("put", "/api/v1/tools/{name}"),
+    ("delete", "/api/v1/tools/{name}"),
+    ("post", "/api/v1/organization/tool-secret"),
+    ("get", "/api/v1/ivr-menus"),
+    ("post", "/api/v1/ivr-menus"),
+    ("put", "/api/v1/ivr-menus/{id}"),
+    ("delete", "/api/v1/ivr-menus/{id}"),
+    ("get", "/api/v1/phone-numbers"),
+    ("post", "/api/v1/phone-numbers"),
+    ("put", "/api/v1/phone-numbers/{id}"),
+    ("delete", "/api/v1/phone-numbers/{id}"),
 ];
 
 /// The status of `GET url` on an event stream, from its head (the stream itself never ends).

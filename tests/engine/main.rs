@@ -12,6 +12,7 @@ mod dashboard_flows;
 mod fixture;
 mod history_api;
 mod http;
+mod lines;
 mod live_call;
 mod live_events;
 mod loadtest;

@@ -112,7 +112,9 @@ async fn a_signed_incoming_call_gets_twiml_and_its_rows() {
     assert_eq!(res.headers()["content-type"], "text/xml");
     let twiml = String::from_utf8(res.body().to_vec()).unwrap();
     assert!(
-        twiml.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Connect>"),
+        twiml.starts_with(&format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Connect action=\"{PUBLIC}/twilio/after-stream/"
+        )),
         "{twiml}"
     );
     assert!(

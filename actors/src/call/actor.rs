@@ -29,6 +29,7 @@ use super::socket_writer::{SocketWriter, normal_close};
 use super::supervision::{
     FRAME_SAMPLES, MonitorFrame, SuperviseError, Supervisor, SupervisorCommand,
 };
+use super::tools::{ToolReport, ToolRequest, ToolRunner};
 use crate::persistence::{PersistItem, PersistenceHandle};
 
 pub use super::pipeline::MONITOR_BUFFER;
@@ -43,6 +44,8 @@ pub struct CallDeps {
     pub metrics: Arc<CallMetrics>,
     /// The process's count of refused media-socket frames (the socket counts its own there too).
     pub rejected_frames: &'static AtomicU64,
+    /// Runs the call's tools (webhooks, service built-ins); `None`: the call has none.
+    pub tools: Option<Arc<dyn ToolRunner>>,
 }
 
 /// How to start (or restart) one call's actor.
@@ -80,6 +83,8 @@ pub enum CallMessage {
     Listen(RpcReplyPort<broadcast::Receiver<Arc<MonitorFrame>>>),
     /// 20 ms of a barging or speaking supervisor's audio, 8 kHz.
     SupervisorAudio(Box<[i16; FRAME_SAMPLES]>),
+    /// A tool the call asked for has run.
+    ToolDone(Box<(ToolRequest, ToolReport)>),
     /// The engine is shutting down: hang up and end the call.
     Shutdown,
     /// Chaos hook for tests (feature `test-hooks`): the actor panics, as a bug in it would.
@@ -219,6 +224,11 @@ impl Actor for CallActor {
                 let _ = reply.send(pipeline.listen());
             }
             CallMessage::SupervisorAudio(frame) => pipeline.on_supervisor_audio(&frame),
+            CallMessage::ToolDone(done) => {
+                let (request, report) = *done;
+                tracing::info!(call_sid = %state.call_sid, tool = %request.name, status = %report.status, latency_ms = report.latency_ms, "tool call");
+                pipeline.on_tool_result(now, &request, report);
+            }
             CallMessage::Shutdown => pipeline.on_shutdown(now),
             #[cfg(feature = "test-hooks")]
             CallMessage::InjectPanic => panic!("call actor: injected panic"),
@@ -358,6 +368,7 @@ impl CallState {
                 }
             }
             PipelineEvent::Ended => self.end(myself),
+            PipelineEvent::RunTool(request) => self.run_tool(myself, request),
         }
     }
 
@@ -378,6 +389,32 @@ impl CallState {
             tracing::info!(%call_sid, ?counters, rejected_frames, supervisor_frames_dropped, "call ended");
             me.stop(None);
         });
+    }
+
+    /// Runs a tool on its own task (several run at once); its report comes back as a message.
+    /// Without a runner the model hears that the tool is unavailable.
+    fn run_tool(&self, myself: &ActorRef<CallMessage>, request: ToolRequest) {
+        let me = myself.clone();
+        match self.deps.tools.clone() {
+            Some(runner) => {
+                tokio::spawn(async move {
+                    let report = runner.run(request.clone()).await;
+                    let _ = me.cast(CallMessage::ToolDone(Box::new((request, report))));
+                });
+            }
+            None => {
+                let report = ToolReport {
+                    output: serde_json::json!({"ok": false, "error": "unavailable",
+                        "message": "this tool cannot be run on this call"})
+                    .to_string(),
+                    status: "unavailable".to_owned(),
+                    latency_ms: 0,
+                    result_bytes: 0,
+                    arguments: serde_json::Value::Null,
+                };
+                let _ = me.cast(CallMessage::ToolDone(Box::new((request, report))));
+            }
+        }
     }
 
     fn start_recorder(&mut self) {

@@ -172,6 +172,9 @@ impl AiProtocol for RealtimeProtocol {
                 realtime::item_create_function_output(call_id, output)
             }
             AiCommand::CreateResponse => realtime::response_create(),
+            AiCommand::Respond { instructions } => {
+                realtime::response_create_with(&serde_json::json!({ "instructions": instructions }))
+            }
         }
     }
 

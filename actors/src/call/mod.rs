@@ -19,6 +19,7 @@ pub mod registry;
 pub mod shared;
 pub mod socket_writer;
 pub mod supervision;
+pub mod tools;
 
 pub use actor::{CallActor, CallArgs, CallDeps, CallMessage};
 pub use ai_protocol::{AiEvent, AiProtocol, RealtimeProtocol};
@@ -37,3 +38,4 @@ pub use supervision::{
     AgentPlayout, FRAME_SAMPLES, MonitorFrame, SuperviseError, SupervisionMode, Supervisor,
     SupervisorCommand,
 };
+pub use tools::{CallTool, ToolReport, ToolRequest, ToolRunner, TransferTarget};

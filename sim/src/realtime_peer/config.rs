@@ -75,6 +75,18 @@ pub struct PeerConfig {
     /// The transcript of every caller utterance, instead of "Caller utterance N (M ms)" (a
     /// test's hostile text, say). Default: `None`.
     pub caller_transcript: Option<String>,
+    /// Responses that are function calls: on the n-th caller utterance, one response calling
+    /// these functions (`(name, arguments JSON)`, several at once). The next reply's transcript
+    /// quotes the last output the client sent back, so a test sees the tool's result reach the
+    /// caller. Default: none.
+    pub function_calls: Vec<ScriptedCalls>,
+}
+
+/// See [`PeerConfig::function_calls`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScriptedCalls {
+    pub on_utterance: u32,
+    pub calls: Vec<(String, String)>,
 }
 
 impl Default for PeerConfig {
@@ -94,6 +106,7 @@ impl Default for PeerConfig {
             session_max_minutes: 60,
             stamps: false,
             caller_transcript: None,
+            function_calls: Vec::new(),
         }
     }
 }

@@ -98,6 +98,10 @@ pub(super) struct Session {
     end_call_fired: bool,
     end_call_id: Option<String>,
     goodbye_pending: bool,
+    /// Scripted function calls already made (by utterance).
+    scripted_fired: HashSet<u32>,
+    /// The last function output the client sent (quoted by the next reply).
+    last_output: Option<String>,
     utterances: u32,
     replies: u32,
     responses: usize,
@@ -151,6 +155,8 @@ impl Session {
             end_call_fired: false,
             end_call_id: None,
             goodbye_pending: false,
+            scripted_fired: HashSet::new(),
+            last_output: None,
             utterances: 0,
             replies: 0,
             responses: 0,
@@ -481,6 +487,10 @@ impl Session {
                     ));
                 } else if self.end_call_id.as_deref() == Some(call_id) {
                     self.goodbye_pending = true;
+                } else if let ConversationItem::FunctionCallOutput { output, .. } = &item
+                    && !self.config.function_calls.is_empty()
+                {
+                    self.last_output = Some(output.clone());
                 }
             }
             _ => {}

@@ -35,6 +35,7 @@ mod ai_link;
 mod barge_in;
 mod ledger;
 mod supervised;
+mod tools;
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -48,7 +49,9 @@ use self::barge_in::{AssistantAudio, BargeIn, Cut, MarkInFlight};
 pub use self::ledger::IdSource;
 use self::ledger::{HistoryItem, Ledger, PendingAgent};
 use self::supervised::Supervised;
+use self::tools::ToolCalls;
 use super::supervision::{SuperviseError, SupervisionMode, Supervisor, SupervisorCommand};
+use super::tools::{CallTool, ToolRequest, TransferTarget};
 use crate::domain::{AudioFormat, EventType, SystemEventKind};
 use crate::persistence::{AiUsage, PersistItem};
 use crate::realtime::TokenUsage;
@@ -97,6 +100,15 @@ pub struct CallConfig {
     pub started: Instant,
     /// Base of the versions of this call's updates (e.g. the wall clock in µs at start).
     pub version_base: i64,
+    /// Functions the shell runs for the model (besides `end_call` and `transfer`).
+    pub tools: Vec<CallTool>,
+    /// Where the `transfer` built-in may send the caller (none: no transfers).
+    pub transfer_targets: Vec<TransferTarget>,
+    /// The agent speaks first, with this instruction (empty: a plain greeting); `None`: it waits
+    /// for the caller.
+    pub greeting: Option<String>,
+    /// The call is hung up (reason `max_duration`) this long after its stream started.
+    pub max_duration: Option<Duration>,
 }
 
 impl CallConfig {
@@ -124,6 +136,10 @@ impl CallConfig {
             started_wall,
             started,
             version_base: started_wall.timestamp_micros(),
+            tools: Vec::new(),
+            transfer_targets: Vec::new(),
+            greeting: None,
+            max_duration: None,
         }
     }
 }
@@ -171,9 +187,11 @@ pub enum AiCommand {
     FunctionOutput { call_id: String, output: String },
     /// `response.create`.
     CreateResponse,
-    /// `conversation.item.create`, system `input_text`: a supervisor's whisper, or the context
-    /// of a taken-over stretch of the call.
+    /// `conversation.item.create`, system `input_text`: a supervisor's whisper, the context
+    /// of a taken-over stretch of the call, or a key the caller pressed.
     SystemText(String),
+    /// `response.create` with these instructions (a greeting, or words while a tool runs).
+    Respond { instructions: String },
 }
 
 /// What the shell must do, in order.
@@ -189,6 +207,9 @@ pub enum CallEvent {
     Persist(PersistItem),
     /// (Re)open the AI session now.
     ConnectAi,
+    /// Run this function for the model; its report comes back as
+    /// [`CallCore::on_tool_result`].
+    RunTool(ToolRequest),
     /// Close the current AI session: it is being rotated (a `ConnectAi` follows).
     RotateAi,
     /// End the call from our side: close the Twilio stream (so TwiML after `</Connect>` runs).
@@ -283,6 +304,10 @@ pub struct CallCore {
     /// `end_call` was requested: the reason, and whether the goodbye response has started (the
     /// call ends once it has played out).
     hangup_after_goodbye: Option<(String, bool)>,
+    /// Function calls the shell is running, and what follows them.
+    tools: ToolCalls,
+    /// When the call reaches its longest allowed duration.
+    max_end_at: Option<Instant>,
     /// `call_answered` has been written (the first AI session came up).
     answered: bool,
     supervised: Supervised,
@@ -304,6 +329,8 @@ impl CallCore {
             response_active: false,
             barge_in: BargeIn::new(),
             hangup_after_goodbye: None,
+            tools: ToolCalls::default(),
+            max_end_at: None,
             answered: false,
             supervised: Supervised::new(),
             ledger: Ledger::new(&config),
@@ -413,12 +440,15 @@ impl CallCore {
         if self.phase == Phase::Ended {
             return None;
         }
-        let ai = self.ai.deadline();
-        let idle = self.idle_check_at.filter(|_| self.phase == Phase::Live);
-        match (ai, idle) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let live = self.phase == Phase::Live;
+        [
+            self.ai.deadline(),
+            self.idle_check_at.filter(|_| live),
+            self.max_end_at.filter(|_| live),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     // ---- Twilio side -------------------------------------------------------------------------
@@ -433,6 +463,7 @@ impl CallCore {
         self.stream_sid = Some(stream_sid.to_owned());
         self.last_frame_at = now;
         self.idle_check_at = Some(now + self.config.stream_idle);
+        self.max_end_at = self.config.max_duration.map(|d| now + d);
         self.ledger
             .call_started(&mut self.events, now, self.clock_ms, stream_sid);
         self.ai = AiLink::Connecting { lost: None };
@@ -492,6 +523,13 @@ impl CallCore {
                 SystemEventKind::Dtmf,
                 json!({ "digit": digit.to_string() }),
             );
+            // The model hears of it as context (e.g. an account number typed on the keypad).
+            if self.ai.is_ready() {
+                self.events
+                    .push_back(CallEvent::Ai(AiCommand::SystemText(format!(
+                        "The caller pressed the key {digit} on their phone keypad."
+                    ))));
+            }
         }
     }
 
@@ -532,6 +570,15 @@ impl CallCore {
             Connected::First if !self.answered => {
                 // The agent is on the line.
                 self.answered = true;
+                if let Some(text) = &self.config.greeting {
+                    let instructions = if text.is_empty() {
+                        "Greet the caller briefly and ask how you can help.".to_owned()
+                    } else {
+                        format!("Greet the caller now. {text}")
+                    };
+                    self.events
+                        .push_back(CallEvent::Ai(AiCommand::Respond { instructions }));
+                }
                 self.ledger.system_message(
                     &mut self.events,
                     now,
@@ -584,6 +631,15 @@ impl CallCore {
     /// Timers: end a stalled stream; reconnect after backoff; rotate a session before the
     /// provider's limit.
     pub fn handle_timeout(&mut self, now: Instant) {
+        if self.phase == Phase::Live && self.max_end_at.is_some_and(|at| now >= at) {
+            self.max_end_at = None;
+            self.hang_up(
+                now,
+                "the call reached its longest allowed duration",
+                "max_duration",
+            );
+            return;
+        }
         if self.phase == Phase::Live
             && let Some(check_at) = self.idle_check_at
             && now >= check_at
@@ -634,6 +690,7 @@ impl CallCore {
             self.counters.ai_usage.output_tokens += usage.output_tokens;
         }
         self.response_active = false;
+        self.after_response();
         self.hang_up_if_played();
     }
 
@@ -826,37 +883,6 @@ impl CallCore {
         let span = self.barge_in.take_span(item_id);
         self.ledger
             .agent_transcript(&mut self.events, now, item_id, transcript, span);
-    }
-
-    /// The model called a function. `end_call` hangs up once the goodbye has played.
-    pub fn on_function_call(&mut self, now: Instant, call_id: &str, name: &str, arguments: &str) {
-        let args: serde_json::Value =
-            serde_json::from_str(arguments).unwrap_or_else(|_| json!({ "raw": arguments }));
-        self.ledger.event(
-            &mut self.events,
-            now,
-            EventType::FunctionCalled,
-            json!({ "call_id": call_id, "name": name, "arguments": args }),
-        );
-        let output = if name == "end_call" {
-            let reason = args
-                .get("reason")
-                .and_then(|r| r.as_str())
-                .unwrap_or("agent ended the call")
-                .to_owned();
-            // The response carrying the call is still finishing; the goodbye is the next one.
-            self.hangup_after_goodbye = Some((reason, false));
-            json!({ "ok": true, "note": "the call ends after your goodbye" })
-        } else {
-            json!({ "ok": false, "error": format!("unknown function {name}") })
-        };
-        self.events
-            .push_back(CallEvent::Ai(AiCommand::FunctionOutput {
-                call_id: call_id.to_owned(),
-                output: output.to_string(),
-            }));
-        self.events
-            .push_back(CallEvent::Ai(AiCommand::CreateResponse));
     }
 
     /// An `error` event from the AI: recorded; fatal ones also end the session (the shell then

@@ -38,6 +38,7 @@ use super::recording::RecorderThread;
 use super::supervision::{
     FRAME_SAMPLES, MonitorFrame, SuperviseError, SupervisionMode, Supervisor, SupervisorCommand,
 };
+use super::tools::{ToolReport, ToolRequest};
 use crate::audio::{AudioError, Resampler, g711};
 use crate::domain::AudioFormat;
 use crate::persistence::PersistItem;
@@ -85,6 +86,8 @@ pub enum PipelineEvent {
     /// The call is over: stop the AI session (after what was sent), finalize the recording,
     /// flush the rows, stop.
     Ended,
+    /// Run a function for the model; report with [`CallPipeline::on_tool_result`].
+    RunTool(ToolRequest),
 }
 
 /// Where a call's audio is recorded (both sides on the call clock, 8 kHz PCM).
@@ -542,6 +545,12 @@ impl CallPipeline {
         }
     }
 
+    /// A tool the shell ran has its report.
+    pub fn on_tool_result(&mut self, now: Instant, request: &ToolRequest, report: ToolReport) {
+        self.core.on_tool_result(now, request, report);
+        self.pump();
+    }
+
     /// The engine is shutting down: hang up and end the call.
     pub fn on_shutdown(&mut self, now: Instant) {
         self.core.on_shutdown(now);
@@ -650,6 +659,7 @@ impl CallPipeline {
                     Transmit::Twilio(clear)
                 }
                 CallEvent::ConnectAi => Transmit::Event(PipelineEvent::ConnectAi),
+                CallEvent::RunTool(request) => Transmit::Event(PipelineEvent::RunTool(request)),
                 CallEvent::RotateAi => Transmit::Event(PipelineEvent::RotateAi),
                 CallEvent::Hangup { reason } => Transmit::TwilioClose { reason },
                 CallEvent::Ended => {

@@ -1,5 +1,5 @@
 //! Responses: the reply tone and its transcript, streamed in paced deltas; the end-call
-//! function call; cancellation.
+//! function calls (end-call and scripted ones); cancellation.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -48,12 +48,26 @@ impl Session {
         {
             self.end_call_fired = true;
             self.function_call(out);
+        } else if let Some(scripted) = self
+            .config
+            .function_calls
+            .iter()
+            .find(|s| s.on_utterance == self.utterances && self.utterances > 0)
+            .filter(|s| !self.scripted_fired.contains(&s.on_utterance))
+            .cloned()
+        {
+            self.scripted_fired.insert(scripted.on_utterance);
+            self.function_calls(out, &scripted.calls);
         } else {
             self.replies += 1;
-            let transcript = format!(
+            let mut transcript = format!(
                 "Agent reply {} to utterance {}",
                 self.replies, self.utterances
             );
+            if let Some(output) = self.last_output.take() {
+                let quoted: String = output.chars().take(300).collect();
+                transcript.push_str(&format!(", after the tool said: {quoted}"));
+            }
             let mut ms =
                 self.config.reply_ms + spread(self.id, self.replies, self.config.reply_ms_spread);
             if self.stamps.is_some() {
@@ -65,58 +79,73 @@ impl Session {
     }
 
     fn function_call(&mut self, out: &mut Vec<Out>) {
+        let call_id =
+            self.function_calls(out, &[(END_CALL.to_owned(), END_CALL_ARGUMENTS.to_owned())]);
+        self.end_call_id = call_id.into_iter().next();
+    }
+
+    /// One response calling `calls` (name, arguments), each its own output item; returns their
+    /// call ids.
+    fn function_calls(&mut self, out: &mut Vec<Out>, calls: &[(String, String)]) -> Vec<String> {
         let response_id = self.next_id("resp");
-        let item_id = self.next_id("item");
-        let call_id = self.next_id("call");
-        let mut item = json!({
-            "id": item_id, "object": "realtime.item", "type": "function_call",
-            "status": "in_progress", "call_id": call_id, "name": END_CALL, "arguments": "",
-        });
-        let enc = &mut self.enc;
-        out.push(Out::Text(enc.response_created(&response_id)));
-        out.push(Out::Text(enc.output_item_added(&response_id, 0, &item)));
-        out.push(Out::Text(enc.function_call_arguments_delta(
-            &response_id,
-            &item_id,
-            &call_id,
-            END_CALL_ARGUMENTS,
-        )));
-        out.push(Out::Text(enc.function_call_arguments_done(
-            &response_id,
-            &item_id,
-            &call_id,
-            END_CALL,
-            END_CALL_ARGUMENTS,
-        )));
-        item["status"] = "completed".into();
-        item["arguments"] = END_CALL_ARGUMENTS.into();
-        out.push(Out::Text(enc.output_item_done(&response_id, 0, &item)));
-        out.push(Out::Text(enc.response_done_with_usage(
+        out.push(Out::Text(self.enc.response_created(&response_id)));
+        let mut ids = Vec::with_capacity(calls.len());
+        for (index, (name, arguments)) in (0u32..).zip(calls) {
+            let item_id = self.next_id("item");
+            let call_id = self.next_id("call");
+            let mut item = json!({
+                "id": item_id, "object": "realtime.item", "type": "function_call",
+                "status": "in_progress", "call_id": call_id, "name": name, "arguments": "",
+            });
+            let enc = &mut self.enc;
+            out.push(Out::Text(enc.output_item_added(&response_id, index, &item)));
+            out.push(Out::Text(enc.function_call_arguments_delta(
+                &response_id,
+                &item_id,
+                &call_id,
+                arguments,
+            )));
+            out.push(Out::Text(enc.function_call_arguments_done(
+                &response_id,
+                &item_id,
+                &call_id,
+                name,
+                arguments,
+            )));
+            item["status"] = "completed".into();
+            item["arguments"] = arguments.as_str().into();
+            out.push(Out::Text(enc.output_item_done(&response_id, index, &item)));
+            self.calls.insert(call_id.clone());
+            self.last_item = Some(item_id.clone());
+            let (response_id, name, arguments) =
+                (response_id.clone(), name.clone(), arguments.clone());
+            let logged = call_id.clone();
+            self.log(|log| {
+                log.responses.push(ResponseLog {
+                    response_id,
+                    item_id,
+                    kind: ResponseKind::FunctionCall {
+                        name,
+                        call_id: logged,
+                        arguments,
+                    },
+                    transcript: String::new(),
+                    audio_ms_sent: 0,
+                    deltas_sent: 0,
+                    outcome: ResponseOutcome::Completed,
+                    usage: Some(usage_of(0, 0)),
+                })
+            });
+            ids.push(call_id);
+        }
+        out.push(Out::Text(self.enc.response_done_with_usage(
             &response_id,
             ResponseStatus::Completed,
             None,
             usage_of(0, 0),
         )));
-        self.calls.insert(call_id.clone());
-        self.end_call_id = Some(call_id.clone());
-        self.last_item = Some(item_id.clone());
         self.responses += 1;
-        self.log(|log| {
-            log.responses.push(ResponseLog {
-                response_id,
-                item_id,
-                kind: ResponseKind::FunctionCall {
-                    name: END_CALL.to_owned(),
-                    call_id,
-                    arguments: END_CALL_ARGUMENTS.to_owned(),
-                },
-                transcript: String::new(),
-                audio_ms_sent: 0,
-                deltas_sent: 0,
-                outcome: ResponseOutcome::Completed,
-                usage: Some(usage_of(0, 0)),
-            })
-        });
+        ids
     }
 
     fn start_audio(&mut self, transcript: String, ms: u32, now: Instant, out: &mut Vec<Out>) {
